@@ -1,0 +1,22 @@
+//! Lambda `set-plan`: invoked directly by the billing system or an operator with
+//! `{"user_id": "...", "plan": "reflect_plus"}`. Composition root: configuration and the
+//! DynamoDB client are built once per execution environment.
+
+use awaknow_core::config::LedgerConfig;
+use awaknow_core::store::DynamoLedger;
+use lambda_runtime::{Error, run, service_fn};
+
+mod handler;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    awaknow_core::telemetry::init_json_logs();
+    let config = LedgerConfig::from_env()?;
+    let sdk = awaknow_core::aws::sdk_config().await;
+    let ledger = DynamoLedger::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        config.table_name,
+        config.plans,
+    );
+    run(service_fn(|event| handler::set_plan(&ledger, event))).await
+}

@@ -1,0 +1,64 @@
+//! How many minutes a session reserves and how many it is charged.
+
+use chrono::{DateTime, Utc};
+
+/// Minutes reserved when the client does not ask for a number.
+pub const DEFAULT_SESSION_MINUTES: u32 = 30;
+/// Tavus ends a conversation after at most 3600 seconds (`max_call_duration`).
+pub const TAVUS_MAX_CALL_MINUTES: u32 = 60;
+
+/// The minutes to reserve: what was asked (or the default, and at least one), capped by what is
+/// left this period and by Tavus's per-call cap. Zero means nothing can be reserved.
+pub fn reservation_minutes(requested: Option<u32>, available: i64) -> u32 {
+    let wanted = requested
+        .unwrap_or(DEFAULT_SESSION_MINUTES)
+        .clamp(1, TAVUS_MAX_CALL_MINUTES);
+    let available = u32::try_from(available.max(0)).unwrap_or(u32::MAX);
+    wanted.min(available)
+}
+
+/// Minutes charged for a call that ran from `created_at` to `ended_at`: whole minutes, rounded
+/// up, because Tavus bills from creation. A clock that runs backwards charges nothing.
+pub fn charged_minutes(created_at: DateTime<Utc>, ended_at: DateTime<Utc>) -> u32 {
+    let millis = (ended_at - created_at).num_milliseconds();
+    if millis <= 0 {
+        return 0;
+    }
+    let minutes = (millis as u64).div_ceil(60_000);
+    u32::try_from(minutes).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn reservation_defaults_to_thirty_and_is_capped() {
+        assert_eq!(reservation_minutes(None, 500), 30);
+        assert_eq!(reservation_minutes(Some(45), 500), 45);
+        assert_eq!(reservation_minutes(Some(90), 500), 60);
+        assert_eq!(reservation_minutes(None, 12), 12);
+        assert_eq!(reservation_minutes(Some(5), 0), 0);
+        assert_eq!(reservation_minutes(Some(5), -20), 0);
+        assert_eq!(
+            reservation_minutes(Some(0), 10),
+            1,
+            "never a reservation of nothing"
+        );
+    }
+
+    #[test]
+    fn charges_round_up_to_whole_minutes() {
+        let start = DateTime::parse_from_rfc3339("2026-11-24T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let after = |ms: i64| charged_minutes(start, start + Duration::milliseconds(ms));
+        assert_eq!(after(0), 0);
+        assert_eq!(after(1), 1);
+        assert_eq!(after(60_000), 1);
+        assert_eq!(after(60_001), 2);
+        assert_eq!(after(3_600_000), 60);
+        assert_eq!(after(-5_000), 0);
+    }
+}

@@ -1,0 +1,14 @@
+//! Pure domain rules: no I/O, unit-tested without any service.
+
+pub mod account;
+pub mod ids;
+pub mod minutes;
+pub mod period;
+pub mod plan;
+pub mod session;
+
+pub use account::{Account, Usage};
+pub use ids::{SessionId, UserId};
+pub use period::Period;
+pub use plan::{Plan, PlanCatalog, PlanId};
+pub use session::{EndReason, Role, Session, SessionStatus, SessionType};

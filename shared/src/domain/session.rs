@@ -1,0 +1,103 @@
+//! A conversation session and its life cycle: pending, active, then ended or failed.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Period, SessionId, UserId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionType {
+    ReflectAlone,
+    ResolveTogether,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    /// Minutes reserved; the Tavus conversation is being created.
+    Pending,
+    /// The Tavus conversation exists; the call may be running.
+    Active,
+    /// Settled: its minutes moved from reserved to used.
+    Ended,
+    /// Tavus could not create the conversation; the reservation was released.
+    Failed,
+}
+
+impl SessionStatus {
+    pub fn is_open(self) -> bool {
+        matches!(self, SessionStatus::Pending | SessionStatus::Active)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Pending => "pending",
+            SessionStatus::Active => "active",
+            SessionStatus::Ended => "ended",
+            SessionStatus::Failed => "failed",
+        }
+    }
+}
+
+/// Why a session was settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The user ended it (`POST /sessions/{id}/end`).
+    UserEnded,
+    /// Tavus stopped it at `max_call_duration`: the reservation ran out.
+    MaxDuration,
+    /// Tavus shut it down after the participants left or never came.
+    ParticipantLeft,
+    /// Tavus shut it down for another reason.
+    TavusShutdown,
+    /// The sweeper found it open past its reservation.
+    Swept,
+    /// Tavus could not create the conversation.
+    TavusFailed,
+    /// The conversation never got created (a crash between reservation and Tavus).
+    Abandoned,
+}
+
+/// How the caller relates to a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Created it and is charged for it.
+    Owner,
+    /// Named in a `resolve_together` session: may read it and join the call.
+    Participant,
+}
+
+/// A session as the ledger keeps it. The user's prompt and context are never part of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub session_id: SessionId,
+    pub owner_id: UserId,
+    pub session_type: SessionType,
+    #[serde(default)]
+    pub participants: Vec<UserId>,
+    pub status: SessionStatus,
+    /// The period the session is charged to: the one it was created in.
+    pub period: Period,
+    pub reserved_minutes: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charged_minutes: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_url: Option<String>,
+    pub created_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_reason: Option<EndReason>,
+}
+
+impl Session {
+    /// When a call that started on time must have ended: Tavus stops it at the reservation.
+    pub fn reservation_ends_at(&self) -> DateTime<Utc> {
+        self.created_at + chrono::Duration::minutes(i64::from(self.reserved_minutes))
+    }
+}

@@ -1,0 +1,48 @@
+//! The ledger's errors. Every failure of a conditional write or transaction is turned into one of
+//! these precise variants where it happens; the HTTP layer maps them once to problem details.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::PlanId;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// Fewer than one minute is left this period.
+    #[error("fewer than one minute left this period ({remaining_minutes} remaining on {plan})")]
+    MinutesExhausted {
+        remaining_minutes: i64,
+        plan: PlanId,
+        resets_at: DateTime<Utc>,
+    },
+
+    /// No such session for this user (another user's session is reported the same way).
+    #[error("no such session")]
+    SessionNotFound,
+
+    /// The same idempotency key came with a different request.
+    #[error("the idempotency key was already used with a different request")]
+    IdempotencyConflict,
+
+    /// The session exists but not in the state the caller described (for example a settlement
+    /// that names another period or reservation than the one recorded).
+    #[error("the session does not match: {0}")]
+    SessionMismatch(&'static str),
+
+    /// Writers kept colliding on the same item after every bounded retry.
+    #[error("gave up after {attempts} attempts: other writers kept changing the account")]
+    Contention { attempts: u32 },
+
+    /// DynamoDB failed (after the SDK's own retries) or could not be reached.
+    #[error("DynamoDB is unavailable: {0}")]
+    Unavailable(String),
+
+    /// An item read back from the table does not have the shape this code writes.
+    #[error("malformed item in the table: {0}")]
+    CorruptItem(String),
+}
+
+impl From<serde_dynamo::Error> for LedgerError {
+    fn from(e: serde_dynamo::Error) -> Self {
+        LedgerError::CorruptItem(e.to_string())
+    }
+}

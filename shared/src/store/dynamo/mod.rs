@@ -1,0 +1,90 @@
+//! The ledger on DynamoDB. Every change is a conditional write or a `TransactWriteItems`; when a
+//! condition fails, DynamoDB returns the item as it was (`ReturnValuesOnConditionCheckFailure`),
+//! and the code decides from it what happened instead of reading again.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::LedgerError;
+use crate::domain::PlanCatalog;
+
+mod close;
+mod errors;
+mod plan;
+mod read;
+mod reserve;
+mod rollover;
+
+pub use rollover::RollAttempt;
+
+/// How many times an operation that lost a race re-reads and tries again before it reports
+/// [`LedgerError::Contention`]. Each loss means another writer made progress, so this bound is
+/// only reached under pathological contention.
+pub(crate) const MAX_ATTEMPTS: u32 = 12;
+
+/// The ledger on one DynamoDB table. Cheap to clone: the SDK client is reference-counted.
+#[derive(Debug, Clone)]
+pub struct DynamoLedger {
+    client: Client,
+    table: String,
+    plans: PlanCatalog,
+}
+
+impl DynamoLedger {
+    pub fn new(client: Client, table: impl Into<String>, plans: PlanCatalog) -> Self {
+        DynamoLedger {
+            client,
+            table: table.into(),
+            plans,
+        }
+    }
+
+    pub fn plans(&self) -> &PlanCatalog {
+        &self.plans
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub(crate) fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub(crate) fn key(pk: String, sk: impl Into<String>) -> Item {
+    HashMap::from([
+        (crate::store::keys::PK.to_owned(), s(pk)),
+        (crate::store::keys::SK.to_owned(), s(sk)),
+    ])
+}
+
+/// Waits a little before retrying a write that collided with another: exponential with full
+/// jitter, so colliding writers spread out instead of colliding again.
+pub(crate) async fn backoff(attempt: u32) {
+    let cap_ms = 5u64.saturating_mul(1 << attempt.min(6)).min(250);
+    let wait = rand::random_range(0..=cap_ms);
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+}
+
+pub(crate) fn to_item<T: serde::Serialize>(value: &T) -> Result<Item, LedgerError> {
+    serde_dynamo::to_item(value)
+        .map_err(|e| LedgerError::CorruptItem(format!("cannot encode item: {e}")))
+}
+
+pub(crate) fn from_item<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, LedgerError> {
+    Ok(serde_dynamo::from_item(item)?)
+}

@@ -1,0 +1,234 @@
+//! Reads: the account, usage, one session, a page of sessions.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use chrono::{DateTime, Utc};
+
+use super::errors::{bad_request, unavailable};
+use super::{DynamoLedger, Item, from_item, key, s};
+use crate::LedgerError;
+use crate::domain::{Account, Period, PlanId, Role, Session, SessionId, Usage, UserId};
+use crate::store::items::{
+    AccountItem, PARTICIPANT_ROLE, ParticipationItem, PeriodHistory, PeriodHistoryItem, SessionItem,
+};
+use crate::store::keys;
+use crate::store::{GetSession, ListSessions, ReadUsage, SessionPage};
+
+/// The most sessions one page returns.
+pub const MAX_PAGE: u32 = 100;
+
+impl DynamoLedger {
+    /// The account as stored, read consistently; `None` for a user who never had one.
+    pub async fn read_account(&self, user: &UserId) -> Result<Option<Account>, LedgerError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user_pk(user), keys::ACCOUNT_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        match output.item {
+            Some(item) => Ok(Some(from_item::<AccountItem>(item)?.account)),
+            None => Ok(None),
+        }
+    }
+
+    /// The history item of a closed period, if the account rolled over from it.
+    pub async fn read_history(
+        &self,
+        user: &UserId,
+        period: Period,
+    ) -> Result<Option<PeriodHistory>, LedgerError> {
+        match self
+            .read_item(keys::user_pk(user), keys::period_sk(period))
+            .await?
+        {
+            Some(item) => Ok(Some(from_item::<PeriodHistoryItem>(item)?.history)),
+            None => Ok(None),
+        }
+    }
+
+    async fn read_item(&self, pk: String, sk: String) -> Result<Option<Item>, LedgerError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(output.item)
+    }
+
+    /// The owners' session items for a set of participations, in one BatchGetItem per 100 keys
+    /// (repeated for keys DynamoDB leaves unprocessed).
+    async fn owner_sessions(
+        &self,
+        participations: &[ParticipationItem],
+    ) -> Result<HashMap<SessionId, Session>, LedgerError> {
+        let mut found = HashMap::new();
+        for chunk in participations.chunks(100) {
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(
+                        chunk
+                            .iter()
+                            .map(|p| {
+                                key(keys::user_pk(&p.owner_id), keys::session_sk(p.session_id))
+                            })
+                            .collect(),
+                    ))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(bad_request)?,
+            );
+            for attempt in 0..super::MAX_ATTEMPTS {
+                let Some(request) = pending.take() else { break };
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| unavailable(&e))?;
+                for item in output
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    let session = from_item::<SessionItem>(item)?.session;
+                    found.insert(session.session_id, session);
+                }
+                pending = output
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys().is_empty());
+                if pending.is_some() {
+                    super::backoff(attempt).await;
+                }
+            }
+            if pending.is_some() {
+                return Err(LedgerError::Unavailable(
+                    "DynamoDB kept keys unprocessed".into(),
+                ));
+            }
+        }
+        Ok(found)
+    }
+}
+
+fn is_participation(item: &Item) -> bool {
+    matches!(item.get("role"), Some(AttributeValue::S(role)) if role == PARTICIPANT_ROLE)
+}
+
+impl ReadUsage for DynamoLedger {
+    async fn usage(&self, user: &UserId, now: DateTime<Utc>) -> Result<Usage, LedgerError> {
+        let account = self
+            .read_account(user)
+            .await?
+            // A user who never opened a session has the whole free allowance.
+            .unwrap_or_else(|| Account::fresh(user.clone(), PlanId::Free, &self.plans, now));
+        Ok(account.usage_at(&self.plans, now))
+    }
+}
+
+impl GetSession for DynamoLedger {
+    async fn get_session(
+        &self,
+        user: &UserId,
+        session_id: SessionId,
+    ) -> Result<(Session, Role), LedgerError> {
+        let item = self
+            .read_item(keys::user_pk(user), keys::session_sk(session_id))
+            .await?
+            .ok_or(LedgerError::SessionNotFound)?;
+        if !is_participation(&item) {
+            return Ok((from_item::<SessionItem>(item)?.session, Role::Owner));
+        }
+        let participation: ParticipationItem = from_item(item)?;
+        let owner_item = self
+            .read_item(
+                keys::user_pk(&participation.owner_id),
+                keys::session_sk(session_id),
+            )
+            .await?
+            .ok_or(LedgerError::SessionNotFound)?;
+        Ok((
+            from_item::<SessionItem>(owner_item)?.session,
+            Role::Participant,
+        ))
+    }
+}
+
+impl ListSessions for DynamoLedger {
+    async fn list_sessions(
+        &self,
+        user: &UserId,
+        limit: u32,
+        cursor: Option<SessionId>,
+    ) -> Result<SessionPage, LedgerError> {
+        let pk = keys::user_pk(user);
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(pk.clone()))
+            .expression_attribute_values(":prefix", s(keys::SESSION_SK_PREFIX))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit.clamp(1, MAX_PAGE)).unwrap_or(20));
+        if let Some(cursor) = cursor {
+            query = query.set_exclusive_start_key(Some(key(pk, keys::session_sk(cursor))));
+        }
+        let output = query.send().await.map_err(|e| unavailable(&e))?;
+
+        enum Entry {
+            Owned(Session),
+            Joined(ParticipationItem),
+        }
+        let mut entries = Vec::new();
+        for item in output.items.unwrap_or_default() {
+            if is_participation(&item) {
+                entries.push(Entry::Joined(from_item(item)?));
+            } else {
+                entries.push(Entry::Owned(from_item::<SessionItem>(item)?.session));
+            }
+        }
+        let joined: Vec<ParticipationItem> = entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Joined(p) => Some(p.clone()),
+                Entry::Owned(_) => None,
+            })
+            .collect();
+        let mut owners = if joined.is_empty() {
+            HashMap::new()
+        } else {
+            self.owner_sessions(&joined).await?
+        };
+        let sessions = entries
+            .into_iter()
+            .filter_map(|e| match e {
+                Entry::Owned(session) => Some((session, Role::Owner)),
+                Entry::Joined(p) => owners.remove(&p.session_id).map(|s| (s, Role::Participant)),
+            })
+            .collect();
+        let next_cursor = match output.last_evaluated_key {
+            Some(last) => match last.get(keys::SK) {
+                Some(AttributeValue::S(sk)) => sk
+                    .strip_prefix(keys::SESSION_SK_PREFIX)
+                    .and_then(|id| id.parse().ok()),
+                _ => None,
+            },
+            None => None,
+        };
+        Ok(SessionPage {
+            sessions,
+            next_cursor,
+        })
+    }
+}

@@ -1,0 +1,302 @@
+//! Opening a session: make sure the account exists, reserve minutes together with the pending
+//! session in one transaction, then record the Tavus conversation.
+
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use chrono::{DateTime, Duration, Utc};
+
+use super::errors::{
+    ItemOutcome, TransactFailure, any_conflict, bad_request, unavailable, unexpected,
+};
+use super::rollover::RollAttempt;
+use super::{DynamoLedger, MAX_ATTEMPTS, backoff, from_item, key, n, s, to_item};
+use crate::LedgerError;
+use crate::domain::minutes::reservation_minutes;
+use crate::domain::{Account, Period, PlanId, Session, SessionId, SessionStatus, UserId};
+use crate::store::items::{AccountItem, IdempotencyItem, ParticipationItem, SessionItem};
+use crate::store::keys;
+use crate::store::{
+    ActivateSession, EnsureAccount, GetSession, ReservationRequest, ReserveMinutes, Reserved,
+};
+
+/// How long an Idempotency-Key is remembered.
+const IDEMPOTENCY_TTL: Duration = Duration::hours(24);
+
+impl EnsureAccount for DynamoLedger {
+    async fn ensure_account(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Account, LedgerError> {
+        let fresh = Account::fresh(user.clone(), PlanId::Free, &self.plans, now);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&AccountItem::new(fresh.clone()))?))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(fresh),
+            Err(err) => match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(e)) => match e.item() {
+                    Some(item) => Ok(from_item::<AccountItem>(item.clone())?.account),
+                    None => Err(LedgerError::CorruptItem(
+                        "account exists but was not returned".into(),
+                    )),
+                },
+                _ => Err(unavailable(&err)),
+            },
+        }
+    }
+}
+
+/// Indexes of the items in the reservation transaction.
+const ACCOUNT_ITEM: usize = 0;
+const SESSION_ITEM: usize = 1;
+
+impl ReserveMinutes for DynamoLedger {
+    async fn reserve(&self, request: ReservationRequest) -> Result<Reserved, LedgerError> {
+        let period = Period::containing(request.now);
+        // What the account held the last time a condition failed on it; caps the next attempt.
+        let mut seen: Option<Account> = None;
+        for attempt in 0..MAX_ATTEMPTS {
+            let available = seen.as_ref().map_or(i64::MAX, |a| a.available_minutes);
+            let minutes = reservation_minutes(request.requested_minutes, available);
+            if minutes == 0
+                && let Some(account) = &seen
+            {
+                return Err(exhausted(account));
+            }
+            let session = Session {
+                session_id: SessionId::new_at(request.now),
+                owner_id: request.owner.clone(),
+                session_type: request.session_type,
+                participants: request.participants.clone(),
+                status: SessionStatus::Pending,
+                period,
+                reserved_minutes: minutes,
+                charged_minutes: None,
+                conversation_id: None,
+                conversation_url: None,
+                created_at: request.now,
+                ended_at: None,
+                end_reason: None,
+            };
+            let items = self.reservation_items(&request, &session)?;
+            let idempotency_item = request.idempotency.as_ref().map(|_| items.len() - 1);
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await;
+            let outcomes = match result {
+                Ok(_) => return Ok(Reserved::New(session)),
+                Err(err) => match TransactFailure::from_sdk(err) {
+                    TransactFailure::Cancelled(outcomes) => outcomes,
+                    TransactFailure::Conflict => {
+                        backoff(attempt).await;
+                        continue;
+                    }
+                    TransactFailure::Failed(e) => return Err(e),
+                },
+            };
+
+            // A retry of a request that already went through is answered from the first attempt.
+            if let Some(i) = idempotency_item
+                && let Some(ItemOutcome::ConditionFailed(Some(item))) = outcomes.get(i)
+            {
+                return self.replay(&request, from_item(item.clone())?).await;
+            }
+            match outcomes.get(ACCOUNT_ITEM) {
+                Some(ItemOutcome::ConditionFailed(None)) => {
+                    seen = Some(self.ensure_account(&request.owner, request.now).await?);
+                    continue;
+                }
+                Some(ItemOutcome::ConditionFailed(Some(item))) => {
+                    let account = from_item::<AccountItem>(item.clone())?.account;
+                    if account.period < period {
+                        // A stale period: roll the account over here, so a late or failed
+                        // monthly reset never blocks or over-grants anyone.
+                        if self.roll_over_from(&account, request.now).await? == RollAttempt::Raced {
+                            backoff(attempt).await;
+                        }
+                        seen = None;
+                        continue;
+                    }
+                    if account.period > period {
+                        return Err(LedgerError::SessionMismatch(
+                            "the account is already in a later period than this request's clock",
+                        ));
+                    }
+                    if account.available_minutes < 1 {
+                        return Err(exhausted(&account));
+                    }
+                    // Fewer minutes left than asked: the next attempt reserves what is left.
+                    seen = Some(account);
+                    continue;
+                }
+                _ => {}
+            }
+            if any_conflict(&outcomes)
+                || matches!(
+                    outcomes.get(SESSION_ITEM),
+                    Some(ItemOutcome::ConditionFailed(_))
+                )
+            {
+                // A collision with another writer, or (practically never) with another session
+                // id: the next attempt uses a new id.
+                backoff(attempt).await;
+                continue;
+            }
+            return Err(unexpected(&outcomes));
+        }
+        Err(LedgerError::Contention {
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+}
+
+fn exhausted(account: &Account) -> LedgerError {
+    LedgerError::MinutesExhausted {
+        remaining_minutes: account.available_minutes.max(0),
+        plan: account.plan,
+        resets_at: account.period.resets_at(),
+    }
+}
+
+impl DynamoLedger {
+    /// The items of one reservation: the account first, then the session, the participations,
+    /// and last the idempotency record.
+    fn reservation_items(
+        &self,
+        request: &ReservationRequest,
+        session: &Session,
+    ) -> Result<Vec<TransactWriteItem>, LedgerError> {
+        let minutes = i64::from(session.reserved_minutes);
+        let reserve = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user_pk(&request.owner), keys::ACCOUNT_SK)))
+            .update_expression(
+                "SET reserved_minutes = reserved_minutes + :m, available_minutes = available_minutes - :m, updated_at = :now",
+            )
+            .condition_expression("period = :p AND available_minutes >= :m")
+            .expression_attribute_values(":m", n(minutes))
+            .expression_attribute_values(":p", s(session.period.to_string()))
+            .expression_attribute_values(":now", s(request.now.to_rfc3339()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(bad_request)?;
+        let mut items = vec![
+            TransactWriteItem::builder().update(reserve).build(),
+            self.put_new(to_item(&SessionItem::new_open(session.clone()))?, false)?,
+        ];
+        for participant in &session.participants {
+            items.push(self.put_new(
+                to_item(&ParticipationItem::new(participant, session))?,
+                false,
+            )?);
+        }
+        if let Some(idempotency) = &request.idempotency {
+            let record = IdempotencyItem {
+                pk: keys::user_pk(&request.owner),
+                sk: keys::idempotency_sk(&idempotency.key),
+                session_id: session.session_id,
+                fingerprint: idempotency.fingerprint.clone(),
+                expires_at: (request.now + IDEMPOTENCY_TTL).timestamp(),
+            };
+            items.push(self.put_new(to_item(&record)?, true)?);
+        }
+        Ok(items)
+    }
+
+    /// A put that succeeds only if the item does not exist yet.
+    fn put_new(
+        &self,
+        item: super::Item,
+        return_old: bool,
+    ) -> Result<TransactWriteItem, LedgerError> {
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)");
+        if return_old {
+            put = put.return_values_on_condition_check_failure(
+                ReturnValuesOnConditionCheckFailure::AllOld,
+            );
+        }
+        Ok(TransactWriteItem::builder()
+            .put(put.build().map_err(bad_request)?)
+            .build())
+    }
+
+    async fn replay(
+        &self,
+        request: &ReservationRequest,
+        record: IdempotencyItem,
+    ) -> Result<Reserved, LedgerError> {
+        let Some(idempotency) = &request.idempotency else {
+            return Err(LedgerError::IdempotencyConflict);
+        };
+        if record.fingerprint != idempotency.fingerprint {
+            return Err(LedgerError::IdempotencyConflict);
+        }
+        let (session, _) = self.get_session(&request.owner, record.session_id).await?;
+        Ok(Reserved::Replayed(session))
+    }
+}
+
+impl ActivateSession for DynamoLedger {
+    async fn activate(
+        &self,
+        owner: &UserId,
+        session_id: SessionId,
+        conversation_id: &str,
+        conversation_url: &str,
+    ) -> Result<Session, LedgerError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::user_pk(owner),
+                keys::session_sk(session_id),
+            )))
+            .update_expression(
+                "SET #status = :active, conversation_id = :cid, conversation_url = :url",
+            )
+            .condition_expression("#status = :pending")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", s(SessionStatus::Active.as_str()))
+            .expression_attribute_values(":pending", s(SessionStatus::Pending.as_str()))
+            .expression_attribute_values(":cid", s(conversation_id))
+            .expression_attribute_values(":url", s(conversation_url))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                let item = output.attributes.ok_or_else(|| {
+                    LedgerError::CorruptItem("activated session was not returned".into())
+                })?;
+                Ok(from_item::<SessionItem>(item)?.session)
+            }
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(e)) => match e.item() {
+                    None => Err(LedgerError::SessionNotFound),
+                    Some(_) => Err(LedgerError::SessionMismatch(
+                        "the session is no longer pending",
+                    )),
+                },
+                _ => Err(unavailable(&err)),
+            },
+        }
+    }
+}

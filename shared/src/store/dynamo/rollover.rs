@@ -1,0 +1,139 @@
+//! Moving an account into the current period: archive the old period's totals in a history item
+//! and start the new one, in one transaction conditioned on the totals that were read, so the
+//! history is exact and the rollover happens exactly once however many requests race to do it.
+
+use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+
+use super::errors::{ItemOutcome, TransactFailure, any_conflict, bad_request, unexpected};
+use super::{DynamoLedger, MAX_ATTEMPTS, backoff, key, n, s, to_item};
+use crate::LedgerError;
+use crate::domain::{Account, Period, UserId};
+use crate::store::items::{PeriodHistory, PeriodHistoryItem};
+use crate::store::keys;
+use crate::store::{RollOverAccount, RolledOver};
+
+/// The result of one try at rolling an account that was seen in an old period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RollAttempt {
+    /// This call rolled it.
+    Rolled,
+    /// It was already current: nothing to do.
+    AlreadyCurrent,
+    /// The account changed since it was read (another rollover, a settlement, a reservation):
+    /// read it again.
+    Raced,
+}
+
+impl RollOverAccount for DynamoLedger {
+    async fn roll_over(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<RolledOver, LedgerError> {
+        for attempt in 0..MAX_ATTEMPTS {
+            let Some(account) = self.read_account(user).await? else {
+                return Ok(RolledOver::NoAccount);
+            };
+            let from = account.period;
+            match self.roll_over_from(&account, now).await? {
+                RollAttempt::Rolled => {
+                    return Ok(RolledOver::Rolled {
+                        from,
+                        to: Period::containing(now),
+                    });
+                }
+                RollAttempt::AlreadyCurrent => return Ok(RolledOver::AlreadyCurrent),
+                RollAttempt::Raced => backoff(attempt).await,
+            }
+        }
+        Err(LedgerError::Contention {
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+}
+
+impl DynamoLedger {
+    /// Rolls `seen` (the account as just read) into the period containing `now`, if it is older.
+    /// One transaction: the account update holds only if the account still has exactly the
+    /// totals that are archived, and the history item must not exist yet.
+    pub async fn roll_over_from(
+        &self,
+        seen: &Account,
+        now: DateTime<Utc>,
+    ) -> Result<RollAttempt, LedgerError> {
+        let to = Period::containing(now);
+        if seen.period >= to {
+            return Ok(RollAttempt::AlreadyCurrent);
+        }
+        let next = seen.rolled_to(&self.plans, now);
+        let history = PeriodHistory {
+            user_id: seen.user_id.clone(),
+            period: seen.period,
+            plan: seen.plan,
+            limit_minutes: seen.limit_minutes,
+            used_minutes: seen.used_minutes,
+            open_reserved_minutes: seen.reserved_minutes,
+            late_settlements: 0,
+            closed_at: now,
+        };
+        let reset = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user_pk(&seen.user_id), keys::ACCOUNT_SK)))
+            .update_expression(
+                "SET period = :to, limit_minutes = :limit, used_minutes = :zero, reserved_minutes = :zero, \
+                 available_minutes = :limit, updated_at = :now",
+            )
+            .condition_expression(
+                "period = :from AND #plan = :plan AND limit_minutes = :old_limit \
+                 AND used_minutes = :used AND reserved_minutes = :reserved",
+            )
+            .expression_attribute_names("#plan", "plan")
+            .expression_attribute_values(":to", s(to.to_string()))
+            .expression_attribute_values(":from", s(seen.period.to_string()))
+            .expression_attribute_values(":limit", n(next.limit_minutes))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":now", s(now.to_rfc3339()))
+            .expression_attribute_values(":plan", s(seen.plan.as_str()))
+            .expression_attribute_values(":old_limit", n(seen.limit_minutes))
+            .expression_attribute_values(":used", n(seen.used_minutes))
+            .expression_attribute_values(":reserved", n(seen.reserved_minutes))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::None)
+            .build()
+            .map_err(bad_request)?;
+        let archive = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&PeriodHistoryItem::new(history))?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(bad_request)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(reset).build())
+            .transact_items(TransactWriteItem::builder().put(archive).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                tracing::info!(from = %seen.period, to = %to, "account rolled over");
+                Ok(RollAttempt::Rolled)
+            }
+            Err(err) => match TransactFailure::from_sdk(err) {
+                TransactFailure::Conflict => Ok(RollAttempt::Raced),
+                TransactFailure::Failed(e) => Err(e),
+                TransactFailure::Cancelled(outcomes) => match outcomes.as_slice() {
+                    [ItemOutcome::ConditionFailed(_), _] => Ok(RollAttempt::Raced),
+                    _ if any_conflict(&outcomes) => Ok(RollAttempt::Raced),
+                    [ItemOutcome::Fine, ItemOutcome::ConditionFailed(_)] => {
+                        Err(LedgerError::CorruptItem(format!(
+                            "the history of {} already exists but the account is still in that period",
+                            seen.period
+                        )))
+                    }
+                    _ => Err(unexpected(&outcomes)),
+                },
+            },
+        }
+    }
+}

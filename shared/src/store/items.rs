@@ -1,0 +1,128 @@
+//! The items as stored, converted with serde_dynamo. Each wraps its domain value with the keys
+//! and index attributes that only the table needs.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::keys;
+use crate::domain::{Account, Period, PlanId, Session, SessionId, SessionType, UserId};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountItem {
+    pub pk: String,
+    pub sk: String,
+    pub account_shard: String,
+    #[serde(flatten)]
+    pub account: Account,
+}
+
+impl AccountItem {
+    pub fn new(account: Account) -> Self {
+        AccountItem {
+            pk: keys::user_pk(&account.user_id),
+            sk: keys::ACCOUNT_SK.to_owned(),
+            account_shard: keys::account_shard_key(keys::shard_of(&account.user_id)),
+            account,
+        }
+    }
+}
+
+/// The totals of a closed period, written when the account rolls over; sessions of that period
+/// that settle later are added here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeriodHistory {
+    pub user_id: UserId,
+    pub period: Period,
+    pub plan: PlanId,
+    pub limit_minutes: i64,
+    /// Used at close, plus every late settlement.
+    pub used_minutes: i64,
+    /// Reserved by sessions still open at close, less those settled since.
+    pub open_reserved_minutes: i64,
+    pub late_settlements: i64,
+    pub closed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeriodHistoryItem {
+    pub pk: String,
+    pub sk: String,
+    #[serde(flatten)]
+    pub history: PeriodHistory,
+}
+
+impl PeriodHistoryItem {
+    pub fn new(history: PeriodHistory) -> Self {
+        PeriodHistoryItem {
+            pk: keys::user_pk(&history.user_id),
+            sk: keys::period_sk(history.period),
+            history,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionItem {
+    pub pk: String,
+    pub sk: String,
+    /// Present only while the session is open: the open-sessions index key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_shard: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_until: Option<String>,
+    #[serde(flatten)]
+    pub session: Session,
+}
+
+impl SessionItem {
+    pub fn new_open(session: Session) -> Self {
+        SessionItem {
+            pk: keys::user_pk(&session.owner_id),
+            sk: keys::session_sk(session.session_id),
+            open_shard: Some(keys::open_shard_key(keys::shard_of(&session.owner_id))),
+            open_until: Some(keys::sortable_time(session.reservation_ends_at())),
+            session,
+        }
+    }
+}
+
+/// Written under a participant's key in the same transaction as the session, so the participant
+/// finds the session with the same Query that lists their own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParticipationItem {
+    pub pk: String,
+    pub sk: String,
+    pub role: String,
+    pub owner_id: UserId,
+    pub session_id: SessionId,
+    pub session_type: SessionType,
+    pub created_at: DateTime<Utc>,
+}
+
+pub const PARTICIPANT_ROLE: &str = "participant";
+
+impl ParticipationItem {
+    pub fn new(participant: &UserId, session: &Session) -> Self {
+        ParticipationItem {
+            pk: keys::user_pk(participant),
+            sk: keys::session_sk(session.session_id),
+            role: PARTICIPANT_ROLE.to_owned(),
+            owner_id: session.owner_id.clone(),
+            session_id: session.session_id,
+            session_type: session.session_type,
+            created_at: session.created_at,
+        }
+    }
+}
+
+/// Remembers which session an Idempotency-Key created, and a fingerprint of the request, so a
+/// retry finds the first attempt and a different request under the same key is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyItem {
+    pub pk: String,
+    pub sk: String,
+    pub session_id: SessionId,
+    pub fingerprint: String,
+    /// TTL attribute (epoch seconds): keys are remembered for a day.
+    pub expires_at: i64,
+}

@@ -1,0 +1,106 @@
+//! The table's keys and the sparse, sharded index keys (DESIGN.md section 4).
+//!
+//! `template.yaml` is the only definition of the table and its indexes; the names here must
+//! match it, and the store tests create their tables from that file to prove it.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::domain::{Period, SessionId, UserId};
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+
+/// Accounts by period, so the monthly reset finds every account still in an old period with
+/// `account_shard = :s AND period < :current`, without scanning. Only account items carry
+/// `account_shard`, so the index holds nothing else. It projects keys only: a reservation changes
+/// no index key, so it costs no index write.
+pub const ACCOUNTS_BY_PERIOD_INDEX: &str = "accounts-by-period";
+pub const ACCOUNT_SHARD: &str = "account_shard";
+
+/// Open sessions by the time their reservation runs out, so the sweeper finds sessions open too
+/// long with `open_shard = :s AND open_until < :cutoff`. Settling a session removes both
+/// attributes, which removes it from the index.
+pub const OPEN_SESSIONS_INDEX: &str = "open-sessions";
+pub const OPEN_SHARD: &str = "open_shard";
+pub const OPEN_UNTIL: &str = "open_until";
+
+/// How many partitions each sparse index is spread over. Fixed: it is part of stored data.
+pub const INDEX_SHARDS: u32 = 16;
+
+pub fn user_pk(user: &UserId) -> String {
+    format!("USER#{user}")
+}
+
+pub const ACCOUNT_SK: &str = "ACCOUNT";
+
+pub const SESSION_SK_PREFIX: &str = "SESSION#";
+
+pub fn session_sk(session: SessionId) -> String {
+    format!("{SESSION_SK_PREFIX}{session}")
+}
+
+pub fn period_sk(period: Period) -> String {
+    format!("PERIOD#{period}")
+}
+
+pub fn idempotency_sk(key: &str) -> String {
+    format!("IDEMPOTENCY#{key}")
+}
+
+/// A stable shard for a user: FNV-1a of the id, so the same user always lands in the same shard
+/// and users spread evenly.
+pub fn shard_of(user: &UserId) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in user.as_str().bytes() {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash % INDEX_SHARDS
+}
+
+pub fn account_shard_key(shard: u32) -> String {
+    format!("ACCOUNTS#{shard:02}")
+}
+
+pub fn open_shard_key(shard: u32) -> String {
+    format!("OPEN#{shard:02}")
+}
+
+/// A timestamp whose text sorts in time order (fixed width, millisecond precision, `Z`).
+pub fn sortable_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_stable_and_in_range() {
+        let user = UserId::parse("user-42").unwrap();
+        assert_eq!(shard_of(&user), shard_of(&user.clone()));
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..1000 {
+            let s = shard_of(&UserId::parse(&format!("user-{i}")).unwrap());
+            assert!(s < INDEX_SHARDS);
+            seen.insert(s);
+        }
+        assert_eq!(
+            seen.len() as u32,
+            INDEX_SHARDS,
+            "1000 users should cover every shard"
+        );
+    }
+
+    #[test]
+    fn sortable_times_sort_like_the_instants() {
+        let a = DateTime::parse_from_rfc3339("2026-11-24T09:59:59.5Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let b = DateTime::parse_from_rfc3339("2026-11-24T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(sortable_time(b), "2026-11-24T10:00:00.000Z");
+        assert!(sortable_time(a) < sortable_time(b));
+    }
+}

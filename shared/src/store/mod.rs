@@ -1,0 +1,201 @@
+//! The minute ledger: one small trait per operation, so each function depends only on what it
+//! uses, and one implementation on DynamoDB ([`DynamoLedger`]) in which every change is a
+//! conditional write or a transaction.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use crate::LedgerError;
+use crate::domain::{
+    Account, EndReason, Period, PlanId, Role, Session, SessionId, SessionStatus, SessionType,
+    Usage, UserId,
+};
+
+pub mod dynamo;
+pub mod items;
+pub mod keys;
+
+pub use dynamo::DynamoLedger;
+pub use items::PeriodHistory;
+
+/// What a client asked for when it opened a session.
+#[derive(Debug, Clone)]
+pub struct ReservationRequest {
+    pub owner: UserId,
+    pub session_type: SessionType,
+    pub participants: Vec<UserId>,
+    /// Minutes asked for; the default and the caps of [`crate::domain::minutes`] apply.
+    pub requested_minutes: Option<u32>,
+    pub now: DateTime<Utc>,
+    pub idempotency: Option<IdempotencyKey>,
+}
+
+/// A client's Idempotency-Key and a fingerprint of the request it came with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub key: String,
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reserved {
+    /// Minutes reserved and the session recorded as pending.
+    New(Session),
+    /// A retry: the key already created this session; nothing new was reserved.
+    Replayed(Session),
+}
+
+/// Closing an open session: settle it (`Ended`, minutes moved from reserved to used) or release
+/// it (`Failed`, nothing charged). The period and reservation are those recorded on the session;
+/// they are conditions of the write, so a caller that describes another session changes nothing.
+#[derive(Debug, Clone)]
+pub struct Closing {
+    pub owner: UserId,
+    pub session_id: SessionId,
+    pub period: Period,
+    pub reserved_minutes: u32,
+    pub charged_minutes: u32,
+    pub status: SessionStatus,
+    pub reason: EndReason,
+    pub ended_at: DateTime<Utc>,
+}
+
+impl Closing {
+    /// Settles `session` with the minutes it really used.
+    pub fn settle(
+        session: &Session,
+        charged_minutes: u32,
+        reason: EndReason,
+        ended_at: DateTime<Utc>,
+    ) -> Closing {
+        Closing {
+            owner: session.owner_id.clone(),
+            session_id: session.session_id,
+            period: session.period,
+            reserved_minutes: session.reserved_minutes,
+            charged_minutes,
+            status: SessionStatus::Ended,
+            reason,
+            ended_at,
+        }
+    }
+
+    /// Releases the reservation of `session`, charging nothing.
+    pub fn release(session: &Session, reason: EndReason, ended_at: DateTime<Utc>) -> Closing {
+        Closing {
+            charged_minutes: 0,
+            status: SessionStatus::Failed,
+            ..Closing::settle(session, 0, reason, ended_at)
+        }
+    }
+}
+
+/// Where a closing was booked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// On the account: the session's period is still the current one.
+    IntoAccount,
+    /// The account rolled over since: booked into the old period's history item.
+    IntoHistory,
+    /// It was closed before (a duplicate or late event): nothing changed.
+    AlreadyClosed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RolledOver {
+    /// The account moved into the current period; the old one is in its history item.
+    Rolled { from: Period, to: Period },
+    /// The account was already in the current period: nothing changed.
+    AlreadyCurrent,
+    /// No account exists for the user: nothing to roll.
+    NoAccount,
+}
+
+/// One page of a user's sessions, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionPage {
+    pub sessions: Vec<(Session, Role)>,
+    /// Pass back to get the next page; `None` on the last page.
+    pub next_cursor: Option<SessionId>,
+}
+
+pub trait EnsureAccount {
+    /// The user's account, created on the free plan if the user has none yet.
+    fn ensure_account(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Account, LedgerError>> + Send;
+}
+
+pub trait ReserveMinutes {
+    /// Reserves minutes and records the session as pending, atomically; idempotent by key.
+    fn reserve(
+        &self,
+        request: ReservationRequest,
+    ) -> impl Future<Output = Result<Reserved, LedgerError>> + Send;
+}
+
+pub trait ActivateSession {
+    /// Records the Tavus conversation of a pending session and marks it active.
+    fn activate(
+        &self,
+        owner: &UserId,
+        session_id: SessionId,
+        conversation_id: &str,
+        conversation_url: &str,
+    ) -> impl Future<Output = Result<Session, LedgerError>> + Send;
+}
+
+pub trait CloseSession {
+    /// Settles or releases an open session; a second close of the same session changes nothing.
+    fn close(&self, closing: Closing) -> impl Future<Output = Result<Closed, LedgerError>> + Send;
+}
+
+pub trait RollOverAccount {
+    /// Moves an account still in an old period into the current one, exactly once.
+    fn roll_over(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<RolledOver, LedgerError>> + Send;
+}
+
+pub trait ChangePlan {
+    /// Moves the account to `plan`, shifting its available minutes by the change of limit.
+    fn change_plan(
+        &self,
+        user: &UserId,
+        plan: PlanId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Account, LedgerError>> + Send;
+}
+
+pub trait ReadUsage {
+    /// The usage of the current period, in one read.
+    fn usage(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Usage, LedgerError>> + Send;
+}
+
+pub trait GetSession {
+    /// A session the user owns or takes part in, with the user's role in it.
+    fn get_session(
+        &self,
+        user: &UserId,
+        session_id: SessionId,
+    ) -> impl Future<Output = Result<(Session, Role), LedgerError>> + Send;
+}
+
+pub trait ListSessions {
+    /// The sessions the user owns or takes part in, newest first.
+    fn list_sessions(
+        &self,
+        user: &UserId,
+        limit: u32,
+        cursor: Option<SessionId>,
+    ) -> impl Future<Output = Result<SessionPage, LedgerError>> + Send;
+}

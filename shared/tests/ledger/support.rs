@@ -1,0 +1,53 @@
+//! Test support: a fresh table on DynamoDB Local, created from template.yaml, per test.
+
+use std::path::PathBuf;
+
+use awaknow_core::domain::{PlanCatalog, SessionType, UserId};
+use awaknow_core::store::{DynamoLedger, ReservationRequest};
+use chrono::{DateTime, Utc};
+use local_stack::{TableDefinition, local_client};
+
+/// Where `make test` started DynamoDB Local.
+pub const ENDPOINT_VAR: &str = "DYNAMODB_ENDPOINT";
+
+pub fn template_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../template.yaml")
+}
+
+/// A ledger on a new, empty table, so tests never see each other's data.
+pub async fn fresh_ledger() -> DynamoLedger {
+    let endpoint = std::env::var(ENDPOINT_VAR).unwrap_or_else(|_| {
+        panic!("{ENDPOINT_VAR} is not set: run the store tests with `make test`, which starts DynamoDB Local")
+    });
+    let client = local_client(&endpoint).await;
+    let table = format!("ledger-{}", ulid::Ulid::new().to_string().to_lowercase());
+    let definition = TableDefinition::from_template_file(&template_path())
+        .expect("template.yaml defines the table");
+    let created = definition
+        .create(&client, &table)
+        .await
+        .expect("create the test table");
+    assert!(created, "table {table} should be new");
+    DynamoLedger::new(client, table, PlanCatalog::default())
+}
+
+pub fn user(name: &str) -> UserId {
+    UserId::parse(&format!("{name}-{}", ulid::Ulid::new())).expect("valid user id")
+}
+
+pub fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .expect("test timestamp")
+        .with_timezone(&Utc)
+}
+
+pub fn alone(owner: &UserId, minutes: u32, now: DateTime<Utc>) -> ReservationRequest {
+    ReservationRequest {
+        owner: owner.clone(),
+        session_type: SessionType::ReflectAlone,
+        participants: Vec::new(),
+        requested_minutes: Some(minutes),
+        now,
+        idempotency: None,
+    }
+}
