@@ -9,7 +9,9 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod problem;
+pub mod secrets;
 pub mod store;
+pub mod tavus;
 pub mod telemetry;
 
 pub use error::LedgerError;

@@ -51,3 +51,46 @@ pub fn alone(owner: &UserId, minutes: u32, now: DateTime<Utc>) -> ReservationReq
         idempotency: None,
     }
 }
+
+/// Where `make test` started moto's server.
+pub const MOTO_VAR: &str = "MOTO_ENDPOINT";
+
+/// A Secrets Manager client on moto's server.
+pub async fn secrets_client() -> aws_sdk_secretsmanager::Client {
+    let endpoint = std::env::var(MOTO_VAR).unwrap_or_else(|_| {
+        panic!("{MOTO_VAR} is not set: run the tests with `make test`, which starts moto")
+    });
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+            "local", "local", None, None, "tests",
+        ))
+        .load()
+        .await;
+    aws_sdk_secretsmanager::Client::new(&config)
+}
+
+/// Creates a secret with a fresh name on moto and returns the name.
+pub async fn new_secret(client: &aws_sdk_secretsmanager::Client, value: &str) -> String {
+    let name = format!("awaknow/test/{}", ulid::Ulid::new());
+    client
+        .create_secret()
+        .name(&name)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("create secret on moto");
+    name
+}
+
+/// Replaces the secret's value (moves AWSCURRENT), as a rotation does.
+pub async fn rotate_secret(client: &aws_sdk_secretsmanager::Client, name: &str, value: &str) {
+    client
+        .put_secret_value()
+        .secret_id(name)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("put secret value on moto");
+}

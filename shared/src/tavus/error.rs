@@ -1,0 +1,42 @@
+use crate::secrets::SecretError;
+
+/// What went wrong talking to Tavus. No variant carries the API key or a request body.
+#[derive(Debug, thiserror::Error)]
+pub enum TavusError {
+    /// Tavus refused because the account's concurrent-conversation limit is reached (it answers
+    /// 400 with a message, not 429).
+    #[error("Tavus is at its concurrent-conversation limit")]
+    AtCapacity,
+    /// A 4xx other than the above: the request is wrong and retrying will not help.
+    #[error("Tavus refused the request ({status}): {message}")]
+    Rejected { status: u16, message: String },
+    /// 401 even after the key was fetched again from Secrets Manager.
+    #[error("Tavus refused the API key, also after fetching it again")]
+    Unauthorized,
+    /// 429, 5xx or connection failures on every attempt.
+    #[error("Tavus failed after {attempts} attempt(s): {last}")]
+    Unavailable { attempts: u32, last: String },
+    /// The deadline (the Lambda's remaining time, less a margin) ran out first.
+    #[error("Tavus did not answer within the time left ({attempts} attempt(s); last: {last})")]
+    DeadlineExceeded { attempts: u32, last: String },
+    /// A success status with a body that is not what Tavus documents.
+    #[error("Tavus answered with an unexpected body: {0}")]
+    BadResponse(String),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// The HTTP client could not be built (a bad TLS or proxy setup at start-up).
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+impl TavusError {
+    /// Whether the caller should tell the user to try again later (502/503) rather than 4xx.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            TavusError::AtCapacity
+                | TavusError::Unavailable { .. }
+                | TavusError::DeadlineExceeded { .. }
+        )
+    }
+}

@@ -1,0 +1,163 @@
+//! The Tavus v2 conversation bodies this backend sends and reads (reference/tavus-api.md).
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// `POST /v2/conversations`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreateConversationBody {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub persona_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica_id: Option<String>,
+    pub conversation_name: String,
+    pub conversational_context: String,
+    pub callback_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_participants: Option<u32>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub test_mode: bool,
+    pub properties: ConversationProperties,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConversationProperties {
+    /// Seconds; Tavus ends the call when it is reached. At most 3600.
+    pub max_call_duration: u32,
+    /// Seconds after the last participant leaves before Tavus ends the call.
+    pub participant_left_timeout: u32,
+}
+
+/// The answer to create, and the plain fields of get.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Conversation {
+    pub conversation_id: String,
+    #[serde(default)]
+    pub conversation_name: Option<String>,
+    pub conversation_url: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "optional_time")]
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+/// `GET /v2/conversations/{id}?verbose=true`. Tavus publishes no schema for the verbose body;
+/// this reads the fields its docs describe and ignores the rest.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ConversationDetails {
+    pub conversation_id: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "optional_time")]
+    pub created_at: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "optional_time")]
+    pub updated_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub shutdown_reason: Option<String>,
+    #[serde(default)]
+    pub events: Vec<ConversationEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ConversationEvent {
+    pub event_type: String,
+    #[serde(default, deserialize_with = "optional_time")]
+    pub timestamp: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub properties: serde_json::Value,
+}
+
+impl ConversationDetails {
+    /// When the call ended, if Tavus says so: the `system.shutdown` event's time.
+    pub fn ended_at(&self) -> Option<DateTime<Utc>> {
+        self.events
+            .iter()
+            .find(|e| e.event_type == "system.shutdown")
+            .and_then(|e| e.timestamp)
+    }
+}
+
+/// Tavus writes times as ISO-8601 with microseconds and `Z`; be lenient about a missing offset
+/// (then UTC) so one odd field does not make a whole answer unreadable.
+pub fn parse_tavus_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f"))
+                .ok()
+                .map(|t| t.and_utc())
+        })
+}
+
+fn optional_time<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<DateTime<Utc>>, D::Error> {
+    let text: Option<String> = Option::deserialize(deserializer)?;
+    Ok(text.as_deref().and_then(parse_tavus_time))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_tavus_times_in_the_documented_and_lenient_forms() {
+        let t = parse_tavus_time("2025-05-13T06:42:58.291561Z").unwrap();
+        assert_eq!(t.timestamp_micros() % 1_000_000, 291_561);
+        assert_eq!(parse_tavus_time("2025-05-13T06:42:58.291561"), Some(t));
+        assert_eq!(parse_tavus_time("2025-05-13 06:42:58.291561"), Some(t));
+        assert_eq!(parse_tavus_time("yesterday"), None);
+    }
+
+    #[test]
+    fn verbose_details_give_the_shutdown_time() {
+        let details: ConversationDetails = serde_json::from_str(
+            r#"{"conversation_id": "c1", "status": "ended", "created_at": "2026-11-24T10:00:00.000000Z",
+                "shutdown_reason": "participant_left_timeout",
+                "events": [{"event_type": "system.replica_joined", "timestamp": "2026-11-24T10:00:03Z", "properties": {}},
+                           {"event_type": "system.shutdown", "timestamp": "2026-11-24T10:04:30.5Z", "properties": {"shutdown_reason": "participant_left_timeout"}}],
+                "something_new": true}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            details.ended_at(),
+            parse_tavus_time("2026-11-24T10:04:30.5Z")
+        );
+    }
+
+    #[test]
+    fn the_create_body_has_only_documented_fields() {
+        let body = CreateConversationBody {
+            persona_id: Some("p1".into()),
+            replica_id: None,
+            conversation_name: "n".into(),
+            conversational_context: "c".into(),
+            callback_url: "https://x/cb".into(),
+            max_participants: None,
+            test_mode: false,
+            properties: ConversationProperties {
+                max_call_duration: 600,
+                participant_left_timeout: 60,
+            },
+        };
+        let json = serde_json::to_value(&body).unwrap();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "callback_url",
+                "conversation_name",
+                "conversational_context",
+                "persona_id",
+                "properties"
+            ]
+        );
+    }
+}

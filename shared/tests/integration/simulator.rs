@@ -1,0 +1,274 @@
+//! The Tavus simulator end to end: the real client creates and ends calls over HTTP, and the
+//! callbacks arrive at a test server in the documented envelope.
+
+use std::time::{Duration, Instant};
+
+use awaknow_core::domain::SessionType;
+use awaknow_core::tavus::model::parse_tavus_time;
+use awaknow_core::tavus::{CreateConversation, EndConversation, GetConversation, TavusClient};
+use axum::Json;
+use axum::routing::post;
+use serde_json::{Value, json};
+use tavus_sim::SimConfig;
+use tokio::sync::mpsc;
+
+use crate::tavus_client::{config_for, conversation, keys_with};
+
+/// A callback receiver on a free loopback port; every body it gets goes into the channel.
+async fn receiver() -> (String, mpsc::UnboundedReceiver<Value>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/webhooks/tavus/{token}",
+        post(move |Json(body): Json<Value>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(body);
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/webhooks/tavus/tok-1"), rx)
+}
+
+async fn next_event(rx: &mut mpsc::UnboundedReceiver<Value>, event_type: &str) -> Value {
+    let wait = async {
+        loop {
+            let event = rx.recv().await.expect("receiver closed");
+            if event["event_type"] == event_type {
+                return event;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait)
+        .await
+        .unwrap_or_else(|_| panic!("no {event_type} callback within 10 s"))
+}
+
+fn soon() -> Instant {
+    Instant::now() + Duration::from_secs(10)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_then_end_sends_the_documented_callbacks() {
+    let sim = tavus_sim::start(SimConfig::default(), 0).await.unwrap();
+    let (keys, _) = keys_with("sim-key").await;
+    let client = TavusClient::new(config_for(&sim.base_url()), keys).unwrap();
+    let (callback_url, mut events) = receiver().await;
+
+    let conv = client
+        .create_conversation(
+            &conversation(SessionType::ReflectAlone, 0, 10, &callback_url),
+            soon(),
+        )
+        .await
+        .unwrap();
+    assert!(conv.conversation_url.ends_with(&conv.conversation_id));
+    let joined = next_event(&mut events, "system.replica_joined").await;
+    assert_eq!(joined["conversation_id"], conv.conversation_id.as_str());
+
+    client
+        .end_conversation(&conv.conversation_id, soon())
+        .await
+        .unwrap();
+    let shutdown = next_event(&mut events, "system.shutdown").await;
+    let keys: Vec<&str> = shutdown
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "conversation_id",
+            "event_type",
+            "message_type",
+            "properties",
+            "timestamp",
+            "webhook_url"
+        ]
+    );
+    assert_eq!(shutdown["message_type"], "system");
+    assert_eq!(shutdown["webhook_url"], callback_url.as_str());
+    assert_eq!(
+        shutdown["properties"]["shutdown_reason"],
+        "end_conversation_endpoint_hit"
+    );
+    let ended_at = parse_tavus_time(shutdown["timestamp"].as_str().unwrap()).unwrap();
+    assert!(ended_at >= conv.created_at.unwrap());
+
+    let transcript = next_event(&mut events, "application.transcription_ready").await;
+    assert_eq!(transcript["message_type"], "application");
+    assert!(
+        transcript["properties"]["transcript"]
+            .as_array()
+            .is_some_and(|t| t.len() >= 2)
+    );
+
+    let details = client
+        .get_conversation(&conv.conversation_id, soon())
+        .await
+        .unwrap();
+    assert_eq!(details.status.as_deref(), Some("ended"));
+    assert_eq!(details.ended_at(), Some(ended_at));
+    // Ending again is harmless, as Tavus answers 200.
+    client
+        .end_conversation(&conv.conversation_id, soon())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_ends_at_max_call_duration_or_when_the_control_endpoint_says() {
+    // 600x: the one-minute reservation runs out after 0.1 s.
+    let sim = tavus_sim::start(
+        SimConfig {
+            speedup: 600.0,
+            ..SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let (keys, _) = keys_with("sim-key").await;
+    let client = TavusClient::new(config_for(&sim.base_url()), keys).unwrap();
+    let (callback_url, mut events) = receiver().await;
+
+    let short = client
+        .create_conversation(
+            &conversation(SessionType::ReflectAlone, 0, 1, &callback_url),
+            soon(),
+        )
+        .await
+        .unwrap();
+    let shutdown = next_event(&mut events, "system.shutdown").await;
+    assert_eq!(shutdown["conversation_id"], short.conversation_id.as_str());
+    assert_eq!(
+        shutdown["properties"]["shutdown_reason"],
+        "max_call_duration reached"
+    );
+    let lasted = parse_tavus_time(shutdown["timestamp"].as_str().unwrap()).unwrap()
+        - short.created_at.unwrap();
+    assert_eq!(lasted.num_seconds(), 60);
+
+    let long = client
+        .create_conversation(
+            &conversation(SessionType::ReflectAlone, 0, 60, &callback_url),
+            soon(),
+        )
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let answer = http
+        .post(format!(
+            "{}/_sim/conversations/{}/end",
+            sim.base_url(),
+            long.conversation_id
+        ))
+        .json(&json!({ "duration_seconds": 421.5, "shutdown_reason": "participant_left_timeout" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 204);
+    let shutdown = loop {
+        let event = next_event(&mut events, "system.shutdown").await;
+        if event["conversation_id"] == long.conversation_id.as_str() {
+            break event;
+        }
+    };
+    assert_eq!(
+        shutdown["properties"]["shutdown_reason"],
+        "participant_left_timeout"
+    );
+    let lasted = parse_tavus_time(shutdown["timestamp"].as_str().unwrap()).unwrap()
+        - long.created_at.unwrap();
+    assert_eq!(lasted.num_milliseconds(), 421_500);
+}
+
+#[tokio::test]
+async fn the_simulator_checks_keys_and_bodies_as_tavus_does() {
+    let sim = tavus_sim::start(SimConfig::default(), 0).await.unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("{}/v2/conversations", sim.base_url());
+    let post = |key: &'static str, body: Value| {
+        http.post(&url).header("x-api-key", key).json(&body).send()
+    };
+
+    let wrong_key = post("nope", json!({})).await.unwrap();
+    assert_eq!(wrong_key.status(), 401);
+    assert_eq!(
+        wrong_key.json::<Value>().await.unwrap(),
+        json!({ "message": "Invalid access token" })
+    );
+    let too_long = post(
+        "sim-key",
+        json!({ "properties": { "max_call_duration": 3601 } }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(too_long.status(), 400);
+    assert!(
+        too_long.json::<Value>().await.unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .contains("max_call_duration")
+    );
+    let unknown = post("sim-key", json!({ "prompt": "guessed field" }))
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 400);
+    let ok = post(
+        "sim-key",
+        json!({ "conversation_name": "x", "properties": { "max_call_duration": 3600 } }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.status(), 200);
+    let created: Value = ok.json().await.unwrap();
+    assert_eq!(created["status"], "active");
+    assert!(
+        created["conversation_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://tavus.daily.co/c")
+    );
+}
+
+#[tokio::test]
+async fn injected_faults_reach_the_client() {
+    let sim = tavus_sim::start(SimConfig::default(), 0).await.unwrap();
+    let (keys, _) = keys_with("sim-key").await;
+    let client = TavusClient::new(config_for(&sim.base_url()), keys).unwrap();
+    let http = reqwest::Client::new();
+    let faults = |body: Value| {
+        http.post(format!("{}/_sim/faults", sim.base_url()))
+            .json(&body)
+            .send()
+    };
+    let request = conversation(SessionType::ReflectAlone, 0, 5, "http://127.0.0.1:9/cb");
+
+    faults(json!({ "fail_next": 2, "fail_status": 503 }))
+        .await
+        .unwrap();
+    client.create_conversation(&request, soon()).await.unwrap();
+    faults(json!({ "at_capacity_next": 1 })).await.unwrap();
+    assert!(matches!(
+        client.create_conversation(&request, soon()).await,
+        Err(awaknow_core::tavus::TavusError::AtCapacity)
+    ));
+    let stats: Value = http
+        .get(format!("{}/_sim/stats", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        stats["requests"]["POST /v2/conversations"], 4,
+        "two 503s, one success, one capacity 400"
+    );
+}
