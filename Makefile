@@ -4,6 +4,9 @@
 AWAKNOW_CACHE ?= $(HOME)/.cache/awaknow
 export AWAKNOW_CACHE
 export CARGO_TARGET_DIR ?= $(AWAKNOW_CACHE)/target
+# `make token USER=alice`: USER is also the shell's login name, so only a USER given on the
+# command line counts.
+USER_ID = $(if $(filter command line,$(origin USER)),$(USER),)
 
 .PHONY: help install test lint fmt dev dev-up dev-down token set-plan
 
@@ -11,7 +14,10 @@ help:
 	@echo "make test      every test (starts and stops DynamoDB Local and moto on its own)"
 	@echo "make lint      cargo fmt --check and clippy with warnings as errors"
 	@echo "make install   fetch DynamoDB Local, moto and cargo-lambda into $(AWAKNOW_CACHE)"
-	@echo "make dev       (arrives with the HTTP API issue)"
+	@echo "make dev       serve the API at http://127.0.0.1:3000 until Ctrl-C"
+	@echo "make dev-up    the same in the background; make dev-down stops it"
+	@echo "make token USER=<id>            a dev JWT for that user"
+	@echo "make set-plan USER=<id> PLAN=<plan>   move a local user to a plan"
 
 install:
 	scripts/local-stack.sh install
@@ -26,5 +32,19 @@ lint:
 fmt:
 	cargo fmt --all
 
-dev dev-up dev-down token set-plan:
-	@echo "make $@ arrives with the HTTP API issue (#4); for now run 'make test'." >&2; exit 2
+dev:
+	scripts/dev.sh run
+
+dev-up:
+	scripts/dev.sh up
+
+dev-down:
+	scripts/dev.sh down
+
+token:
+	@test -n "$(USER_ID)" || { echo "usage: make token USER=<id>" >&2; exit 2; }
+	@scripts/dev.sh token "$(USER_ID)"
+
+set-plan:
+	@test -n "$(USER_ID)" -a -n "$(PLAN)" || { echo "usage: make set-plan USER=<id> PLAN=<plan>" >&2; exit 2; }
+	@scripts/dev.sh set-plan "$(USER_ID)" "$(PLAN)"

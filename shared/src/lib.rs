@@ -4,10 +4,13 @@
 //! period ([`domain`]), and the minute ledger on DynamoDB ([`store`]). The Lambda binaries under
 //! `functions/` only parse, authenticate, call one function of this crate and map the result.
 
+pub mod api;
 pub mod aws;
+pub mod build;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod lambda;
 pub mod problem;
 pub mod secrets;
 pub mod store;

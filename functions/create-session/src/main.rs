@@ -1,19 +1,23 @@
-//! Lambda `create-session`: composition root. Builds the SDK clients once, then serves requests.
-//! The routes arrive with a later issue; until then every request gets a 501 problem.
+//! Lambda `create-session`: composition root. The SDK clients, the secret cache, the Tavus client
+//! and the authenticator are built once per execution environment.
 
-use awaknow_core::problem::{self, Problem};
-use lambda_http::{Body, Error, Request, Response, run, service_fn};
+use std::sync::Arc;
 
-async fn not_implemented(_request: Request) -> Result<Response<Body>, Error> {
-    let problem = Problem::not_implemented("create-session");
-    Ok(Response::builder()
-        .status(problem.status)
-        .header("content-type", problem::CONTENT_TYPE)
-        .body(Body::from(problem.to_json()))?)
-}
+use awaknow_core::build;
+use create_session::{App, handle};
+use lambda_http::{Error, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     awaknow_core::telemetry::init_json_logs();
-    run(service_fn(not_implemented)).await
+    let sdk = awaknow_core::aws::sdk_config().await;
+    let secrets = build::secrets(&sdk)?;
+    let app = App {
+        ledger: build::ledger(&sdk)?,
+        tavus: build::tavus(&secrets)?,
+        keys: Arc::clone(&secrets),
+        auth: build::authenticator()?,
+        public_url: build::public_url(),
+    };
+    run(service_fn(|request| handle(&app, request))).await
 }

@@ -1,19 +1,15 @@
-//! Lambda `get-usage`: composition root. Builds the SDK clients once, then serves requests.
-//! The routes arrive with a later issue; until then every request gets a 501 problem.
+//! Lambda `get-usage`: composition root. Only the DynamoDB client and the authenticator.
 
-use awaknow_core::problem::{self, Problem};
-use lambda_http::{Body, Error, Request, Response, run, service_fn};
-
-async fn not_implemented(_request: Request) -> Result<Response<Body>, Error> {
-    let problem = Problem::not_implemented("get-usage");
-    Ok(Response::builder()
-        .status(problem.status)
-        .header("content-type", problem::CONTENT_TYPE)
-        .body(Body::from(problem.to_json()))?)
-}
+use get_usage::{App, handle};
+use lambda_http::{Error, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     awaknow_core::telemetry::init_json_logs();
-    run(service_fn(not_implemented)).await
+    let sdk = awaknow_core::aws::sdk_config().await;
+    let app = App {
+        ledger: awaknow_core::build::ledger(&sdk)?,
+        auth: awaknow_core::build::authenticator()?,
+    };
+    run(service_fn(|request| handle(&app, request))).await
 }

@@ -96,6 +96,14 @@ pub struct Session {
 }
 
 impl Session {
+    /// Words for names shown at Tavus ("reflection", "mediation").
+    pub fn session_type_label(&self) -> &'static str {
+        match self.session_type {
+            SessionType::ReflectAlone => "reflection",
+            SessionType::ResolveTogether => "mediation",
+        }
+    }
+
     /// When a call that started on time must have ended: Tavus stops it at the reservation.
     pub fn reservation_ends_at(&self) -> DateTime<Utc> {
         self.created_at + chrono::Duration::minutes(i64::from(self.reserved_minutes))

@@ -1,0 +1,82 @@
+//! `create-session`: `POST /sessions` and `POST /sessions/{id}/end`. Translates the request into
+//! one call of the core and its result into a response; no rule lives here.
+
+use awaknow_core::api::identity::Authenticator;
+use awaknow_core::api::response::{json, problem};
+use awaknow_core::api::sessions::{self, CreateContext, WebhookKey};
+use awaknow_core::api::{ApiError, Route, routes};
+use awaknow_core::lambda::{ApiRequest, to_lambda};
+use awaknow_core::store::{ActivateSession, CloseSession, GetSession, ReadUsage, ReserveMinutes};
+use awaknow_core::tavus::{CreateConversation, EndConversation};
+use lambda_http::{Body, Request, Response};
+
+/// What the function holds across invocations.
+pub struct App<L, T, K> {
+    pub ledger: L,
+    pub tavus: T,
+    pub keys: K,
+    pub auth: Authenticator,
+    /// Overrides the callback base URL taken from the request (local development).
+    pub public_url: Option<String>,
+}
+
+pub async fn handle<L, T, K>(
+    app: &App<L, T, K>,
+    request: Request,
+) -> Result<Response<Body>, std::convert::Infallible>
+where
+    L: ReserveMinutes + ActivateSession + CloseSession + ReadUsage + GetSession + Sync,
+    T: CreateConversation + EndConversation + Sync,
+    K: WebhookKey + Sync,
+{
+    let request = ApiRequest::from_lambda(&request);
+    let response = respond(app, &request).await.unwrap_or_else(|e| problem(&e));
+    Ok(to_lambda(response))
+}
+
+async fn respond<L, T, K>(
+    app: &App<L, T, K>,
+    request: &ApiRequest,
+) -> Result<http::Response<String>, ApiError>
+where
+    L: ReserveMinutes + ActivateSession + CloseSession + ReadUsage + GetSession + Sync,
+    T: CreateConversation + EndConversation + Sync,
+    K: WebhookKey + Sync,
+{
+    let route = routes::route(&request.method, &request.path)?.ok_or(ApiError::NotFound)?;
+    let user = app
+        .auth
+        .user(request.claims.as_ref(), request.header("authorization"))
+        .await?;
+    let now = chrono::Utc::now();
+    match route {
+        Route::CreateSession => {
+            let public_url = app
+                .public_url
+                .as_deref()
+                .or(request.public_url.as_deref())
+                .ok_or_else(|| {
+                    ApiError::DependencyUnavailable("no public URL for Tavus callbacks".into())
+                })?;
+            let cx = CreateContext {
+                owner: &user,
+                idempotency_key: request.header("idempotency-key"),
+                public_url,
+                now,
+                deadline: request.deadline,
+            };
+            let created =
+                sessions::create_session(&app.ledger, &app.tavus, &app.keys, cx, &request.body)
+                    .await?;
+            Ok(json(201, &created))
+        }
+        Route::EndSession(id) => {
+            let ended =
+                sessions::end_session(&app.ledger, &app.tavus, &user, &id, now, request.deadline)
+                    .await?;
+            Ok(json(200, &ended))
+        }
+        // Routed to another function.
+        _ => Err(ApiError::NotFound),
+    }
+}

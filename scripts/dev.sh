@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# The local API, without Docker: DynamoDB Local and moto (scripts/local-stack.sh), the Tavus
+# simulator, the functions under `cargo lambda watch`, and the local gateway on
+# http://127.0.0.1:$GATEWAY_PORT.
+#
+#   scripts/dev.sh run           start everything, serve until Ctrl-C, then stop everything
+#   scripts/dev.sh up            start everything in the background, return once healthy
+#   scripts/dev.sh down          stop everything
+#   scripts/dev.sh token USER    print a dev JWT for USER
+#   scripts/dev.sh set-plan USER PLAN   move USER to PLAN through the set-plan function
+#
+# Real Tavus: set TAVUS_BASE_URL (e.g. https://tavusapi.com) and TAVUS_API_KEY; the key is stored
+# in the local Secrets Manager secret and the simulator is not started. Ports: GATEWAY_PORT
+# (3000), FUNCTIONS_PORT (9000), TAVUS_SIM_PORT (4010), DDB_PORT (8000), MOTO_PORT (5050).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+state=.local/dev
+stack=dev
+venv=$(scripts/local-stack.sh venv)
+target=${CARGO_TARGET_DIR:-$root/target}
+export PATH="$venv/bin:$PATH"
+
+gateway_port=${GATEWAY_PORT:-3000}
+functions_port=${FUNCTIONS_PORT:-9000}
+sim_port=${TAVUS_SIM_PORT:-4010}
+table=awaknow-local
+secret_id=awaknow/local/tavus
+
+say() { printf 'dev: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for() { # url name pidfile seconds
+  local i
+  for i in $(seq 1 $((${4:-60} * 5))); do
+    curl -s -o /dev/null "$1" && return 0
+    kill -0 "$(cat "$3")" 2>/dev/null || die "$2 exited while starting; see $state/$2.log"
+    sleep 0.2
+  done
+  die "$2 did not answer at $1; see $state/$2.log"
+}
+
+start_bg() { # name command...
+  local name=$1; shift
+  nohup "$@" >"$state/$name.log" 2>&1 &
+  echo $! >"$state/$name.pid"
+}
+
+up() {
+  if [ -f "$state/running" ]; then
+    say "already running (make dev-down to stop)"; print_help; return 0
+  fi
+  mkdir -p "$state"
+  for p in "$gateway_port" "$functions_port"; do port_free "$p" || die "port $p is in use (set GATEWAY_PORT / FUNCTIONS_PORT)"; done
+  if [ -z "${TAVUS_BASE_URL:-}" ]; then port_free "$sim_port" || die "port $sim_port is in use (set TAVUS_SIM_PORT)"; fi
+
+  DDB_PORT=${DDB_PORT:-8000} MOTO_PORT=${MOTO_PORT:-5050} TABLE_NAME=$table scripts/local-stack.sh start "$stack"
+  # shellcheck disable=SC1090
+  . ".local/$stack/stack.env"
+
+  say "building the functions and tools (first time: a few minutes)"
+  cargo build --locked --bins
+
+  local tavus_url tavus_key
+  if [ -n "${TAVUS_BASE_URL:-}" ]; then
+    [ -n "${TAVUS_API_KEY:-}" ] || die "TAVUS_BASE_URL is set but TAVUS_API_KEY is not"
+    tavus_url=$TAVUS_BASE_URL; tavus_key=$TAVUS_API_KEY
+    say "using Tavus at $tavus_url"
+  else
+    tavus_url=http://127.0.0.1:$sim_port; tavus_key=sim-key
+    start_bg tavus-sim "$target/debug/tavus-sim" --port "$sim_port" --api-key sim-key --speedup "${TAVUS_SIM_SPEEDUP:-1}"
+    wait_for "$tavus_url/_sim/health" tavus-sim "$state/tavus-sim.pid" 30
+  fi
+
+  if [ ! -f "$state/jwt-secret" ]; then
+    python3 -c 'import secrets; print(secrets.token_hex(32))' >"$state/jwt-secret"
+  fi
+  local signing
+  signing=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+  MOTO_ENDPOINT=$MOTO_ENDPOINT SECRET_ID=$secret_id TAVUS_KEY=$tavus_key SIGNING=$signing "$venv/bin/python" - <<'PY'
+import json, os, boto3
+sm = boto3.client("secretsmanager", endpoint_url=os.environ["MOTO_ENDPOINT"], region_name="us-east-1",
+                  aws_access_key_id="local", aws_secret_access_key="local")
+value = json.dumps({"tavus_api_key": os.environ["TAVUS_KEY"], "webhook_signing_key": os.environ["SIGNING"]})
+try:
+    sm.create_secret(Name=os.environ["SECRET_ID"], SecretString=value)
+except sm.exceptions.ResourceExistsException:
+    sm.put_secret_value(SecretId=os.environ["SECRET_ID"], SecretString=value)
+PY
+
+  cat >"$state/functions.env" <<ENV
+AWS_REGION=us-east-1
+AWS_ACCESS_KEY_ID=local
+AWS_SECRET_ACCESS_KEY=local
+AWS_ENDPOINT_URL_DYNAMODB=$DYNAMODB_ENDPOINT
+AWS_ENDPOINT_URL_SECRETS_MANAGER=$MOTO_ENDPOINT
+TABLE_NAME=$table
+TAVUS_SECRET_ID=$secret_id
+TAVUS_BASE_URL=$tavus_url
+PUBLIC_API_URL=http://127.0.0.1:$gateway_port
+AUTH_MODE=authorizer
+AWS_LAMBDA_LOG_LEVEL=${LOG_LEVEL:-info}
+ENV
+  start_bg functions cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$functions_port" \
+    --env-file "$state/functions.env" --concurrency 4 --quiet
+  start_bg gateway env GATEWAY_PORT="$gateway_port" FUNCTIONS_URL="http://127.0.0.1:$functions_port" \
+    DEV_JWT_SECRET="$(cat "$state/jwt-secret")" TEMPLATE="$root/template.yaml" "$target/debug/local-gateway" serve
+  wait_for "http://127.0.0.1:$functions_port/" functions "$state/functions.pid" 120
+  wait_for "http://127.0.0.1:$gateway_port/usage" gateway "$state/gateway.pid" 30
+  # The first request starts the function; do it now rather than on the developer's first call.
+  local warm
+  warm=$(token dev-warmup)
+  for _ in $(seq 1 150); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $warm" "http://127.0.0.1:$gateway_port/usage")" = 200 ] && break
+    sleep 0.4
+  done
+  touch "$state/running"
+  print_help
+}
+
+print_help() {
+  local t
+  t=$(token demo-user)
+  cat <<MSG
+
+  AwakNow API: http://127.0.0.1:$gateway_port   (logs: $state/*.log; stop: make dev-down)
+
+  A token for user demo-user (make token USER=<id> for others):
+    export TOKEN=$t
+
+  Create a session:
+    curl -s -X POST http://127.0.0.1:$gateway_port/sessions -H "Authorization: Bearer \$TOKEN" \\
+      -H 'Content-Type: application/json' -d '{"session_type": "reflect_alone", "prompt": "I want to reflect on my week", "max_minutes": 10}'
+  Usage:
+    curl -s http://127.0.0.1:$gateway_port/usage -H "Authorization: Bearer \$TOKEN"
+
+MSG
+}
+
+stop_pid() {
+  local pidfile=$1 pid
+  [ -f "$pidfile" ] || return 0
+  pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    # cargo lambda watch runs the functions as children: stop the whole group.
+    pkill -TERM -P "$pid" 2>/dev/null || true
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+}
+
+down() {
+  for name in gateway functions tavus-sim; do stop_pid "$state/$name.pid"; done
+  scripts/local-stack.sh stop "$stack" >/dev/null 2>&1 || true
+  rm -f "$state/running"
+  say "stopped"
+}
+
+token() {
+  [ -f "$state/jwt-secret" ] || die "no dev secret yet: run make dev or make dev-up first"
+  DEV_JWT_SECRET=$(cat "$state/jwt-secret") "$target/debug/local-gateway" token "$1"
+}
+
+set_plan() {
+  [ -f "$state/running" ] || die "the local API is not running: make dev-up first"
+  cargo lambda invoke set-plan --invoke-address 127.0.0.1 --invoke-port "$functions_port" \
+    --data-ascii "{\"user_id\": \"$1\", \"plan\": \"$2\"}" --output-format json
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  run)
+    trap down EXIT INT TERM
+    up
+    say "serving until Ctrl-C"
+    while kill -0 "$(cat "$state/gateway.pid")" 2>/dev/null && kill -0 "$(cat "$state/functions.pid")" 2>/dev/null; do sleep 1; done
+    die "a service stopped; see $state/*.log"
+    ;;
+  token) token "${2:?usage: dev.sh token USER}" ;;
+  set-plan) set_plan "${2:?usage: dev.sh set-plan USER PLAN}" "${3:?usage: dev.sh set-plan USER PLAN}" ;;
+  *) echo "usage: $0 run | up | down | token USER | set-plan USER PLAN" >&2; exit 2 ;;
+esac

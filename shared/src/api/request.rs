@@ -1,0 +1,323 @@
+//! Reading and checking what a client sent. Every rejection names the field at fault.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::ApiError;
+use crate::domain::minutes::TAVUS_MAX_CALL_MINUTES;
+use crate::domain::{SessionId, SessionType, UserId};
+use crate::store::IdempotencyKey;
+
+pub const MAX_PROMPT_CHARS: usize = 4000;
+pub const MAX_CONTEXT_CHARS: usize = 4000;
+pub const MAX_PARTICIPANTS: usize = 7;
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
+pub const DEFAULT_PAGE: u32 = 20;
+pub const MAX_PAGE: u32 = 100;
+
+/// A checked `POST /sessions` body. The prompt and context are only passed on to Tavus.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct CreateSessionRequest {
+    pub session_type: SessionType,
+    pub prompt: String,
+    pub participant_context: Option<String>,
+    pub participants: Vec<UserId>,
+    pub max_minutes: Option<u32>,
+}
+
+impl std::fmt::Debug for CreateSessionRequest {
+    // Never print what the user wrote.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateSessionRequest")
+            .field("session_type", &self.session_type)
+            .field("participants", &self.participants.len())
+            .field("max_minutes", &self.max_minutes)
+            .finish_non_exhaustive()
+    }
+}
+
+const FIELDS: [&str; 5] = [
+    "session_type",
+    "prompt",
+    "participant_context",
+    "participants",
+    "max_minutes",
+];
+
+fn text(
+    body: &Map<String, Value>,
+    field: &str,
+    max: usize,
+    required: bool,
+) -> Result<Option<String>, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) if !required => Ok(None),
+        None | Some(Value::Null) => Err(ApiError::invalid(format!("{field}: required"))),
+        Some(Value::String(s)) => {
+            let chars = s.chars().count();
+            if required && s.trim().is_empty() {
+                Err(ApiError::invalid(format!("{field}: must not be blank")))
+            } else if chars > max {
+                Err(ApiError::invalid(format!(
+                    "{field}: at most {max} characters (got {chars})"
+                )))
+            } else {
+                Ok(Some(s.clone()))
+            }
+        }
+        Some(_) => Err(ApiError::invalid(format!("{field}: must be a string"))),
+    }
+}
+
+impl CreateSessionRequest {
+    /// Parses and checks a `POST /sessions` body for `owner`.
+    pub fn parse(body: &[u8], owner: &UserId) -> Result<CreateSessionRequest, ApiError> {
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| ApiError::invalid(format!("body: not valid JSON ({e})")))?;
+        let Value::Object(body) = value else {
+            return Err(ApiError::invalid("body: must be a JSON object"));
+        };
+        if let Some(unknown) = body.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            return Err(ApiError::invalid(format!("{unknown}: unknown field")));
+        }
+        let session_type = match body.get("session_type") {
+            Some(Value::String(s)) if s == "reflect_alone" => SessionType::ReflectAlone,
+            Some(Value::String(s)) if s == "resolve_together" => SessionType::ResolveTogether,
+            None | Some(Value::Null) => return Err(ApiError::invalid("session_type: required")),
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "session_type: must be reflect_alone or resolve_together",
+                ));
+            }
+        };
+        let prompt = text(&body, "prompt", MAX_PROMPT_CHARS, true)?.unwrap_or_default();
+        let participant_context = text(&body, "participant_context", MAX_CONTEXT_CHARS, false)?;
+        let max_minutes = match body.get("max_minutes") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .filter(|m| (1..=u64::from(TAVUS_MAX_CALL_MINUTES)).contains(m))
+                    .and_then(|m| u32::try_from(m).ok())
+                    .ok_or_else(|| {
+                        ApiError::invalid(format!(
+                            "max_minutes: a whole number from 1 to {TAVUS_MAX_CALL_MINUTES}"
+                        ))
+                    })?,
+            ),
+        };
+        let participants = match (session_type, body.get("participants")) {
+            (SessionType::ReflectAlone, None | Some(Value::Null)) => Vec::new(),
+            (SessionType::ReflectAlone, Some(_)) => {
+                return Err(ApiError::invalid(
+                    "participants: only allowed for resolve_together sessions",
+                ));
+            }
+            (SessionType::ResolveTogether, None | Some(Value::Null)) => {
+                return Err(ApiError::invalid(
+                    "participants: required for resolve_together sessions",
+                ));
+            }
+            (SessionType::ResolveTogether, Some(Value::Array(list))) => {
+                if list.is_empty() || list.len() > MAX_PARTICIPANTS {
+                    return Err(ApiError::invalid(format!(
+                        "participants: 1 to {MAX_PARTICIPANTS} user ids"
+                    )));
+                }
+                let mut ids: Vec<UserId> = Vec::with_capacity(list.len());
+                for (i, item) in list.iter().enumerate() {
+                    let id = item
+                        .as_str()
+                        .ok_or_else(|| {
+                            ApiError::invalid(format!("participants[{i}]: must be a string"))
+                        })
+                        .and_then(|s| {
+                            UserId::parse(s)
+                                .map_err(|e| ApiError::invalid(format!("participants[{i}]: {e}")))
+                        })?;
+                    if &id == owner {
+                        return Err(ApiError::invalid(format!(
+                            "participants[{i}]: the owner is not a participant"
+                        )));
+                    }
+                    if ids.contains(&id) {
+                        return Err(ApiError::invalid(format!(
+                            "participants[{i}]: duplicate user id"
+                        )));
+                    }
+                    ids.push(id);
+                }
+                ids
+            }
+            (SessionType::ResolveTogether, Some(_)) => {
+                return Err(ApiError::invalid(
+                    "participants: must be a list of user ids",
+                ));
+            }
+        };
+        Ok(CreateSessionRequest {
+            session_type,
+            prompt,
+            participant_context,
+            participants,
+            max_minutes,
+        })
+    }
+
+    /// A digest of the checked request, so a retry with the same Idempotency-Key can be told
+    /// from a different request under the same key. Only the digest is stored, never the text.
+    pub fn fingerprint(&self) -> String {
+        let canonical = serde_json::to_vec(self).unwrap_or_default();
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &canonical);
+        digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Checks an `Idempotency-Key` header value: 1 to 128 of `A-Za-z0-9_-`.
+pub fn idempotency_key(
+    header: Option<&str>,
+    request: &CreateSessionRequest,
+) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(key) = header else { return Ok(None) };
+    let valid = (1..=MAX_IDEMPOTENCY_KEY_LEN).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !valid {
+        return Err(ApiError::invalid(format!(
+            "Idempotency-Key: 1 to {MAX_IDEMPOTENCY_KEY_LEN} characters of A-Z, a-z, 0-9, _ and -"
+        )));
+    }
+    Ok(Some(IdempotencyKey {
+        key: key.to_owned(),
+        fingerprint: request.fingerprint(),
+    }))
+}
+
+/// A session id from the path.
+pub fn session_id(raw: &str) -> Result<SessionId, ApiError> {
+    // An id that cannot exist is simply not found, as for another user's session.
+    raw.parse().map_err(|_| ApiError::NotFound)
+}
+
+/// `?limit=&cursor=` of `GET /sessions`.
+pub fn page(
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<(u32, Option<SessionId>), ApiError> {
+    let limit = match limit {
+        None => DEFAULT_PAGE,
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=MAX_PAGE).contains(l))
+            .ok_or_else(|| {
+                ApiError::invalid(format!("limit: a whole number from 1 to {MAX_PAGE}"))
+            })?,
+    };
+    let cursor = match cursor {
+        None | Some("") => None,
+        Some(c) => Some(
+            c.parse()
+                .map_err(|_| ApiError::invalid("cursor: not a cursor from a previous page"))?,
+        ),
+    };
+    Ok((limit, cursor))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner() -> UserId {
+        UserId::parse("owner-1").unwrap()
+    }
+
+    fn parse(json: &str) -> Result<CreateSessionRequest, String> {
+        CreateSessionRequest::parse(json.as_bytes(), &owner()).map_err(|e| match e {
+            ApiError::InvalidRequest { detail } => detail,
+            other => panic!("unexpected {other:?}"),
+        })
+    }
+
+    #[test]
+    fn a_valid_reflection_and_a_valid_mediation_are_read() {
+        let r =
+            parse(r#"{"session_type": "reflect_alone", "prompt": "my week", "max_minutes": 15}"#)
+                .unwrap();
+        assert_eq!(
+            (r.session_type, r.max_minutes, r.participants.len()),
+            (SessionType::ReflectAlone, Some(15), 0)
+        );
+        let r = parse(r#"{"session_type": "resolve_together", "prompt": "chores", "participants": ["a", "b"], "participant_context": "flatmates"}"#).unwrap();
+        assert_eq!(r.participants.len(), 2);
+        assert_eq!(r.participant_context.as_deref(), Some("flatmates"));
+    }
+
+    #[test]
+    fn every_rejection_names_its_field() {
+        let long = "x".repeat(4001);
+        let cases = [
+            (r#"[1]"#.to_owned(), "body"),
+            ("not json".to_owned(), "body"),
+            (r#"{"prompt": "p"}"#.to_owned(), "session_type"),
+            (r#"{"session_type": "group", "prompt": "p"}"#.to_owned(), "session_type"),
+            (r#"{"session_type": "reflect_alone"}"#.to_owned(), "prompt"),
+            (r#"{"session_type": "reflect_alone", "prompt": "   "}"#.to_owned(), "prompt"),
+            (format!(r#"{{"session_type": "reflect_alone", "prompt": "{long}"}}"#), "prompt"),
+            (format!(r#"{{"session_type": "reflect_alone", "prompt": "p", "participant_context": "{long}"}}"#), "participant_context"),
+            (r#"{"session_type": "reflect_alone", "prompt": 5}"#.to_owned(), "prompt"),
+            (r#"{"session_type": "reflect_alone", "prompt": "p", "max_minutes": 0}"#.to_owned(), "max_minutes"),
+            (r#"{"session_type": "reflect_alone", "prompt": "p", "max_minutes": 61}"#.to_owned(), "max_minutes"),
+            (r#"{"session_type": "reflect_alone", "prompt": "p", "max_minutes": 1.5}"#.to_owned(), "max_minutes"),
+            (r#"{"session_type": "reflect_alone", "prompt": "p", "participants": ["a"]}"#.to_owned(), "participants"),
+            (r#"{"session_type": "resolve_together", "prompt": "p"}"#.to_owned(), "participants"),
+            (r#"{"session_type": "resolve_together", "prompt": "p", "participants": []}"#.to_owned(), "participants"),
+            (r#"{"session_type": "resolve_together", "prompt": "p", "participants": ["a","b","c","d","e","f","g","h"]}"#.to_owned(), "participants"),
+            (r#"{"session_type": "resolve_together", "prompt": "p", "participants": ["a", "a"]}"#.to_owned(), "participants[1]"),
+            (r#"{"session_type": "resolve_together", "prompt": "p", "participants": ["owner-1"]}"#.to_owned(), "participants[0]"),
+            (r#"{"session_type": "resolve_together", "prompt": "p", "participants": [""]}"#.to_owned(), "participants[0]"),
+            (r#"{"session_type": "reflect_alone", "prompt": "p", "user_id": "someone-else"}"#.to_owned(), "user_id"),
+        ];
+        for (body, field) in cases {
+            let detail = parse(&body).expect_err(&body);
+            assert!(detail.starts_with(field), "{body}: {detail}");
+        }
+    }
+
+    #[test]
+    fn prompts_are_counted_in_characters_not_bytes() {
+        let prompt = "é".repeat(4000);
+        assert!(
+            parse(&format!(
+                r#"{{"session_type": "reflect_alone", "prompt": "{prompt}"}}"#
+            ))
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn idempotency_keys_are_checked_and_fingerprinted() {
+        let a = parse(r#"{"session_type": "reflect_alone", "prompt": "a"}"#).unwrap();
+        let b = parse(r#"{"session_type": "reflect_alone", "prompt": "b"}"#).unwrap();
+        let a_again = parse(r#"{"prompt": "a", "session_type": "reflect_alone"}"#).unwrap();
+        assert_eq!(
+            a.fingerprint(),
+            a_again.fingerprint(),
+            "field order does not matter"
+        );
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        assert!(idempotency_key(Some("retry_1-A"), &a).unwrap().is_some());
+        assert!(idempotency_key(None, &a).unwrap().is_none());
+        for bad in ["", "has space", "ünï", &"k".repeat(129)] {
+            assert!(idempotency_key(Some(bad), &a).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pages_are_bounded() {
+        assert_eq!(page(None, None).unwrap(), (20, None));
+        assert!(page(Some("0"), None).is_err());
+        assert!(page(Some("101"), None).is_err());
+        assert!(page(None, Some("nope")).is_err());
+    }
+}

@@ -1,0 +1,55 @@
+//! Building HTTP responses: JSON bodies for success, problem details for every error.
+
+use http::{HeaderValue, Response, StatusCode};
+use serde::Serialize;
+
+use super::ApiError;
+use crate::problem;
+
+pub fn json<T: Serialize>(status: u16, body: &T) -> Response<String> {
+    match serde_json::to_string(body) {
+        Ok(text) => with(status, "application/json", text),
+        Err(e) => problem(&ApiError::DependencyUnavailable(format!(
+            "cannot encode the response: {e}"
+        ))),
+    }
+}
+
+pub fn no_content() -> Response<String> {
+    let mut response = Response::new(String::new());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
+/// The one mapping from an error to a response. Server-side failures are logged here with their
+/// cause; the body only says what the client can act on.
+pub fn problem(error: &ApiError) -> Response<String> {
+    let (problem, retry_after) = error.problem();
+    if problem.status >= 500 {
+        tracing::error!(code = problem.code, error = %error, "request failed");
+    } else {
+        tracing::info!(
+            code = problem.code,
+            status = problem.status,
+            "request refused"
+        );
+    }
+    let mut response = with(problem.status, problem::CONTENT_TYPE, problem.to_json());
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+fn with(status: u16, content_type: &'static str, body: String) -> Response<String> {
+    let mut response = Response::new(body);
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
+    response
+}

@@ -1,0 +1,271 @@
+//! What each route does. Generic over the ledger and Tavus traits, so the same code runs in the
+//! Lambda functions and in tests against DynamoDB Local and the simulator.
+
+use std::future::Future;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+use super::ApiError;
+use super::request::{self, CreateSessionRequest};
+use super::views::{CreatedView, SessionListView, SessionView, UsageView};
+use super::webhook_token::{self, CallbackClaims};
+use crate::domain::minutes::charged_minutes;
+use crate::domain::{EndReason, Role, Session, SessionStatus, UserId};
+use crate::secrets::{FetchSecret, Secret, SecretCache, SecretError};
+use crate::store::{
+    ActivateSession, CloseSession, Closing, GetSession, ListSessions, ReadUsage,
+    ReservationRequest, ReserveMinutes, Reserved,
+};
+use crate::tavus::{CreateConversation, EndConversation, NewConversation, TavusError};
+
+/// The key that signs callback URLs.
+pub trait WebhookKey {
+    fn webhook_key(&self) -> impl Future<Output = Result<Secret, SecretError>> + Send;
+}
+
+impl<F: FetchSecret> WebhookKey for SecretCache<F> {
+    async fn webhook_key(&self) -> Result<Secret, SecretError> {
+        let values = self.get().await?;
+        Ok(match &values.webhook_signing_key {
+            Some(key) => key.clone(),
+            // A plain secret holds only the Tavus key: derive a separate signing key from it, so
+            // the Tavus key itself never signs anything. Rotating it invalidates open callback
+            // URLs; the sweeper settles those sessions from Tavus's own record.
+            None => {
+                let derived = aws_lc_rs::hmac::sign(
+                    &aws_lc_rs::hmac::Key::new(
+                        aws_lc_rs::hmac::HMAC_SHA256,
+                        values.tavus_api_key.expose().as_bytes(),
+                    ),
+                    b"awaknow webhook signing key v1",
+                );
+                Secret::new(
+                    derived
+                        .as_ref()
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<String>(),
+                )
+            }
+        })
+    }
+}
+
+impl<K: WebhookKey + Sync + Send> WebhookKey for std::sync::Arc<K> {
+    async fn webhook_key(&self) -> Result<Secret, SecretError> {
+        self.as_ref().webhook_key().await
+    }
+}
+
+/// What `POST /sessions` needs to know about the request besides its body.
+pub struct CreateContext<'a> {
+    pub owner: &'a UserId,
+    pub idempotency_key: Option<&'a str>,
+    /// Base URL of this API as Tavus reaches it, e.g. `https://api.example.com`.
+    pub public_url: &'a str,
+    pub now: DateTime<Utc>,
+    /// When the answer must be on its way (the Lambda's deadline less a margin).
+    pub deadline: Instant,
+}
+
+/// `POST /sessions`: reserve, create the Tavus conversation, record it. If Tavus fails, the
+/// reservation is released and nothing is charged.
+pub async fn create_session<L, T, K>(
+    ledger: &L,
+    tavus: &T,
+    keys: &K,
+    cx: CreateContext<'_>,
+    body: &[u8],
+) -> Result<CreatedView, ApiError>
+where
+    L: ReserveMinutes + ActivateSession + CloseSession + ReadUsage + Sync,
+    T: CreateConversation + EndConversation + Sync,
+    K: WebhookKey + Sync,
+{
+    let request = CreateSessionRequest::parse(body, cx.owner)?;
+    let idempotency = request::idempotency_key(cx.idempotency_key, &request)?;
+    let reserved = ledger
+        .reserve(ReservationRequest {
+            owner: cx.owner.clone(),
+            session_type: request.session_type,
+            participants: request.participants.clone(),
+            requested_minutes: request.max_minutes,
+            now: cx.now,
+            idempotency,
+        })
+        .await?;
+    let session = match reserved {
+        Reserved::New(session) => session,
+        Reserved::Replayed(session) => {
+            tracing::info!(session_id = %session.session_id, "idempotent replay");
+            let usage = ledger.usage(cx.owner, cx.now).await?;
+            return Ok(CreatedView {
+                session: SessionView::new(session, Role::Owner),
+                usage: usage.into(),
+            });
+        }
+    };
+    tracing::info!(session_id = %session.session_id, reserved_minutes = session.reserved_minutes, "minutes reserved");
+
+    let signing_key = match keys.webhook_key().await {
+        Ok(key) => key,
+        Err(e) => {
+            release(ledger, &session, EndReason::TavusFailed, cx.now).await;
+            return Err(e.into());
+        }
+    };
+    let token = webhook_token::sign(&signing_key, &CallbackClaims::of(&session));
+    let conversation = NewConversation {
+        session_type: session.session_type,
+        conversation_name: format!(
+            "AwakNow {} {}",
+            session.session_type_label(),
+            session.session_id
+        ),
+        prompt: &request.prompt,
+        participant_context: request.participant_context.as_deref(),
+        participant_count: request.participants.len(),
+        callback_url: format!(
+            "{}/webhooks/tavus/{token}",
+            cx.public_url.trim_end_matches('/')
+        ),
+        reserved_minutes: session.reserved_minutes,
+    };
+    // The usage read rides along with the Tavus call: it costs no time on the happy path.
+    let (created, usage) = tokio::join!(
+        tavus.create_conversation(&conversation, cx.deadline),
+        ledger.usage(cx.owner, cx.now)
+    );
+    let created = match created {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(session_id = %session.session_id, error = %e, "tavus did not create the conversation");
+            release(ledger, &session, EndReason::TavusFailed, cx.now).await;
+            return Err(e.into());
+        }
+    };
+    let active = match ledger
+        .activate(
+            cx.owner,
+            session.session_id,
+            &created.conversation_id,
+            &created.conversation_url,
+        )
+        .await
+    {
+        Ok(active) => active,
+        Err(e) => {
+            // The call must not run unrecorded: end it. The pending reservation is released by
+            // the sweeper if this write could not reach DynamoDB.
+            if let Err(end) = tavus
+                .end_conversation(&created.conversation_id, cx.deadline)
+                .await
+            {
+                tracing::error!(session_id = %session.session_id, error = %end, "could not end an unrecorded conversation");
+            }
+            return Err(e.into());
+        }
+    };
+    let usage = match usage {
+        Ok(u) => u,
+        Err(_) => ledger.usage(cx.owner, cx.now).await?,
+    };
+    tracing::info!(session_id = %active.session_id, "session active");
+    Ok(CreatedView {
+        session: SessionView::new(active, Role::Owner),
+        usage: usage.into(),
+    })
+}
+
+/// Gives back a reservation that will not be used. A failure here is logged, not returned: the
+/// client's error is the one that caused it, and the sweeper releases what is left pending.
+async fn release<L: CloseSession>(
+    ledger: &L,
+    session: &Session,
+    reason: EndReason,
+    now: DateTime<Utc>,
+) {
+    if let Err(e) = ledger.close(Closing::release(session, reason, now)).await {
+        tracing::error!(session_id = %session.session_id, error = %e, "could not release the reservation; the sweeper will");
+    }
+}
+
+/// `POST /sessions/{id}/end`: the owner ends the call; it is settled with the minutes used.
+pub async fn end_session<L, T>(
+    ledger: &L,
+    tavus: &T,
+    owner: &UserId,
+    raw_id: &str,
+    now: DateTime<Utc>,
+    deadline: Instant,
+) -> Result<SessionView, ApiError>
+where
+    L: GetSession + CloseSession + Sync,
+    T: EndConversation + Sync,
+{
+    let session_id = request::session_id(raw_id)?;
+    let (session, role) = ledger.get_session(owner, session_id).await?;
+    if role != Role::Owner {
+        // Participants may read a session but only its owner ends it.
+        return Err(ApiError::NotFound);
+    }
+    let closing = match (session.status, &session.conversation_id) {
+        (SessionStatus::Ended | SessionStatus::Failed, _) => {
+            return Ok(SessionView::new(session, Role::Owner));
+        }
+        (SessionStatus::Active, Some(conversation_id)) => {
+            match tavus.end_conversation(conversation_id, deadline).await {
+                // Already ended or unknown to Tavus: nothing runs any more; settle.
+                Ok(()) | Err(TavusError::Rejected { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            // Charged from our creation time, a moment before Tavus's: never less than Tavus
+            // bills. Capped at the reservation, since Tavus stops the call there.
+            let charged = charged_minutes(session.created_at, now).min(session.reserved_minutes);
+            Closing::settle(&session, charged, EndReason::UserEnded, now)
+        }
+        // Still being created, or never got a conversation: cancel the reservation.
+        _ => Closing::release(&session, EndReason::UserEnded, now),
+    };
+    ledger.close(closing).await?;
+    let (settled, _) = ledger.get_session(owner, session_id).await?;
+    Ok(SessionView::new(settled, Role::Owner))
+}
+
+pub async fn usage<L: ReadUsage + Sync>(
+    ledger: &L,
+    user: &UserId,
+    now: DateTime<Utc>,
+) -> Result<UsageView, ApiError> {
+    Ok(ledger.usage(user, now).await?.into())
+}
+
+pub async fn get_session<L: GetSession + Sync>(
+    ledger: &L,
+    user: &UserId,
+    raw_id: &str,
+) -> Result<SessionView, ApiError> {
+    let (session, role) = ledger
+        .get_session(user, request::session_id(raw_id)?)
+        .await?;
+    Ok(SessionView::new(session, role))
+}
+
+pub async fn list_sessions<L: ListSessions + Sync>(
+    ledger: &L,
+    user: &UserId,
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<SessionListView, ApiError> {
+    let (limit, cursor) = request::page(limit, cursor)?;
+    let page = ledger.list_sessions(user, limit, cursor).await?;
+    Ok(SessionListView {
+        sessions: page
+            .sessions
+            .into_iter()
+            .map(|(s, role)| SessionView::new(s, role))
+            .collect(),
+        next_cursor: page.next_cursor.map(|c| c.to_string()),
+    })
+}

@@ -1,0 +1,99 @@
+//! The JSON bodies of successful responses (DESIGN.md section 5).
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Serialize, Serializer};
+
+use crate::domain::{EndReason, Role, Session, SessionStatus, SessionType, Usage, UserId};
+
+fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+fn rfc3339_opt<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => rfc3339(t, s),
+        None => s.serialize_none(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UsageView {
+    pub user_id: UserId,
+    pub plan: crate::domain::PlanId,
+    pub period: String,
+    pub limit_minutes: i64,
+    pub used_minutes: i64,
+    pub reserved_minutes: i64,
+    pub remaining_minutes: i64,
+    #[serde(serialize_with = "rfc3339")]
+    pub resets_at: DateTime<Utc>,
+}
+
+impl From<Usage> for UsageView {
+    fn from(u: Usage) -> UsageView {
+        UsageView {
+            user_id: u.user_id,
+            plan: u.plan,
+            period: u.period.to_string(),
+            limit_minutes: u.limit_minutes,
+            used_minutes: u.used_minutes,
+            reserved_minutes: u.reserved_minutes,
+            remaining_minutes: u.remaining_minutes,
+            resets_at: u.resets_at,
+        }
+    }
+}
+
+/// One session as its owner or a participant sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionView {
+    pub session_id: String,
+    pub session_type: SessionType,
+    pub status: SessionStatus,
+    pub role: Role,
+    pub owner_id: UserId,
+    pub participants: Vec<UserId>,
+    pub conversation_id: Option<String>,
+    pub conversation_url: Option<String>,
+    pub reserved_minutes: u32,
+    pub charged_minutes: Option<u32>,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub ended_at: Option<DateTime<Utc>>,
+    pub end_reason: Option<EndReason>,
+}
+
+impl SessionView {
+    pub fn new(session: Session, role: Role) -> SessionView {
+        SessionView {
+            session_id: session.session_id.to_string(),
+            session_type: session.session_type,
+            status: session.status,
+            role,
+            owner_id: session.owner_id,
+            participants: session.participants,
+            conversation_id: session.conversation_id,
+            conversation_url: session.conversation_url,
+            reserved_minutes: session.reserved_minutes,
+            charged_minutes: session.charged_minutes,
+            created_at: session.created_at,
+            ended_at: session.ended_at,
+            end_reason: session.end_reason,
+        }
+    }
+}
+
+/// `POST /sessions`: the session and the usage after its reservation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CreatedView {
+    #[serde(flatten)]
+    pub session: SessionView,
+    pub usage: UsageView,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionListView {
+    pub sessions: Vec<SessionView>,
+    pub next_cursor: Option<String>,
+}

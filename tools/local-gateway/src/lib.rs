@@ -1,0 +1,221 @@
+//! A local stand-in for API Gateway's HTTP API, so the front end talks to the same paths locally
+//! as in production: routes from `template.yaml`, the JWT authorizer (HS256 dev tokens, checked
+//! for signature, expiry, issuer and audience as API Gateway would), payload-2.0 events to the
+//! functions running under `cargo lambda watch`, and CORS for a browser. Loopback only.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use awaknow_core::api::identity::verify_dev_token;
+use awaknow_core::secrets::Secret;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+pub mod event;
+pub mod routes;
+
+use event::{Incoming, Outgoing};
+use routes::RouteSpec;
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub routes: Vec<RouteSpec>,
+    /// `cargo lambda watch`'s address, e.g. `http://127.0.0.1:9000`.
+    pub functions_url: String,
+    pub jwt_secret: Secret,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    /// `Access-Control-Allow-Origin`.
+    pub cors_origin: String,
+    /// API Gateway's integration timeout.
+    pub timeout: Duration,
+}
+
+struct Gateway {
+    config: GatewayConfig,
+    http: reqwest::Client,
+}
+
+fn plain(status: StatusCode, message: &str) -> Outgoing {
+    Outgoing {
+        status: status.as_u16(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: serde_json::json!({ "message": message })
+            .to_string()
+            .into_bytes(),
+    }
+}
+
+async fn serve(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let outgoing = if method == Method::OPTIONS {
+        Outgoing {
+            status: 204,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    } else {
+        forward(&gw, &peer, &method, &uri, &headers, &body).await
+    };
+    let mut response = (
+        StatusCode::from_u16(outgoing.status).unwrap_or(StatusCode::BAD_GATEWAY),
+        outgoing.body,
+    )
+        .into_response();
+    let h = response.headers_mut();
+    for (k, v) in outgoing.headers {
+        if let (Ok(k), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) {
+            h.append(k, v);
+        }
+    }
+    if let Ok(origin) = HeaderValue::from_str(&gw.config.cors_origin) {
+        h.insert("access-control-allow-origin", origin);
+    }
+    h.insert(
+        "access-control-allow-headers",
+        HeaderValue::from_static("authorization, content-type, idempotency-key"),
+    );
+    h.insert(
+        "access-control-allow-methods",
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
+    h.insert(
+        "access-control-expose-headers",
+        HeaderValue::from_static("retry-after"),
+    );
+    response
+}
+
+async fn forward(
+    gw: &Gateway,
+    peer: &SocketAddr,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Outgoing {
+    let path = uri.path();
+    let Some((route, params)) = gw
+        .config
+        .routes
+        .iter()
+        .find_map(|r| r.matches(method.as_str(), path).map(|p| (r, p)))
+    else {
+        return plain(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let claims = if route.authorized {
+        let token = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            });
+        match token.and_then(|t| {
+            verify_dev_token(
+                &gw.config.jwt_secret,
+                t.trim(),
+                &gw.config.jwt_issuer,
+                &gw.config.jwt_audience,
+            )
+        }) {
+            Some(claims) => Some(claims),
+            None => return plain(StatusCode::UNAUTHORIZED, "Unauthorized"),
+        }
+    } else {
+        None
+    };
+    let incoming = Incoming {
+        method: method.as_str(),
+        path,
+        raw_query: uri.query().unwrap_or(""),
+        headers: headers
+            .iter()
+            .filter_map(|(k, v)| {
+                v.to_str()
+                    .ok()
+                    .map(|v| (k.as_str().to_owned(), v.to_owned()))
+            })
+            .collect(),
+        body,
+        source_ip: &peer.ip().to_string(),
+    };
+    let event = event::request_event(route, &incoming, params, claims);
+    let url = format!(
+        "{}/2015-03-31/functions/{}/invocations",
+        gw.config.functions_url, route.function
+    );
+    let started = std::time::Instant::now();
+    let result = gw
+        .http
+        .post(&url)
+        .json(&event)
+        .timeout(gw.config.timeout)
+        .send()
+        .await;
+    let outgoing = match result {
+        Ok(answer) => match answer.bytes().await {
+            Ok(payload) => event::response(&payload),
+            Err(_) => plain(StatusCode::BAD_GATEWAY, "Bad Gateway"),
+        },
+        Err(e) if e.is_timeout() => plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
+        Err(e) => {
+            tracing::error!(function = %route.function, error = %e.without_url(), "function unreachable (is cargo lambda watch running?)");
+            plain(StatusCode::BAD_GATEWAY, "Bad Gateway")
+        }
+    };
+    tracing::info!(route = %route.route_key(), function = %route.function, status = outgoing.status, ms = started.elapsed().as_millis() as u64, "request");
+    outgoing
+}
+
+/// A running gateway.
+pub struct RunningGateway {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningGateway {
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for RunningGateway {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Serves the gateway on 127.0.0.1:`port` (0 picks a free port).
+pub async fn start(config: GatewayConfig, port: u16) -> std::io::Result<RunningGateway> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let addr = listener.local_addr()?;
+    let gateway = Arc::new(Gateway {
+        config,
+        http: reqwest::Client::new(),
+    });
+    let app = axum::Router::new().fallback(serve).with_state(gateway);
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        {
+            tracing::error!(error = %e, "gateway stopped");
+        }
+    });
+    Ok(RunningGateway { addr, task })
+}

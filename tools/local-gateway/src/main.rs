@@ -1,0 +1,83 @@
+//! `local-gateway serve` serves the API on 127.0.0.1; `local-gateway token USER` prints a dev
+//! token. Settings come from the environment (see `.local/dev.env`, written by `make dev`):
+//! `GATEWAY_PORT` (3000), `FUNCTIONS_URL` (http://127.0.0.1:9000), `DEV_JWT_SECRET`,
+//! `DEV_JWT_ISSUER` (awaknow-local), `DEV_JWT_AUDIENCE` (awaknow), `CORS_ORIGIN` (*),
+//! `TEMPLATE` (template.yaml).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use awaknow_core::api::identity::sign_dev_token;
+use awaknow_core::secrets::Secret;
+use local_gateway::{GatewayConfig, routes};
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+fn secret() -> Result<Secret, String> {
+    let s = std::env::var("DEV_JWT_SECRET")
+        .map_err(|_| "DEV_JWT_SECRET is not set (make dev writes one)".to_owned())?;
+    if s.len() < 32 {
+        return Err("DEV_JWT_SECRET must be at least 32 characters".into());
+    }
+    Ok(Secret::new(s))
+}
+
+async fn run(args: &[String]) -> Result<(), String> {
+    let issuer = env_or("DEV_JWT_ISSUER", "awaknow-local");
+    let audience = env_or("DEV_JWT_AUDIENCE", "awaknow");
+    match args.first().map(String::as_str) {
+        Some("token") => {
+            let user = args.get(1).ok_or("usage: local-gateway token USER")?;
+            let token = sign_dev_token(
+                &secret()?,
+                user,
+                &issuer,
+                &audience,
+                chrono::Duration::hours(12),
+            )
+            .map_err(|e| e.to_string())?;
+            println!("{token}");
+            Ok(())
+        }
+        Some("serve") => {
+            let template = PathBuf::from(env_or("TEMPLATE", "template.yaml"));
+            let config = GatewayConfig {
+                routes: routes::from_template(&template).map_err(|e| e.to_string())?,
+                functions_url: env_or("FUNCTIONS_URL", "http://127.0.0.1:9000"),
+                jwt_secret: secret()?,
+                jwt_issuer: issuer,
+                jwt_audience: audience,
+                cors_origin: env_or("CORS_ORIGIN", "*"),
+                timeout: Duration::from_secs(30),
+            };
+            let port: u16 = env_or("GATEWAY_PORT", "3000")
+                .parse()
+                .map_err(|_| "GATEWAY_PORT must be a port number")?;
+            let gateway = local_gateway::start(config, port)
+                .await
+                .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+            println!("local-gateway listening on {}", gateway.base_url());
+            tokio::signal::ctrl_c().await.map_err(|e| e.to_string())
+        }
+        _ => Err("usage: local-gateway serve | local-gateway token USER".into()),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt().json().with_target(false).init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("local-gateway: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
