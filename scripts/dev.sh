@@ -9,23 +9,35 @@
 #   scripts/dev.sh token USER    print a dev JWT for USER
 #   scripts/dev.sh set-plan USER PLAN   move USER to PLAN through the set-plan function
 #
+# AWAKNOW_ENV names the environment (default dev): its state lives in .local/$AWAKNOW_ENV, and
+# `make test` runs its own one (test-<pid>) with PICK_FREE_PORTS=1 beside a developer's.
+#
 # Real Tavus: set TAVUS_BASE_URL (e.g. https://tavusapi.com) and TAVUS_API_KEY; the key is stored
 # in the local Secrets Manager secret and the simulator is not started. Ports: GATEWAY_PORT
 # (3000), FUNCTIONS_PORT (9000), TAVUS_SIM_PORT (4010), DDB_PORT (8000), MOTO_PORT (5050).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-state=.local/dev
-stack=dev
+env_name=${AWAKNOW_ENV:-dev}
+state=.local/$env_name
+stack=$env_name
 venv=$(scripts/local-stack.sh venv)
 target=${CARGO_TARGET_DIR:-$root/target}
 export PATH="$venv/bin:$PATH"
 
-gateway_port=${GATEWAY_PORT:-3000}
-functions_port=${FUNCTIONS_PORT:-9000}
-sim_port=${TAVUS_SIM_PORT:-4010}
-table=awaknow-local
-secret_id=awaknow/local/tavus
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+if [ "${PICK_FREE_PORTS:-0}" = 1 ]; then
+  default_gateway=$(free_port); default_functions=$(free_port); default_sim=$(free_port); default_ddb=; default_moto=
+else
+  default_gateway=3000; default_functions=9000; default_sim=4010; default_ddb=8000; default_moto=5050
+fi
+gateway_port=${GATEWAY_PORT:-$default_gateway}
+functions_port=${FUNCTIONS_PORT:-$default_functions}
+sim_port=${TAVUS_SIM_PORT:-$default_sim}
+table=awaknow-$env_name
+secret_id=awaknow/$env_name/tavus
 
 say() { printf 'dev: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -56,7 +68,7 @@ up() {
   for p in "$gateway_port" "$functions_port"; do port_free "$p" || die "port $p is in use (set GATEWAY_PORT / FUNCTIONS_PORT)"; done
   if [ -z "${TAVUS_BASE_URL:-}" ]; then port_free "$sim_port" || die "port $sim_port is in use (set TAVUS_SIM_PORT)"; fi
 
-  DDB_PORT=${DDB_PORT:-8000} MOTO_PORT=${MOTO_PORT:-5050} TABLE_NAME=$table scripts/local-stack.sh start "$stack"
+  DDB_PORT=${DDB_PORT:-$default_ddb} MOTO_PORT=${MOTO_PORT:-$default_moto} TABLE_NAME=$table scripts/local-stack.sh start "$stack"
   # shellcheck disable=SC1090
   . ".local/$stack/stack.env"
 
@@ -104,7 +116,7 @@ AUTH_MODE=authorizer
 AWS_LAMBDA_LOG_LEVEL=${LOG_LEVEL:-info}
 ENV
   start_bg functions cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$functions_port" \
-    --env-file "$state/functions.env" --concurrency 4 --quiet
+    --env-file "$state/functions.env" --concurrency "${FUNCTION_CONCURRENCY:-4}" --quiet ${WATCH_FLAGS:-}
   start_bg gateway env GATEWAY_PORT="$gateway_port" FUNCTIONS_URL="http://127.0.0.1:$functions_port" \
     DEV_JWT_SECRET="$(cat "$state/jwt-secret")" TEMPLATE="$root/template.yaml" "$target/debug/local-gateway" serve
   wait_for "http://127.0.0.1:$functions_port/" functions "$state/functions.pid" 120
@@ -116,8 +128,18 @@ ENV
     [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $warm" "http://127.0.0.1:$gateway_port/usage")" = 200 ] && break
     sleep 0.4
   done
+  cat >"$state/endpoints.env" <<ENV
+GATEWAY_URL=http://127.0.0.1:$gateway_port
+FUNCTIONS_URL=http://127.0.0.1:$functions_port
+TAVUS_URL=$tavus_url
+DYNAMODB_ENDPOINT=$DYNAMODB_ENDPOINT
+MOTO_ENDPOINT=$MOTO_ENDPOINT
+TABLE_NAME=$table
+TAVUS_SECRET_ID=$secret_id
+DEV_JWT_SECRET=$(cat "$state/jwt-secret")
+ENV
   touch "$state/running"
-  print_help
+  [ "${QUIET:-0}" = 1 ] || print_help
 }
 
 print_help() {
@@ -156,7 +178,9 @@ stop_pid() {
 down() {
   for name in gateway functions tavus-sim; do stop_pid "$state/$name.pid"; done
   scripts/local-stack.sh stop "$stack" >/dev/null 2>&1 || true
-  rm -f "$state/running"
+  rm -f "$state/running" "$state/endpoints.env"
+  # A throwaway environment (make test's) leaves nothing behind; dev keeps its logs and secret.
+  if [ "$env_name" != dev ]; then rm -rf "$state" ".local/$stack"; fi
   say "stopped"
 }
 
@@ -167,6 +191,9 @@ token() {
 
 set_plan() {
   [ -f "$state/running" ] || die "the local API is not running: make dev-up first"
+  # shellcheck disable=SC1091
+  . "$state/endpoints.env"
+  functions_port=${FUNCTIONS_URL##*:}
   cargo lambda invoke set-plan --invoke-address 127.0.0.1 --invoke-port "$functions_port" \
     --data-ascii "{\"user_id\": \"$1\", \"plan\": \"$2\"}" --output-format json
 }

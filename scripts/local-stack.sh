@@ -110,7 +110,8 @@ start() {
     LoopbackDynamoDbLocal -inMemory -sharedDb -port "$ddb_port" -disableTelemetry \
     >"$state/dynamodb.log" 2>&1 &
   echo $! >"$state/dynamodb.pid"
-  nohup "$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$state/moto.log" 2>&1 &
+  # moto reads MOTO_PORT itself and fails on an empty one; the flag below is what counts.
+  env -u MOTO_PORT nohup "$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$state/moto.log" 2>&1 &
   echo $! >"$state/moto.pid"
 
   wait_http "http://127.0.0.1:$ddb_port" "DynamoDB Local" "$(cat "$state/dynamodb.pid")"

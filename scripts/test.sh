@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# `make test`: every test. Starts the local stack it needs on free loopback ports, runs the whole
-# workspace's tests against it, and stops the stack however the run ends.
+# `make test`: every test. Starts what the tests need on free loopback ports (DynamoDB Local,
+# moto, the Tavus simulator, the functions under `cargo lambda watch`, the local gateway), runs
+# the whole workspace's tests against it, and stops all of it however the run ends.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-stack=test-$$
-trap 'scripts/local-stack.sh stop "$stack" >/dev/null 2>&1 || true' EXIT INT TERM
-scripts/local-stack.sh start "$stack"
+export AWAKNOW_ENV=test-$$ PICK_FREE_PORTS=1 QUIET=1 WATCH_FLAGS=--ignore-changes
+unset TAVUS_BASE_URL TAVUS_API_KEY
+trap 'scripts/dev.sh down >/dev/null 2>&1 || true' EXIT INT TERM
+scripts/dev.sh up
 set -a
 # shellcheck disable=SC1090
-. ".local/$stack/stack.env"
+. ".local/$AWAKNOW_ENV/endpoints.env"
 set +a
 
 # Tests are grouped into one binary per crate, so the workspace builds once for all of them.

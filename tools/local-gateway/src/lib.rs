@@ -12,7 +12,7 @@ use awaknow_core::secrets::Secret;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 pub mod event;
 pub mod routes;
@@ -66,11 +66,10 @@ async fn serve(
     } else {
         forward(&gw, &peer, &method, &uri, &headers, &body).await
     };
-    let mut response = (
-        StatusCode::from_u16(outgoing.status).unwrap_or(StatusCode::BAD_GATEWAY),
-        outgoing.body,
-    )
-        .into_response();
+    // Built by hand: only the function's headers, no content type of axum's own.
+    let mut response = Response::new(axum::body::Body::from(outgoing.body));
+    *response.status_mut() =
+        StatusCode::from_u16(outgoing.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let h = response.headers_mut();
     for (k, v) in outgoing.headers {
         if let (Ok(k), Ok(v)) = (

@@ -91,19 +91,51 @@ fn error(status: StatusCode, field: &str, message: &str) -> Response {
     (status, Json(json!({ field: message }))).into_response()
 }
 
+/// What the fault rules say about one request.
+#[derive(Default)]
+struct Verdict {
+    latency_ms: u64,
+    fail: Option<u16>,
+    at_capacity: bool,
+}
+
+fn judge(faults: &mut [Faults], body: &[u8], is_create: bool) -> Verdict {
+    let text = String::from_utf8_lossy(body);
+    let mut verdict = Verdict::default();
+    for rule in faults.iter_mut() {
+        if rule
+            .when_body_contains
+            .as_deref()
+            .is_some_and(|needle| !text.contains(needle))
+        {
+            continue;
+        }
+        verdict.latency_ms = verdict.latency_ms.max(rule.latency_ms);
+        if verdict.fail.is_none() && rule.fail_next > 0 {
+            rule.fail_next -= 1;
+            verdict.fail = Some(rule.fail_status);
+        }
+        if is_create && !verdict.at_capacity && rule.at_capacity_next > 0 {
+            rule.at_capacity_next -= 1;
+            verdict.at_capacity = true;
+        }
+    }
+    verdict
+}
+
 /// Counts the request, applies injected latency and failures, checks the key.
-async fn gate(sim: &Sim, route: &str, headers: &HeaderMap) -> Result<(), Response> {
-    let (latency, fail) = {
+async fn gate(
+    sim: &Sim,
+    route: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Verdict, Response> {
+    let verdict = {
         let mut state = sim.state();
         *state.requests.entry(route.to_owned()).or_default() += 1;
-        let fail = if state.faults.fail_next > 0 {
-            state.faults.fail_next -= 1;
-            Some(state.faults.fail_status)
-        } else {
-            None
-        };
-        (state.faults.latency_ms, fail)
+        judge(&mut state.faults, body, route == "POST /v2/conversations")
     };
+    let (latency, fail) = (verdict.latency_ms, verdict.fail);
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
@@ -122,7 +154,7 @@ async fn gate(sim: &Sim, route: &str, headers: &HeaderMap) -> Result<(), Respons
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         return Err(error(status, "error", "simulated failure"));
     }
-    Ok(())
+    Ok(verdict)
 }
 
 async fn create(
@@ -130,9 +162,10 @@ async fn create(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(r) = gate(&sim, "POST /v2/conversations", &headers).await {
-        return r;
-    }
+    let verdict = match gate(&sim, "POST /v2/conversations", &headers, &body).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     let request: CreateConversation = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -149,8 +182,7 @@ async fn create(
     let max_concurrent = sim.config().max_concurrent;
     let (conversation, joined) = {
         let mut state = sim.state();
-        if state.faults.at_capacity_next > 0 || state.active_count() >= max_concurrent {
-            state.faults.at_capacity_next = state.faults.at_capacity_next.saturating_sub(1);
+        if verdict.at_capacity || state.active_count() >= max_concurrent {
             return error(
                 StatusCode::BAD_REQUEST,
                 "message",
@@ -204,7 +236,7 @@ async fn get_one(
     Path(id): Path<String>,
     Query(q): Query<GetQuery>,
 ) -> Response {
-    if let Err(r) = gate(&sim, "GET /v2/conversations/{id}", &headers).await {
+    if let Err(r) = gate(&sim, "GET /v2/conversations/{id}", &headers, b"").await {
         return r;
     }
     match sim.state().conversations.get(&id) {
@@ -225,7 +257,7 @@ async fn list(
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    if let Err(r) = gate(&sim, "GET /v2/conversations", &headers).await {
+    if let Err(r) = gate(&sim, "GET /v2/conversations", &headers, b"").await {
         return r;
     }
     let state = sim.state();
@@ -255,7 +287,7 @@ async fn end(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = gate(&sim, "POST /v2/conversations/{id}/end", &headers).await {
+    if let Err(r) = gate(&sim, "POST /v2/conversations/{id}/end", &headers, b"").await {
         return r;
     }
     let speedup = sim.config().speedup;
@@ -291,7 +323,7 @@ async fn control_end(
 }
 
 async fn control_faults(AxumState(sim): AxumState<Sim>, Json(faults): Json<Faults>) -> Response {
-    sim.state().faults = faults;
+    sim.state().faults.push(faults);
     StatusCode::NO_CONTENT.into_response()
 }
 

@@ -89,10 +89,14 @@ fn default_reason() -> String {
     "participant_left_timeout reached".into()
 }
 
-/// `POST /_sim/faults`: what the next requests to the v2 API meet.
+/// `POST /_sim/faults`: a rule for what the next requests to the v2 API meet. Rules add up; a
+/// rule with `when_body_contains` applies only to requests whose body contains that text, so
+/// tests sharing one simulator can each target their own requests.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Faults {
+    #[serde(default)]
+    pub when_body_contains: Option<String>,
     /// The next this-many requests fail with `fail_status`.
     #[serde(default)]
     pub fail_next: u32,

@@ -45,7 +45,7 @@ pub fn tavus_time(t: DateTime<Utc>) -> String {
 #[derive(Debug, Default)]
 pub struct State {
     pub conversations: HashMap<String, Conversation>,
-    pub faults: Faults,
+    pub faults: Vec<Faults>,
     pub requests: BTreeMap<String, u64>,
 }
 

@@ -1,0 +1,154 @@
+//! The client side of the end-to-end tests: talks to the API started by `make test`
+//! (`scripts/dev.sh up` with AWAKNOW_ENV=test-<pid>), whose addresses are in the environment.
+
+use awaknow_core::api::identity::sign_dev_token;
+use awaknow_core::secrets::Secret;
+use serde_json::Value;
+
+fn env(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run the end-to-end tests with `make test`"))
+}
+
+/// A response as the client sees it.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub content_type: String,
+    pub retry_after: Option<String>,
+}
+
+pub struct Api {
+    pub base: String,
+    pub tavus: String,
+    http: reqwest::Client,
+    secret: Secret,
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Api::from_env()
+    }
+}
+
+impl Api {
+    pub fn from_env() -> Api {
+        Api {
+            base: env("GATEWAY_URL"),
+            tavus: env("TAVUS_URL"),
+            http: reqwest::Client::new(),
+            secret: Secret::new(env("DEV_JWT_SECRET")),
+        }
+    }
+
+    /// A user id no other test uses.
+    pub fn user(name: &str) -> String {
+        format!("{name}-{}", ulid::Ulid::new().to_string().to_lowercase())
+    }
+
+    pub fn token(&self, user: &str) -> String {
+        match sign_dev_token(
+            &self.secret,
+            user,
+            "awaknow-local",
+            "awaknow",
+            chrono::Duration::minutes(10),
+        ) {
+            Ok(token) => token,
+            Err(e) => panic!("cannot sign a dev token: {e:?}"),
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<&Value>,
+        idempotency_key: Option<&str>,
+    ) -> Answer {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        if let Some(key) = idempotency_key {
+            request = request.header("idempotency-key", key);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request to the gateway failed: {e}"));
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let content_type = header("content-type").unwrap_or_default();
+        let retry_after = header("retry-after");
+        let text = response.text().await.unwrap_or_default();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Answer {
+            status,
+            body,
+            content_type,
+            retry_after,
+        }
+    }
+
+    pub async fn post(&self, user: &str, path: &str, body: &Value) -> Answer {
+        self.send(
+            reqwest::Method::POST,
+            path,
+            Some(&format!("Bearer {}", self.token(user))),
+            Some(body),
+            None,
+        )
+        .await
+    }
+
+    pub async fn post_keyed(&self, user: &str, path: &str, body: &Value, key: &str) -> Answer {
+        self.send(
+            reqwest::Method::POST,
+            path,
+            Some(&format!("Bearer {}", self.token(user))),
+            Some(body),
+            Some(key),
+        )
+        .await
+    }
+
+    pub async fn get(&self, user: &str, path: &str) -> Answer {
+        self.send(
+            reqwest::Method::GET,
+            path,
+            Some(&format!("Bearer {}", self.token(user))),
+            None,
+            None,
+        )
+        .await
+    }
+
+    /// Adds a fault rule to the shared simulator; with `when_body_contains` it only touches
+    /// this test's requests.
+    pub async fn tavus_fault(&self, rule: Value) {
+        let answer = self
+            .http
+            .post(format!("{}/_sim/faults", self.tavus))
+            .json(&rule)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("simulator unreachable: {e}"));
+        assert_eq!(answer.status().as_u16(), 204, "fault rule refused");
+    }
+}

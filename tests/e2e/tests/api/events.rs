@@ -1,0 +1,73 @@
+//! The sample events in `events/` are real API Gateway v2 events that the functions accept, sent
+//! the way `cargo lambda invoke --data-file` sends them: to the invoke API of `cargo lambda watch`.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events")
+}
+
+fn event(name: &str) -> Value {
+    let text = std::fs::read_to_string(events_dir().join(name))
+        .unwrap_or_else(|e| panic!("events/{name}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("events/{name}: {e}"))
+}
+
+#[test]
+fn every_http_event_parses_as_a_lambda_http_request() {
+    let mut checked = 0;
+    for entry in std::fs::read_dir(events_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        if value.get("routeKey").is_none() {
+            continue;
+        }
+        let request = lambda_http::request::from_str(&text)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let route_key = value["routeKey"].as_str().unwrap();
+        assert_eq!(
+            route_key.split(' ').next(),
+            Some(request.method().as_str()),
+            "{}",
+            path.display()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 7, "only {checked} HTTP events");
+}
+
+async fn invoke(function: &str, payload: &Value) -> Value {
+    let url = format!(
+        "{}/2015-03-31/functions/{function}/invocations",
+        std::env::var("FUNCTIONS_URL").expect("FUNCTIONS_URL (make test)")
+    );
+    let answer = reqwest::Client::new()
+        .post(url)
+        .json(payload)
+        .send()
+        .await
+        .expect("cargo lambda watch unreachable");
+    answer.json().await.expect("a JSON answer")
+}
+
+#[tokio::test]
+async fn sample_events_are_answered_by_the_functions() {
+    let mut usage = event("get-usage.json");
+    let user = e2e_tests::Api::user("event");
+    usage["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = Value::String(user.clone());
+    let answer = invoke("get-usage", &usage).await;
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["user_id"], user.as_str());
+
+    let mut create = event("create-session.json");
+    create["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = Value::String(user);
+    let answer = invoke("create-session", &create).await;
+    assert_eq!(answer["statusCode"], 201, "{answer}");
+
+    let set_plan = invoke("set-plan", &event("set-plan.json")).await;
+    assert_eq!(set_plan["plan"], "reflect_plus", "{set_plan}");
+}

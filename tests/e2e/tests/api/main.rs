@@ -1,0 +1,7 @@
+//! End to end, through the local gateway, with the real function binaries under
+//! `cargo lambda watch`, DynamoDB Local, moto and the Tavus simulator (all started by
+//! `make test`); plus in-process checks of the functions' round trips.
+
+mod events;
+mod flows;
+mod round_trips;

@@ -1,0 +1,212 @@
+//! Round trips of the hot paths, counted on the DynamoDB client (an SDK interceptor) and on
+//! Tavus (the simulator's request counts), with the create-session and get-usage handlers run
+//! in-process on real API Gateway v2 events against DynamoDB Local, moto and a simulator.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use awaknow_core::api::identity::{AuthMode, Authenticator};
+use awaknow_core::domain::PlanCatalog;
+use awaknow_core::secrets::{SecretCache, SecretsManagerSource};
+use awaknow_core::store::DynamoLedger;
+use awaknow_core::tavus::{TavusClient, TavusConfig};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use serde_json::{Value, json};
+
+/// Records every DynamoDB request that leaves the client, by operation, in order.
+#[derive(Debug, Clone, Default)]
+struct Calls(Arc<Mutex<Vec<String>>>);
+
+impl Calls {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl Intercept for Calls {
+    fn name(&self) -> &'static str {
+        "CountDynamoDbCalls"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let target = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.split('.').next_back())
+            .unwrap_or("?")
+            .to_owned();
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(target);
+        Ok(())
+    }
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run with `make test`"))
+}
+
+async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "local", "local", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
+fn event(file: &str, user: &str) -> String {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../events")
+        .join(file);
+    let mut value: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    value["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(user);
+    if let Some(headers) = value["headers"].as_object_mut() {
+        headers.remove("idempotency-key");
+    }
+    value.to_string()
+}
+
+async fn sim_creates(base: &str) -> u64 {
+    let stats: Value = reqwest::get(format!("{base}/_sim/stats"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    stats["requests"]["POST /v2/conversations"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_happy_create_and_usage_paths_make_the_fewest_round_trips() {
+    let calls = Calls::default();
+    let ddb_config = sdk(&env("DYNAMODB_ENDPOINT")).await;
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&ddb_config)
+            .interceptor(calls.clone())
+            .build(),
+    );
+    let ledger = DynamoLedger::new(dynamodb, env("TABLE_NAME"), PlanCatalog::default());
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk(&env("MOTO_ENDPOINT")).await);
+    let keys = Arc::new(SecretCache::new(
+        SecretsManagerSource::new(secrets, env("TAVUS_SECRET_ID")),
+        Duration::from_secs(300),
+    ));
+    // A simulator of this test's own, so its counts are this test's alone; 200 ms per answer
+    // shows whether the usage read overlaps the Tavus call.
+    let sim = tavus_sim::start(tavus_sim::SimConfig::default(), 0)
+        .await
+        .unwrap();
+    reqwest::Client::new()
+        .post(format!("{}/_sim/faults", sim.base_url()))
+        .json(&json!({ "latency_ms": 200 }))
+        .send()
+        .await
+        .unwrap();
+    let tavus = TavusClient::new(
+        TavusConfig {
+            base_url: sim.base_url(),
+            ..TavusConfig::default()
+        },
+        Arc::clone(&keys),
+    )
+    .unwrap();
+    let app = create_session::App {
+        ledger: ledger.clone(),
+        tavus,
+        keys,
+        auth: Authenticator::new(AuthMode::Authorizer),
+        public_url: Some("http://127.0.0.1:9".into()),
+    };
+    let user = e2e_tests::Api::user("trips");
+
+    // The first session of a new user also creates the account; the happy path is the next one.
+    let first = create_session::handle(
+        &app,
+        lambda_http::request::from_str(&event("create-session.json", &user)).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.status(), 201);
+    calls.take();
+    let creates_before = sim_creates(&sim.base_url()).await;
+
+    let response = create_session::handle(
+        &app,
+        lambda_http::request::from_str(&event("create-session.json", &user)).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 201);
+    let dynamodb_calls = calls.take();
+    assert_eq!(
+        sim_creates(&sim.base_url()).await - creates_before,
+        1,
+        "one Tavus call"
+    );
+    // Two sequential DynamoDB round trips (reserve, then activate); the usage read for the
+    // response is sent while the Tavus call is in flight, so it adds no waiting.
+    assert_eq!(
+        dynamodb_calls,
+        ["TransactWriteItems", "GetItem", "UpdateItem"]
+    );
+
+    let usage_app = get_usage::App {
+        ledger,
+        auth: Authenticator::new(AuthMode::Authorizer),
+    };
+    let usage = get_usage::handle(
+        &usage_app,
+        lambda_http::request::from_str(&event("get-usage.json", &user)).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(usage.status(), 200);
+    assert_eq!(calls.take(), ["GetItem"], "GET /usage is one read");
+}
+
+#[tokio::test]
+async fn an_event_without_verified_claims_is_401_from_the_function_itself() {
+    let ddb_config = sdk(&env("DYNAMODB_ENDPOINT")).await;
+    let ledger = DynamoLedger::new(
+        aws_sdk_dynamodb::Client::new(&ddb_config),
+        env("TABLE_NAME"),
+        PlanCatalog::default(),
+    );
+    let app = get_usage::App {
+        ledger,
+        auth: Authenticator::new(AuthMode::Authorizer),
+    };
+    let mut value: Value = serde_json::from_str(&event("get-usage.json", "someone")).unwrap();
+    value["requestContext"]
+        .as_object_mut()
+        .unwrap()
+        .remove("authorizer");
+    let response = get_usage::handle(
+        &app,
+        lambda_http::request::from_str(&value.to_string()).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 401);
+    let body = match response.body() {
+        lambda_http::Body::Text(t) => t.clone(),
+        other => panic!("unexpected body {other:?}"),
+    };
+    assert!(body.contains("\"code\":\"unauthenticated\""), "{body}");
+}
