@@ -14,6 +14,7 @@ pub mod lambda;
 pub mod problem;
 pub mod secrets;
 pub mod store;
+pub mod sweep;
 pub mod tavus;
 pub mod telemetry;
 

@@ -6,7 +6,7 @@ use awaknow_core::api::response::{json, problem};
 use awaknow_core::api::sessions;
 use awaknow_core::api::{ApiError, Route, routes};
 use awaknow_core::lambda::{ApiRequest, to_lambda};
-use awaknow_core::store::{GetSession, ListSessions, ReadUsage};
+use awaknow_core::store::{GetSession, ListSessions, ReadTranscript, ReadUsage};
 use lambda_http::{Body, Request, Response};
 
 pub struct App<L> {
@@ -19,7 +19,7 @@ pub async fn handle<L>(
     request: Request,
 ) -> Result<Response<Body>, std::convert::Infallible>
 where
-    L: ReadUsage + GetSession + ListSessions + Sync,
+    L: ReadUsage + GetSession + ListSessions + ReadTranscript + Sync,
 {
     let request = ApiRequest::from_lambda(&request);
     let response = respond(app, &request).await.unwrap_or_else(|e| problem(&e));
@@ -28,7 +28,7 @@ where
 
 async fn respond<L>(app: &App<L>, request: &ApiRequest) -> Result<http::Response<String>, ApiError>
 where
-    L: ReadUsage + GetSession + ListSessions + Sync,
+    L: ReadUsage + GetSession + ListSessions + ReadTranscript + Sync,
 {
     let route = routes::route(&request.method, &request.path)?.ok_or(ApiError::NotFound)?;
     let user = app
@@ -54,11 +54,10 @@ where
             200,
             &sessions::get_session(&app.ledger, &user, &id).await?,
         )),
-        Route::GetTranscript(id) => {
-            // Transcripts arrive with the webhook issue; until one is stored it is 404.
-            sessions::get_session(&app.ledger, &user, &id).await?;
-            Err(ApiError::NotFound)
-        }
+        Route::GetTranscript(id) => Ok(json(
+            200,
+            &sessions::get_transcript(&app.ledger, &user, &id).await?,
+        )),
         _ => Err(ApiError::NotFound),
     }
 }

@@ -1,15 +1,26 @@
-//! Lambda `sweep-sessions`: composition root. The work arrives with a later issue; until then every
-//! invocation fails with a clear error.
+//! Lambda `sweep-sessions`: composition root. `SWEEP_GRACE_MINUTES` (default 10) is how long
+//! past its reservation a session may stay open before it is swept.
 
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use serde_json::Value;
-
-async fn not_implemented(_event: LambdaEvent<Value>) -> Result<Value, Error> {
-    Err("sweep-sessions is not implemented yet".into())
-}
+use awaknow_core::build;
+use lambda_runtime::{Error, run, service_fn};
+use sweep_sessions::{App, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     awaknow_core::telemetry::init_json_logs();
-    run(service_fn(not_implemented)).await
+    let sdk = awaknow_core::aws::sdk_config().await;
+    let secrets = build::secrets(&sdk)?;
+    let grace = match std::env::var("SWEEP_GRACE_MINUTES") {
+        Ok(m) => m
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| "SWEEP_GRACE_MINUTES must be whole minutes")?,
+        Err(_) => 10,
+    };
+    let app = App {
+        ledger: build::ledger(&sdk)?,
+        tavus: build::tavus(&secrets)?,
+        grace: chrono::Duration::minutes(grace),
+    };
+    run(service_fn(|event| handle(&app, event))).await
 }

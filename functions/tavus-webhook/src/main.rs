@@ -1,19 +1,17 @@
-//! Lambda `tavus-webhook`: composition root. Builds the SDK clients once, then serves requests.
-//! The routes arrive with a later issue; until then every request gets a 501 problem.
+//! Lambda `tavus-webhook`: composition root. The DynamoDB client and the secret cache (for the
+//! webhook signing key) are built once per execution environment.
 
-use awaknow_core::problem::{self, Problem};
-use lambda_http::{Body, Error, Request, Response, run, service_fn};
-
-async fn not_implemented(_request: Request) -> Result<Response<Body>, Error> {
-    let problem = Problem::not_implemented("tavus-webhook");
-    Ok(Response::builder()
-        .status(problem.status)
-        .header("content-type", problem::CONTENT_TYPE)
-        .body(Body::from(problem.to_json()))?)
-}
+use awaknow_core::build;
+use lambda_http::{Error, run, service_fn};
+use tavus_webhook::{App, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     awaknow_core::telemetry::init_json_logs();
-    run(service_fn(not_implemented)).await
+    let sdk = awaknow_core::aws::sdk_config().await;
+    let app = App {
+        ledger: build::ledger(&sdk)?,
+        keys: build::secrets(&sdk)?,
+    };
+    run(service_fn(|request| handle(&app, request))).await
 }

@@ -9,6 +9,7 @@ pub mod response;
 pub mod routes;
 pub mod sessions;
 pub mod views;
+pub mod webhook;
 pub mod webhook_token;
 
 pub use error::ApiError;

@@ -8,11 +8,12 @@ use chrono::{DateTime, Utc};
 
 use super::ApiError;
 use super::request::{self, CreateSessionRequest};
-use super::views::{CreatedView, SessionListView, SessionView, UsageView};
+use super::views::{CreatedView, SessionListView, SessionView, TranscriptView, UsageView};
 use super::webhook_token::{self, CallbackClaims};
 use crate::domain::minutes::charged_minutes;
 use crate::domain::{EndReason, Role, Session, SessionStatus, UserId};
 use crate::secrets::{FetchSecret, Secret, SecretCache, SecretError};
+use crate::store::ReadTranscript;
 use crate::store::{
     ActivateSession, CloseSession, Closing, GetSession, ListSessions, ReadUsage,
     ReservationRequest, ReserveMinutes, Reserved,
@@ -147,8 +148,7 @@ where
     };
     let active = match ledger
         .activate(
-            cx.owner,
-            session.session_id,
+            &session,
             &created.conversation_id,
             &created.conversation_url,
         )
@@ -250,6 +250,25 @@ pub async fn get_session<L: GetSession + Sync>(
         .get_session(user, request::session_id(raw_id)?)
         .await?;
     Ok(SessionView::new(session, role))
+}
+
+/// `GET /sessions/{id}/transcript`: for the owner and the participants, once it arrived.
+pub async fn get_transcript<L: GetSession + ReadTranscript + Sync>(
+    ledger: &L,
+    user: &UserId,
+    raw_id: &str,
+) -> Result<TranscriptView, ApiError> {
+    let (session, _) = ledger
+        .get_session(user, request::session_id(raw_id)?)
+        .await?;
+    let transcript = ledger
+        .read_transcript(&session.owner_id, session.session_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(TranscriptView {
+        session_id: session.session_id.to_string(),
+        transcript: transcript.turns,
+    })
 }
 
 pub async fn list_sessions<L: ListSessions + Sync>(

@@ -97,3 +97,9 @@ pub struct SessionListView {
     pub sessions: Vec<SessionView>,
     pub next_cursor: Option<String>,
 }
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TranscriptView {
+    pub session_id: String,
+    pub transcript: Vec<crate::domain::Turn>,
+}

@@ -23,6 +23,9 @@ pub struct CallbackClaims {
     pub period: Period,
     #[serde(rename = "r")]
     pub reserved_minutes: u32,
+    /// When the session was created, in epoch milliseconds: the start of the charged time.
+    #[serde(rename = "c")]
+    pub created_at_ms: i64,
 }
 
 impl CallbackClaims {
@@ -32,6 +35,7 @@ impl CallbackClaims {
             session_id: session.session_id,
             period: session.period,
             reserved_minutes: session.reserved_minutes,
+            created_at_ms: session.created_at.timestamp_millis(),
         }
     }
 }
@@ -70,6 +74,7 @@ mod tests {
             session_id: SessionId::new_at(chrono::Utc::now()),
             period: "2026-11".parse().unwrap(),
             reserved_minutes: 25,
+            created_at_ms: 1_795_514_400_000,
         }
     }
 

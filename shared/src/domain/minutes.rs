@@ -28,6 +28,30 @@ pub fn charged_minutes(created_at: DateTime<Utc>, ended_at: DateTime<Utc>) -> u3
     u32::try_from(minutes).unwrap_or(u32::MAX)
 }
 
+/// Slack between our clock and Tavus's: our `created_at` is taken a moment before Tavus creates
+/// the conversation, so a call Tavus stopped at exactly its `max_call_duration` looks a little
+/// longer than the reservation from here.
+pub const CLOCK_SLACK_SECONDS: i64 = 15;
+
+/// Minutes to charge for a call Tavus reports ran from `created_at` (ours) to `ended_at`: the
+/// duration rounded up, and never more than reserved unless the call really ran longer than the
+/// reservation (beyond the clock slack).
+pub fn settled_minutes(
+    created_at: DateTime<Utc>,
+    ended_at: DateTime<Utc>,
+    reserved_minutes: u32,
+) -> u32 {
+    let charged = charged_minutes(created_at, ended_at);
+    let reserved_end = created_at
+        + chrono::Duration::minutes(i64::from(reserved_minutes))
+        + chrono::Duration::seconds(CLOCK_SLACK_SECONDS);
+    if ended_at <= reserved_end {
+        charged.min(reserved_minutes)
+    } else {
+        charged
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +84,18 @@ mod tests {
         assert_eq!(after(60_001), 2);
         assert_eq!(after(3_600_000), 60);
         assert_eq!(after(-5_000), 0);
+    }
+
+    #[test]
+    fn a_call_stopped_at_its_reservation_is_charged_the_reservation() {
+        let start = DateTime::parse_from_rfc3339("2026-11-24T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let at = |s: i64| start + Duration::seconds(s);
+        // Tavus stopped it at 300 s after its own creation, 1.2 s after ours.
+        assert_eq!(settled_minutes(start, at(301), 5), 5);
+        assert_eq!(settled_minutes(start, at(130), 5), 3);
+        // Tavus reports a call that really ran longer: it is charged.
+        assert_eq!(settled_minutes(start, at(420), 5), 7);
     }
 }

@@ -6,9 +6,11 @@ pub mod minutes;
 pub mod period;
 pub mod plan;
 pub mod session;
+pub mod transcript;
 
 pub use account::{Account, Usage};
 pub use ids::{SessionId, UserId};
 pub use period::Period;
 pub use plan::{Plan, PlanCatalog, PlanId};
 pub use session::{EndReason, Role, Session, SessionStatus, SessionType};
+pub use transcript::{Transcript, Turn};

@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{Period, SessionId, UserId};
 
+/// A create takes seconds; a session still pending after this long was abandoned (a crash
+/// between the reservation and Tavus) and the sweeper releases it.
+pub const PENDING_WINDOW_MINUTES: i64 = 2;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionType {
@@ -95,6 +99,23 @@ pub struct Session {
     pub end_reason: Option<EndReason>,
 }
 
+impl EndReason {
+    /// The reason Tavus gave for a shutdown, matched by prefix: its docs spell the reasons both
+    /// with and without a trailing " reached".
+    pub fn from_shutdown_reason(reason: Option<&str>) -> EndReason {
+        match reason.unwrap_or("") {
+            r if r.starts_with("max_call_duration") => EndReason::MaxDuration,
+            r if r.starts_with("participant_left_timeout")
+                || r.starts_with("participant_absent_timeout") =>
+            {
+                EndReason::ParticipantLeft
+            }
+            r if r.starts_with("end_conversation_endpoint_hit") => EndReason::UserEnded,
+            _ => EndReason::TavusShutdown,
+        }
+    }
+}
+
 impl Session {
     /// Words for names shown at Tavus ("reflection", "mediation").
     pub fn session_type_label(&self) -> &'static str {
@@ -107,5 +128,53 @@ impl Session {
     /// When a call that started on time must have ended: Tavus stops it at the reservation.
     pub fn reservation_ends_at(&self) -> DateTime<Utc> {
         self.created_at + chrono::Duration::minutes(i64::from(self.reserved_minutes))
+    }
+
+    /// Until when the session may stay open before the sweeper looks at it: a pending session
+    /// only for as long as creating a conversation can take, an active one for its reservation.
+    pub fn open_until(&self) -> DateTime<Utc> {
+        match self.status {
+            SessionStatus::Pending => {
+                self.created_at + chrono::Duration::minutes(PENDING_WINDOW_MINUTES)
+            }
+            _ => self.reservation_ends_at(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shutdown_reasons_match_by_prefix() {
+        assert_eq!(
+            EndReason::from_shutdown_reason(Some("max_call_duration reached")),
+            EndReason::MaxDuration
+        );
+        assert_eq!(
+            EndReason::from_shutdown_reason(Some("max_call_duration")),
+            EndReason::MaxDuration
+        );
+        assert_eq!(
+            EndReason::from_shutdown_reason(Some("participant_left_timeout")),
+            EndReason::ParticipantLeft
+        );
+        assert_eq!(
+            EndReason::from_shutdown_reason(Some("participant_absent_timeout reached")),
+            EndReason::ParticipantLeft
+        );
+        assert_eq!(
+            EndReason::from_shutdown_reason(Some("end_conversation_endpoint_hit")),
+            EndReason::UserEnded
+        );
+        assert_eq!(
+            EndReason::from_shutdown_reason(Some("internal error occurred at step 3")),
+            EndReason::TavusShutdown
+        );
+        assert_eq!(
+            EndReason::from_shutdown_reason(None),
+            EndReason::TavusShutdown
+        );
     }
 }

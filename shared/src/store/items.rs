@@ -80,7 +80,7 @@ impl SessionItem {
             pk: keys::user_pk(&session.owner_id),
             sk: keys::session_sk(session.session_id),
             open_shard: Some(keys::open_shard_key(keys::shard_of(&session.owner_id))),
-            open_until: Some(keys::sortable_time(session.reservation_ends_at())),
+            open_until: Some(keys::sortable_time(session.open_until())),
             session,
         }
     }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::LedgerError;
 use crate::domain::{
     Account, EndReason, Period, PlanId, Role, Session, SessionId, SessionStatus, SessionType,
-    Usage, UserId,
+    Transcript, Usage, UserId,
 };
 
 pub mod dynamo;
@@ -141,8 +141,7 @@ pub trait ActivateSession {
     /// Records the Tavus conversation of a pending session and marks it active.
     fn activate(
         &self,
-        owner: &UserId,
-        session_id: SessionId,
+        pending: &Session,
         conversation_id: &str,
         conversation_url: &str,
     ) -> impl Future<Output = Result<Session, LedgerError>> + Send;
@@ -198,4 +197,33 @@ pub trait ListSessions {
         limit: u32,
         cursor: Option<SessionId>,
     ) -> impl Future<Output = Result<SessionPage, LedgerError>> + Send;
+}
+
+pub trait StoreTranscript {
+    /// Stores a session's transcript under its owner; storing it again replaces it.
+    fn store_transcript(
+        &self,
+        owner: &UserId,
+        session_id: SessionId,
+        transcript: &Transcript,
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send;
+}
+
+pub trait ReadTranscript {
+    /// The transcript, once it has arrived whole.
+    fn read_transcript(
+        &self,
+        owner: &UserId,
+        session_id: SessionId,
+    ) -> impl Future<Output = Result<Option<Transcript>, LedgerError>> + Send;
+}
+
+pub trait FindOpenSessions {
+    /// Up to about `limit` sessions of one index shard still open past `cutoff`.
+    fn open_sessions_due(
+        &self,
+        shard: u32,
+        cutoff: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Session>, LedgerError>> + Send;
 }

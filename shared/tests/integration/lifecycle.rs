@@ -41,12 +41,7 @@ async fn a_session_reserves_then_settles_what_it_used() {
     );
 
     let active = ledger
-        .activate(
-            &owner,
-            session.session_id,
-            "c123",
-            "https://tavus.daily.co/c123",
-        )
+        .activate(&session, "c123", "https://tavus.daily.co/c123")
         .await
         .unwrap();
     assert_eq!(active.status, SessionStatus::Active);
@@ -164,7 +159,7 @@ async fn a_released_reservation_charges_nothing_and_frees_the_minutes() {
     );
     // Activating a released session is refused: the create flow then ends the Tavus call.
     assert!(matches!(
-        ledger.activate(&owner, session.session_id, "c1", "u").await,
+        ledger.activate(&session, "c1", "u").await,
         Err(LedgerError::SessionMismatch(_))
     ));
 }
@@ -288,12 +283,7 @@ async fn participants_find_the_session_but_only_the_owner_is_charged() {
     };
     let session = new_session(ledger.reserve(request).await.unwrap());
     ledger
-        .activate(
-            &owner,
-            session.session_id,
-            "c9",
-            "https://tavus.daily.co/c9",
-        )
+        .activate(&session, "c9", "https://tavus.daily.co/c9")
         .await
         .unwrap();
 

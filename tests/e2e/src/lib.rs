@@ -139,6 +139,54 @@ impl Api {
         .await
     }
 
+    /// The callback URL Tavus was given for a conversation (read back from the simulator).
+    pub async fn callback_url(&self, conversation_id: &str) -> String {
+        let conversation: Value = self
+            .http
+            .get(format!("{}/v2/conversations/{conversation_id}", self.tavus))
+            .header("x-api-key", "sim-key")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("simulator unreachable: {e}"))
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("simulator answer: {e}"));
+        conversation["callback_url"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no callback_url in {conversation}"))
+            .to_owned()
+    }
+
+    /// Posts a callback as Tavus would: no token in a header, the proof is in the URL.
+    pub async fn callback(&self, url: &str, body: &Value) -> Answer {
+        let response = self
+            .http
+            .post(url)
+            .json(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("callback failed: {e}"));
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let text = response.text().await.unwrap_or_default();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Answer {
+            status,
+            body,
+            content_type,
+            retry_after: None,
+        }
+    }
+
     /// Adds a fault rule to the shared simulator; with `when_body_contains` it only touches
     /// this test's requests.
     pub async fn tavus_fault(&self, rule: Value) {

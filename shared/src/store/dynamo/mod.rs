@@ -17,6 +17,8 @@ mod plan;
 mod read;
 mod reserve;
 mod rollover;
+mod sweep;
+mod transcript;
 
 pub use rollover::RollAttempt;
 

@@ -255,8 +255,7 @@ impl DynamoLedger {
 impl ActivateSession for DynamoLedger {
     async fn activate(
         &self,
-        owner: &UserId,
-        session_id: SessionId,
+        pending: &Session,
         conversation_id: &str,
         conversation_url: &str,
     ) -> Result<Session, LedgerError> {
@@ -264,19 +263,16 @@ impl ActivateSession for DynamoLedger {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(
-                keys::user_pk(owner),
-                keys::session_sk(session_id),
-            )))
-            .update_expression(
-                "SET #status = :active, conversation_id = :cid, conversation_url = :url",
-            )
+            .set_key(Some(key(keys::user_pk(&pending.owner_id), keys::session_sk(pending.session_id))))
+            // Open now for the whole reservation, no longer just the pending window.
+            .update_expression("SET #status = :active, conversation_id = :cid, conversation_url = :url, open_until = :until")
             .condition_expression("#status = :pending")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":active", s(SessionStatus::Active.as_str()))
             .expression_attribute_values(":pending", s(SessionStatus::Pending.as_str()))
             .expression_attribute_values(":cid", s(conversation_id))
             .expression_attribute_values(":url", s(conversation_url))
+            .expression_attribute_values(":until", s(keys::sortable_time(pending.reservation_ends_at())))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()

@@ -70,4 +70,13 @@ async fn sample_events_are_answered_by_the_functions() {
 
     let set_plan = invoke("set-plan", &event("set-plan.json")).await;
     assert_eq!(set_plan["plan"], "reflect_plus", "{set_plan}");
+    let refused = invoke(
+        "set-plan",
+        &serde_json::json!({ "user_id": "demo-user", "plan": "gold" }),
+    )
+    .await;
+    assert_eq!(refused["errorType"], "InvalidRequest", "{refused}");
+
+    let sweep = invoke("sweep-sessions", &event("sweep-sessions.json")).await;
+    assert_eq!(sweep["complete"], true, "{sweep}");
 }

@@ -5,3 +5,5 @@
 mod events;
 mod flows;
 mod round_trips;
+mod settlement;
+mod sweeper;

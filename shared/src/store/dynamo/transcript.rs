@@ -1,0 +1,167 @@
+//! Transcripts. A long call's transcript can pass DynamoDB's 400 KB item limit, so it is stored
+//! as JSON split into chunks of 300 KB (binary attributes, one item each) under the owner's
+//! partition, `TRANSCRIPT#<session>#<n>`, plus a manifest `TRANSCRIPT#<session>` naming the
+//! chunk count and size. Chunks and manifest are written in transactions of at most ten chunks
+//! (3 MB, under the 4 MB limit), the manifest in the last one, so a reader sees a transcript
+//! whole or not at all. A repeated callback writes the same items again.
+
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+
+use super::errors::{TransactFailure, bad_request, unavailable};
+use super::{DynamoLedger, Item, key, n, s};
+use crate::LedgerError;
+use crate::domain::{SessionId, Transcript, UserId};
+use crate::store::keys;
+use crate::store::{ReadTranscript, StoreTranscript};
+
+const CHUNK_BYTES: usize = 300_000;
+const CHUNKS_PER_TRANSACTION: usize = 10;
+/// Larger than any payload Lambda accepts (6 MB), so never reached by a real callback.
+pub const MAX_TRANSCRIPT_BYTES: usize = 8_000_000;
+
+fn manifest_sk(session: SessionId) -> String {
+    format!("TRANSCRIPT#{session}")
+}
+
+fn chunk_sk(session: SessionId, index: usize) -> String {
+    format!("TRANSCRIPT#{session}#{index:04}")
+}
+
+impl DynamoLedger {
+    fn put(&self, item: Item) -> Result<TransactWriteItem, LedgerError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .build()
+            .map_err(bad_request)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+}
+
+impl StoreTranscript for DynamoLedger {
+    async fn store_transcript(
+        &self,
+        owner: &UserId,
+        session: SessionId,
+        transcript: &Transcript,
+    ) -> Result<(), LedgerError> {
+        let bytes =
+            serde_json::to_vec(transcript).map_err(|e| LedgerError::CorruptItem(e.to_string()))?;
+        if bytes.len() > MAX_TRANSCRIPT_BYTES {
+            return Err(LedgerError::SessionMismatch(
+                "the transcript is larger than any callback can carry",
+            ));
+        }
+        let chunks: Vec<&[u8]> = bytes.chunks(CHUNK_BYTES).collect();
+        let mut items = Vec::with_capacity(chunks.len() + 1);
+        for (i, chunk) in chunks.iter().enumerate() {
+            let mut item = key(keys::user_pk(owner), chunk_sk(session, i));
+            item.insert("data".into(), AttributeValue::B(Blob::new(chunk.to_vec())));
+            items.push(self.put(item)?);
+        }
+        let mut manifest = key(keys::user_pk(owner), manifest_sk(session));
+        manifest.insert("chunks".into(), n(chunks.len() as i64));
+        manifest.insert("bytes".into(), n(bytes.len() as i64));
+        manifest.insert("session_id".into(), s(session.to_string()));
+        items.push(self.put(manifest)?);
+        let groups: Vec<Vec<TransactWriteItem>> = items
+            .chunks(CHUNKS_PER_TRANSACTION)
+            .map(<[_]>::to_vec)
+            .collect();
+        for group in groups {
+            for attempt in 0..super::MAX_ATTEMPTS {
+                match self
+                    .client
+                    .transact_write_items()
+                    .set_transact_items(Some(group.clone()))
+                    .send()
+                    .await
+                {
+                    Ok(_) => break,
+                    Err(err) => match TransactFailure::from_sdk(err) {
+                        TransactFailure::Conflict | TransactFailure::Cancelled(_)
+                            if attempt + 1 < super::MAX_ATTEMPTS =>
+                        {
+                            // Only a concurrent duplicate of this same callback can collide.
+                            super::backoff(attempt).await;
+                        }
+                        TransactFailure::Failed(e) => return Err(e),
+                        _ => {
+                            return Err(LedgerError::Contention {
+                                attempts: super::MAX_ATTEMPTS,
+                            });
+                        }
+                    },
+                }
+            }
+        }
+        tracing::info!(session_id = %session, bytes = bytes.len(), chunks = chunks.len(), "transcript stored");
+        Ok(())
+    }
+}
+
+impl ReadTranscript for DynamoLedger {
+    async fn read_transcript(
+        &self,
+        owner: &UserId,
+        session: SessionId,
+    ) -> Result<Option<Transcript>, LedgerError> {
+        let pk = keys::user_pk(owner);
+        let mut items: Vec<Item> = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":prefix", s(manifest_sk(session)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| unavailable(&e))?;
+            items.extend(output.items.unwrap_or_default());
+            match output.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+        // The manifest sorts first; without it the transcript has not (fully) arrived.
+        let Some(manifest) = items
+            .first()
+            .filter(|m| m.get(keys::SK) == Some(&s(manifest_sk(session))))
+        else {
+            return Ok(None);
+        };
+        let number = |field: &str| match manifest.get(field) {
+            Some(AttributeValue::N(v)) => v.parse::<usize>().ok(),
+            _ => None,
+        };
+        let (Some(chunks), Some(size)) = (number("chunks"), number("bytes")) else {
+            return Err(LedgerError::CorruptItem(
+                "transcript manifest without chunks or bytes".into(),
+            ));
+        };
+        let mut bytes = Vec::with_capacity(size);
+        for item in items.iter().skip(1) {
+            match item.get("data") {
+                Some(AttributeValue::B(blob)) => bytes.extend_from_slice(blob.as_ref()),
+                _ => {
+                    return Err(LedgerError::CorruptItem(
+                        "transcript chunk without data".into(),
+                    ));
+                }
+            }
+        }
+        if items.len() - 1 != chunks || bytes.len() != size {
+            // A newer copy is being written over an older one; its manifest comes last.
+            return Ok(None);
+        }
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| LedgerError::CorruptItem(format!("transcript: {e}")))
+    }
+}
