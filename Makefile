@@ -8,11 +8,12 @@ export CARGO_TARGET_DIR ?= $(AWAKNOW_CACHE)/target
 # command line counts.
 USER_ID = $(if $(filter command line,$(origin USER)),$(USER),)
 
-.PHONY: help install test lint fmt dev dev-up dev-down token set-plan
+.PHONY: help install test lint fmt dev dev-up dev-down token set-plan bench-reset
 
 help:
 	@echo "make test      every test (starts and stops DynamoDB Local and moto on its own)"
 	@echo "make lint      cargo fmt --check and clippy with warnings as errors"
+	@echo "make bench-reset   monthly reset throughput on DynamoDB Local (ACCOUNTS=100000 RUNS=3)"
 	@echo "make install   fetch DynamoDB Local, moto and cargo-lambda into $(AWAKNOW_CACHE)"
 	@echo "make dev       serve the API at http://127.0.0.1:3000 until Ctrl-C"
 	@echo "make dev-up    the same in the background; make dev-down stops it"
@@ -24,6 +25,9 @@ install:
 
 test:
 	scripts/test.sh
+
+bench-reset:
+	scripts/bench-reset.sh
 
 lint:
 	cargo fmt --all -- --check

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod lambda;
 pub mod problem;
+pub mod reset;
 pub mod secrets;
 pub mod store;
 pub mod sweep;

@@ -1,15 +1,32 @@
-//! Lambda `monthly-reset`: composition root. The work arrives with a later issue; until then every
-//! invocation fails with a clear error.
+//! Lambda `monthly-reset`: composition root. `RESET_SHARD_CONCURRENCY` (16) and
+//! `RESET_ACCOUNT_CONCURRENCY` (8 per shard) bound the requests in flight.
 
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use serde_json::Value;
+use awaknow_core::reset::ResetOptions;
+use lambda_runtime::{Error, run, service_fn};
+use monthly_reset::{App, handle};
 
-async fn not_implemented(_event: LambdaEvent<Value>) -> Result<Value, Error> {
-    Err("monthly-reset is not implemented yet".into())
+fn number(var: &str, default: usize) -> Result<usize, Error> {
+    match std::env::var(var) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("{var} must be a whole number").into()),
+        Err(_) => Ok(default),
+    }
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     awaknow_core::telemetry::init_json_logs();
-    run(service_fn(not_implemented)).await
+    let sdk = awaknow_core::aws::sdk_config().await;
+    let defaults = ResetOptions::default();
+    let app = App {
+        ledger: awaknow_core::build::ledger(&sdk)?,
+        options: ResetOptions {
+            shard_concurrency: number("RESET_SHARD_CONCURRENCY", defaults.shard_concurrency)?,
+            account_concurrency: number("RESET_ACCOUNT_CONCURRENCY", defaults.account_concurrency)?,
+            ..defaults
+        },
+    };
+    run(service_fn(|event| handle(&app, event))).await
 }

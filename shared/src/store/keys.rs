@@ -25,7 +25,7 @@ pub const OPEN_SHARD: &str = "open_shard";
 pub const OPEN_UNTIL: &str = "open_until";
 
 /// How many partitions each sparse index is spread over. Fixed: it is part of stored data.
-pub const INDEX_SHARDS: u32 = 16;
+pub const INDEX_SHARDS: u32 = 32;
 
 pub fn user_pk(user: &UserId) -> String {
     format!("USER#{user}")

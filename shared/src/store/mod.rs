@@ -227,3 +227,22 @@ pub trait FindOpenSessions {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<Session>, LedgerError>> + Send;
 }
+
+/// One page of accounts still in an old period.
+#[derive(Debug, Clone)]
+pub struct StalePage {
+    pub users: Vec<UserId>,
+    /// Where the next page starts; `None` after the last.
+    pub next: Option<dynamo::Item>,
+}
+
+pub trait FindStaleAccounts {
+    /// Accounts of one index shard whose period is before `current`.
+    fn stale_accounts(
+        &self,
+        shard: u32,
+        current: Period,
+        start: Option<dynamo::Item>,
+        limit: i32,
+    ) -> impl Future<Output = Result<StalePage, LedgerError>> + Send;
+}

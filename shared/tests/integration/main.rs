@@ -4,6 +4,7 @@
 
 mod concurrency;
 mod lifecycle;
+mod reset;
 mod rollover;
 mod secrets;
 mod simulator;

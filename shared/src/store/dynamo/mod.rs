@@ -13,9 +13,11 @@ use crate::domain::PlanCatalog;
 
 mod close;
 mod errors;
+mod import;
 mod plan;
 mod read;
 mod reserve;
+mod reset;
 mod rollover;
 mod sweep;
 mod transcript;
@@ -25,7 +27,7 @@ pub use rollover::RollAttempt;
 /// How many times an operation that lost a race re-reads and tries again before it reports
 /// [`LedgerError::Contention`]. Each loss means another writer made progress, so this bound is
 /// only reached under pathological contention.
-pub(crate) const MAX_ATTEMPTS: u32 = 12;
+pub const MAX_ATTEMPTS: u32 = 12;
 
 /// The ledger on one DynamoDB table. Cheap to clone: the SDK client is reference-counted.
 #[derive(Debug, Clone)]
@@ -57,7 +59,12 @@ impl DynamoLedger {
     }
 }
 
-pub(crate) type Item = HashMap<String, AttributeValue>;
+pub type Item = HashMap<String, AttributeValue>;
+
+/// The backoff between retries of a lost race, for jobs outside this module.
+pub async fn backoff_for(attempt: u32) {
+    backoff(attempt).await;
+}
 
 pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Reset throughput on DynamoDB Local: starts a local stack of its own on free ports, runs the
+# release build of tools/bench's reset-bench against it, and stops the stack.
+# ACCOUNTS (100000), RUNS (3), SHARD_CONCURRENCY, ACCOUNT_CONCURRENCY pass through.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+stack=bench-$$
+trap 'scripts/local-stack.sh stop "$stack" >/dev/null 2>&1 || true; rm -rf ".local/$stack"' EXIT INT TERM
+scripts/local-stack.sh start "$stack"
+set -a
+# shellcheck disable=SC1090
+. ".local/$stack/stack.env"
+set +a
+cargo build --locked --release -p bench --bin reset-bench
+"${CARGO_TARGET_DIR:-$root/target}/release/reset-bench" | tee "${BENCH_OUT:-/dev/null}"

@@ -1,0 +1,51 @@
+//! Finding accounts still in an old period, through the sparse accounts-by-period index.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::errors::unavailable;
+use super::{DynamoLedger, Item, s};
+use crate::LedgerError;
+use crate::domain::{Period, UserId};
+use crate::store::{FindStaleAccounts, StalePage, keys};
+
+impl FindStaleAccounts for DynamoLedger {
+    async fn stale_accounts(
+        &self,
+        shard: u32,
+        current: Period,
+        start: Option<Item>,
+        limit: i32,
+    ) -> Result<StalePage, LedgerError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::ACCOUNTS_BY_PERIOD_INDEX)
+            .key_condition_expression("#shard = :shard AND #period < :current")
+            .expression_attribute_names("#shard", keys::ACCOUNT_SHARD)
+            .expression_attribute_names("#period", "period")
+            .expression_attribute_values(":shard", s(keys::account_shard_key(shard)))
+            .expression_attribute_values(":current", s(current.to_string()))
+            .set_exclusive_start_key(start)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let mut users = Vec::new();
+        for item in output.items.unwrap_or_default() {
+            let user = match item.get(keys::PK) {
+                Some(AttributeValue::S(pk)) => {
+                    pk.strip_prefix("USER#").and_then(|u| UserId::parse(u).ok())
+                }
+                _ => None,
+            };
+            users.push(user.ok_or_else(|| {
+                LedgerError::CorruptItem("an indexed account without a USER# key".into())
+            })?);
+        }
+        Ok(StalePage {
+            users,
+            next: output.last_evaluated_key,
+        })
+    }
+}
