@@ -8,11 +8,13 @@ export CARGO_TARGET_DIR ?= $(AWAKNOW_CACHE)/target
 # command line counts.
 USER_ID = $(if $(filter command line,$(origin USER)),$(USER),)
 
-.PHONY: help install test lint fmt dev dev-up dev-down token set-plan bench-reset
+.PHONY: help install test lint fmt dev dev-up dev-down token set-plan bench-reset validate build
 
 help:
 	@echo "make test      every test (starts and stops DynamoDB Local and moto on its own)"
 	@echo "make lint      cargo fmt --check and clippy with warnings as errors"
+	@echo "make validate  sam validate, then the SAM transform and cfn-lint, offline"
+	@echo "make build     cargo lambda build --release of every function; prints bootstrap sizes"
 	@echo "make bench-reset   monthly reset throughput on DynamoDB Local (ACCOUNTS=100000 RUNS=3)"
 	@echo "make install   fetch DynamoDB Local, moto and cargo-lambda into $(AWAKNOW_CACHE)"
 	@echo "make dev       serve the API at http://127.0.0.1:3000 until Ctrl-C"
@@ -25,6 +27,12 @@ install:
 
 test:
 	scripts/test.sh
+
+validate:
+	scripts/validate.sh template.yaml
+
+build:
+	scripts/build.sh
 
 bench-reset:
 	scripts/bench-reset.sh

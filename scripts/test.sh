@@ -6,6 +6,10 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
+# The template first: it is quick, and the stack below is built from it.
+scripts/validate.sh template.yaml
+scripts/validate-selftest.sh
+
 export AWAKNOW_ENV=test-$$ PICK_FREE_PORTS=1 QUIET=1 WATCH_FLAGS=--ignore-changes
 unset TAVUS_BASE_URL TAVUS_API_KEY
 trap 'scripts/dev.sh down >/dev/null 2>&1 || true' EXIT INT TERM
@@ -17,3 +21,6 @@ set +a
 
 # Tests are grouped into one binary per crate, so the workspace builds once for all of them.
 cargo test --workspace --all-targets --locked "$@"
+
+# The running API against openapi.yaml.
+scripts/api-contract.sh
