@@ -8,14 +8,16 @@ export CARGO_TARGET_DIR ?= $(AWAKNOW_CACHE)/target
 # command line counts.
 USER_ID = $(if $(filter command line,$(origin USER)),$(USER),)
 
-.PHONY: help install test lint fmt dev dev-up dev-down token set-plan bench-reset validate build
+.PHONY: help install test lint fmt dev dev-up dev-down token set-plan bench-reset validate build bench fuzz
 
 help:
 	@echo "make test      every test (starts and stops DynamoDB Local and moto on its own)"
 	@echo "make lint      cargo fmt --check and clippy with warnings as errors"
 	@echo "make validate  sam validate, then the SAM transform and cfn-lint, offline"
 	@echo "make build     cargo lambda build --release of every function; prints bootstrap sizes"
+	@echo "make bench     init vs a hello world, latency, sizes, reset throughput (prints a table)"
 	@echo "make bench-reset   monthly reset throughput on DynamoDB Local (ACCOUNTS=100000 RUNS=3)"
+	@echo "make fuzz      property tests of every parser, 120,000 cases each (over a million)"
 	@echo "make install   fetch DynamoDB Local, moto and cargo-lambda into $(AWAKNOW_CACHE)"
 	@echo "make dev       serve the API at http://127.0.0.1:3000 until Ctrl-C"
 	@echo "make dev-up    the same in the background; make dev-down stops it"
@@ -33,6 +35,12 @@ validate:
 
 build:
 	scripts/build.sh
+
+bench:
+	scripts/bench.sh
+
+fuzz:
+	FUZZ_CASES=$${FUZZ_CASES:-120000} cargo test --locked -p awaknow-core --test integration fuzz -- --test-threads 2
 
 bench-reset:
 	scripts/bench-reset.sh

@@ -116,9 +116,12 @@ start() {
 
   wait_http "http://127.0.0.1:$ddb_port" "DynamoDB Local" "$(cat "$state/dynamodb.pid")"
   wait_http "http://127.0.0.1:$moto_port/moto-api/" "moto" "$(cat "$state/moto.pid")"
+  # The classpath lets tests start a DynamoDB Local of their own (the fault tests stop one).
   cat >"$state/stack.env" <<ENV
 DYNAMODB_ENDPOINT=http://127.0.0.1:$ddb_port
 MOTO_ENDPOINT=http://127.0.0.1:$moto_port
+DDB_LOCAL_CLASSPATH='$launcher_dir:$ddb_lib/*'
+DDB_LOCAL_LIBRARY_PATH='$ddb_lib'
 ENV
   if [ -n "${TABLE_NAME:-}" ]; then
     # The table comes from template.yaml, its only definition.

@@ -17,14 +17,64 @@ use crate::tavus::model::parse_tavus_time;
 
 /// The envelope Tavus documents for every conversation callback.
 #[derive(Debug, Deserialize)]
-struct Envelope {
-    event_type: String,
+pub struct Envelope {
+    pub event_type: String,
     #[serde(default)]
-    conversation_id: Option<String>,
+    pub conversation_id: Option<String>,
     #[serde(default)]
-    timestamp: Option<String>,
+    pub timestamp: Option<String>,
     #[serde(default)]
-    properties: Value,
+    pub properties: Value,
+}
+
+/// What a callback asks of the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallbackEvent {
+    Shutdown {
+        ended_at: DateTime<Utc>,
+        reason: Option<String>,
+    },
+    Transcript(Vec<Turn>),
+    /// Events nothing is done with (replica_joined, recording_ready, ...).
+    Other,
+}
+
+/// Reads a callback body: a 400 for anything that is not a well-formed callback.
+pub fn parse_callback(body: &[u8]) -> Result<(Envelope, CallbackEvent), ApiError> {
+    // Through a Value first: serde would also accept a JSON array as a struct.
+    let envelope: Envelope = match serde_json::from_slice::<Value>(body) {
+        Ok(value @ Value::Object(_)) => serde_json::from_value(value)
+            .map_err(|e| ApiError::invalid(format!("body: not a Tavus callback ({e})")))?,
+        Ok(_) => return Err(ApiError::invalid("body: a Tavus callback is a JSON object")),
+        Err(e) => return Err(ApiError::invalid(format!("body: not valid JSON ({e})"))),
+    };
+    let event = match envelope.event_type.as_str() {
+        "system.shutdown" => CallbackEvent::Shutdown {
+            ended_at: envelope
+                .timestamp
+                .as_deref()
+                .and_then(parse_tavus_time)
+                .ok_or_else(|| ApiError::invalid("timestamp: required, an ISO-8601 time"))?,
+            reason: envelope
+                .properties
+                .get("shutdown_reason")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        },
+        "application.transcription_ready" => CallbackEvent::Transcript(
+            envelope
+                .properties
+                .get("transcript")
+                .cloned()
+                .ok_or_else(|| ApiError::invalid("properties.transcript: required"))
+                .and_then(|t| {
+                    serde_json::from_value(t)
+                        .map_err(|e| ApiError::invalid(format!("properties.transcript: {e}")))
+                })?,
+        ),
+        _ => CallbackEvent::Other,
+    };
+    Ok((envelope, event))
 }
 
 /// What happened with a callback, for the logs.
@@ -49,24 +99,26 @@ where
     let key = keys.webhook_key().await?;
     // A bad token learns nothing and changes nothing: 404 before the body is even read.
     let claims = webhook_token::verify(&key, token).ok_or(ApiError::NotFound)?;
-    // Through a Value first: serde would also accept a JSON array as a struct.
-    let envelope: Envelope = match serde_json::from_slice::<Value>(body) {
-        Ok(value @ Value::Object(_)) => serde_json::from_value(value)
-            .map_err(|e| ApiError::invalid(format!("body: not a Tavus callback ({e})")))?,
-        Ok(_) => return Err(ApiError::invalid("body: a Tavus callback is a JSON object")),
-        Err(e) => return Err(ApiError::invalid(format!("body: not valid JSON ({e})"))),
-    };
+    let (envelope, event) = parse_callback(body)?;
     tracing::info!(
         event_type = %envelope.event_type,
         session_id = %claims.session_id,
         conversation_id = envelope.conversation_id.as_deref().unwrap_or(""),
         "tavus callback"
     );
-    match envelope.event_type.as_str() {
-        "system.shutdown" => shutdown(ledger, &claims, &envelope).await,
-        "application.transcription_ready" => transcript(ledger, &claims, &envelope).await,
-        // replica_joined, recording_ready, perception_analysis, ...: nothing to do.
-        _ => Ok(Handled::Ignored),
+    match event {
+        CallbackEvent::Shutdown { ended_at, reason } => {
+            shutdown(
+                ledger,
+                &claims,
+                envelope.conversation_id,
+                ended_at,
+                reason.as_deref(),
+            )
+            .await
+        }
+        CallbackEvent::Transcript(turns) => transcript(ledger, &claims, turns).await,
+        CallbackEvent::Other => Ok(Handled::Ignored),
     }
 }
 
@@ -79,17 +131,10 @@ fn created_at(claims: &CallbackClaims) -> Result<DateTime<Utc>, ApiError> {
 async fn shutdown<L: CloseSession + Sync>(
     ledger: &L,
     claims: &CallbackClaims,
-    envelope: &Envelope,
+    conversation_id: Option<String>,
+    ended_at: DateTime<Utc>,
+    reason: Option<&str>,
 ) -> Result<Handled, ApiError> {
-    let ended_at = envelope
-        .timestamp
-        .as_deref()
-        .and_then(parse_tavus_time)
-        .ok_or_else(|| ApiError::invalid("timestamp: required, an ISO-8601 time"))?;
-    let reason = envelope
-        .properties
-        .get("shutdown_reason")
-        .and_then(Value::as_str);
     let created = created_at(claims)?;
     // The close is conditioned on the session's recorded period and reservation; the session
     // itself is only described here, from the signed claims.
@@ -102,7 +147,7 @@ async fn shutdown<L: CloseSession + Sync>(
         period: claims.period,
         reserved_minutes: claims.reserved_minutes,
         charged_minutes: None,
-        conversation_id: envelope.conversation_id.clone(),
+        conversation_id,
         conversation_url: None,
         created_at: created,
         ended_at: None,
@@ -130,17 +175,8 @@ async fn shutdown<L: CloseSession + Sync>(
 async fn transcript<L: StoreTranscript + Sync>(
     ledger: &L,
     claims: &CallbackClaims,
-    envelope: &Envelope,
+    turns: Vec<Turn>,
 ) -> Result<Handled, ApiError> {
-    let turns: Vec<Turn> = envelope
-        .properties
-        .get("transcript")
-        .cloned()
-        .ok_or_else(|| ApiError::invalid("properties.transcript: required"))
-        .and_then(|t| {
-            serde_json::from_value(t)
-                .map_err(|e| ApiError::invalid(format!("properties.transcript: {e}")))
-        })?;
     ledger
         .store_transcript(
             &claims.owner,

@@ -3,6 +3,7 @@
 //! them, so they share one build; each test has its own table, secret and servers.
 
 mod concurrency;
+mod fuzz;
 mod lifecycle;
 mod reset;
 mod rollover;

@@ -3,6 +3,7 @@
 //! `make test`); plus in-process checks of the functions' round trips.
 
 mod events;
+mod faults;
 mod flows;
 mod round_trips;
 mod settlement;
