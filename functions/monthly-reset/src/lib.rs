@@ -2,7 +2,7 @@
 //! run that ran out of time) rolls every account still in an old period; see
 //! `awaknow_core::reset`.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use awaknow_core::reset::{ResetOptions, ResetReport, reset};
 use awaknow_core::store::DynamoLedger;
@@ -18,19 +18,8 @@ pub struct App {
 const MARGIN: Duration = Duration::from_secs(20);
 
 fn deadline(context_deadline_ms: u64) -> Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
-    match u128::from(context_deadline_ms).checked_sub(now_ms) {
-        Some(left) if left > 0 => {
-            Instant::now()
-                + Duration::from_millis(u64::try_from(left).unwrap_or(u64::MAX))
-                    .saturating_sub(MARGIN)
-        }
-        // No real deadline (a local invocation): Lambda's longest, 15 minutes.
-        _ => Instant::now() + Duration::from_secs(880),
-    }
+    // No real deadline (a local invocation): Lambda's longest, 15 minutes.
+    awaknow_core::lambda::deadline(context_deadline_ms, MARGIN, Duration::from_secs(880))
 }
 
 /// The event is the schedule's input: `{}` for every shard, or `{"shards": [0, 1, ...]}` for a

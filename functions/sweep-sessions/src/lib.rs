@@ -1,7 +1,7 @@
 //! `sweep-sessions`: every 15 minutes, settles what stayed open too long (see
 //! `awaknow_core::sweep`). The event is the schedule's; its content does not matter.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use awaknow_core::store::{CloseSession, FindOpenSessions};
 use awaknow_core::sweep::{SweepReport, sweep};
@@ -19,20 +19,9 @@ pub struct App<L, T> {
 /// Time kept back from the invocation deadline to report.
 const MARGIN: Duration = Duration::from_secs(10);
 
-pub fn deadline(context_deadline_ms: u64) -> Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
-    match u128::from(context_deadline_ms).checked_sub(now_ms) {
-        Some(left) if left > 0 => {
-            Instant::now()
-                + Duration::from_millis(u64::try_from(left).unwrap_or(u64::MAX))
-                    .saturating_sub(MARGIN)
-        }
-        // No real deadline (a local invocation): five minutes, the function's timeout.
-        _ => Instant::now() + Duration::from_secs(290),
-    }
+fn deadline(context_deadline_ms: u64) -> Instant {
+    // No real deadline (a local invocation): five minutes, the function's timeout.
+    awaknow_core::lambda::deadline(context_deadline_ms, MARGIN, Duration::from_secs(290))
 }
 
 pub async fn handle<L, T>(

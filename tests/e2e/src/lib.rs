@@ -5,7 +5,8 @@ use awaknow_core::api::identity::sign_dev_token;
 use awaknow_core::secrets::Secret;
 use serde_json::Value;
 
-fn env(name: &str) -> String {
+/// A variable `make test` sets.
+pub fn env(name: &str) -> String {
     std::env::var(name)
         .unwrap_or_else(|_| panic!("{name} is not set: run the end-to-end tests with `make test`"))
 }
@@ -17,6 +18,33 @@ pub struct Answer {
     pub body: Value,
     pub content_type: String,
     pub retry_after: Option<String>,
+}
+
+impl Answer {
+    async fn read(response: reqwest::Response) -> Answer {
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let content_type = header("content-type").unwrap_or_default();
+        let retry_after = header("retry-after");
+        let text = response.text().await.unwrap_or_default();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Answer {
+            status,
+            body,
+            content_type,
+            retry_after,
+        }
+    }
 }
 
 pub struct Api {
@@ -82,28 +110,7 @@ impl Api {
             .send()
             .await
             .unwrap_or_else(|e| panic!("request to the gateway failed: {e}"));
-        let status = response.status().as_u16();
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let content_type = header("content-type").unwrap_or_default();
-        let retry_after = header("retry-after");
-        let text = response.text().await.unwrap_or_default();
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        Answer {
-            status,
-            body,
-            content_type,
-            retry_after,
-        }
+        Answer::read(response).await
     }
 
     pub async fn post(&self, user: &str, path: &str, body: &Value) -> Answer {
@@ -166,25 +173,7 @@ impl Api {
             .send()
             .await
             .unwrap_or_else(|e| panic!("callback failed: {e}"));
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        let text = response.text().await.unwrap_or_default();
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        Answer {
-            status,
-            body,
-            content_type,
-            retry_after: None,
-        }
+        Answer::read(response).await
     }
 
     /// Adds a fault rule to the shared simulator; with `when_body_contains` it only touches
@@ -199,4 +188,43 @@ impl Api {
             .unwrap_or_else(|e| panic!("simulator unreachable: {e}"));
         assert_eq!(answer.status().as_u16(), 204, "fault rule refused");
     }
+}
+
+/// An SDK configuration for a local endpoint, with the functions' quick timeouts, so an outage
+/// is a quick 503.
+pub async fn local_sdk(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "local", "local", None, None, "tests",
+        ))
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(std::time::Duration::from_secs(1))
+                .operation_attempt_timeout(std::time::Duration::from_secs(2))
+                .operation_timeout(std::time::Duration::from_secs(5))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// A sample event from `events/`, for `user`, without its Idempotency-Key, with another body
+/// when one is given.
+pub fn event(file: &str, user: &str, body: Option<&Value>) -> String {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../events")
+        .join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut value: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    value["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = Value::String(user.to_owned());
+    if let Some(headers) = value["headers"].as_object_mut() {
+        headers.remove("idempotency-key");
+    }
+    if let Some(body) = body {
+        value["body"] = Value::String(body.to_string());
+    }
+    value.to_string()
 }

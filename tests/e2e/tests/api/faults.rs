@@ -12,35 +12,13 @@ use awaknow_core::secrets::{SecretCache, SecretsManagerSource};
 use awaknow_core::store::{DynamoLedger, ListSessions, ReadUsage};
 use awaknow_core::sweep::sweep;
 use awaknow_core::tavus::{RetryPolicy, TavusClient, TavusConfig};
+use e2e_tests::{env, local_sdk};
 use serde_json::json;
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run with `make test`"))
-}
-
-async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "local", "local", None, None, "tests",
-        ))
-        // As the functions are configured: quick attempts, so an outage is a quick 503.
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(1))
-                .operation_attempt_timeout(Duration::from_secs(2))
-                .operation_timeout(Duration::from_secs(5))
-                .build(),
-        )
-        .load()
-        .await
-}
 
 type Keys = Arc<SecretCache<SecretsManagerSource>>;
 
 async fn keys(secret_id: &str) -> Keys {
-    let client = aws_sdk_secretsmanager::Client::new(&sdk(&env("MOTO_ENDPOINT")).await);
+    let client = aws_sdk_secretsmanager::Client::new(&local_sdk(&env("MOTO_ENDPOINT")).await);
     Arc::new(SecretCache::new(
         SecretsManagerSource::new(client, secret_id),
         Duration::from_secs(300),
@@ -86,7 +64,7 @@ fn shared_ledger(config: &aws_config::SdkConfig) -> DynamoLedger {
 
 #[tokio::test]
 async fn tavus_slower_than_the_deadline_is_502_and_releases_the_minutes() {
-    let ledger = shared_ledger(&sdk(&env("DYNAMODB_ENDPOINT")).await);
+    let ledger = shared_ledger(&local_sdk(&env("DYNAMODB_ENDPOINT")).await);
     let keys = keys(&env("TAVUS_SECRET_ID")).await;
     let sim = tavus_sim::start(tavus_sim::SimConfig::default(), 0)
         .await
@@ -126,7 +104,7 @@ async fn tavus_slower_than_the_deadline_is_502_and_releases_the_minutes() {
 
 #[tokio::test]
 async fn a_missing_secret_is_503_and_nothing_stays_reserved() {
-    let ledger = shared_ledger(&sdk(&env("DYNAMODB_ENDPOINT")).await);
+    let ledger = shared_ledger(&local_sdk(&env("DYNAMODB_ENDPOINT")).await);
     let keys = keys("awaknow/no-such-secret").await;
     let sim = tavus_sim::start(tavus_sim::SimConfig::default(), 0)
         .await
@@ -243,7 +221,7 @@ async fn dynamodb_stopped_mid_run_is_503_and_nothing_is_lost_or_stuck_after() {
     std::fs::create_dir_all(&dir).unwrap();
     let mut dynamo = OwnDynamo::start(port, dir.clone());
     dynamo.wait_ready().await;
-    let config = sdk(&format!("http://127.0.0.1:{port}")).await;
+    let config = local_sdk(&format!("http://127.0.0.1:{port}")).await;
     let client = aws_sdk_dynamodb::Client::new(&config);
     let template = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
     local_stack::TableDefinition::from_template_file(&template)

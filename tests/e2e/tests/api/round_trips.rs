@@ -15,6 +15,7 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
+use e2e_tests::{env, event, local_sdk};
 use serde_json::{Value, json};
 
 /// Records every DynamoDB request that leaves the client, by operation, in order.
@@ -53,33 +54,6 @@ impl Intercept for Calls {
     }
 }
 
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run with `make test`"))
-}
-
-async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "local", "local", None, None, "tests",
-        ))
-        .load()
-        .await
-}
-
-fn event(file: &str, user: &str) -> String {
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../events")
-        .join(file);
-    let mut value: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    value["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(user);
-    if let Some(headers) = value["headers"].as_object_mut() {
-        headers.remove("idempotency-key");
-    }
-    value.to_string()
-}
-
 async fn sim_creates(base: &str) -> u64 {
     let stats: Value = reqwest::get(format!("{base}/_sim/stats"))
         .await
@@ -95,14 +69,14 @@ async fn sim_creates(base: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_happy_create_and_usage_paths_make_the_fewest_round_trips() {
     let calls = Calls::default();
-    let ddb_config = sdk(&env("DYNAMODB_ENDPOINT")).await;
+    let ddb_config = local_sdk(&env("DYNAMODB_ENDPOINT")).await;
     let dynamodb = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&ddb_config)
             .interceptor(calls.clone())
             .build(),
     );
     let ledger = DynamoLedger::new(dynamodb, env("TABLE_NAME"), PlanCatalog::default());
-    let secrets = aws_sdk_secretsmanager::Client::new(&sdk(&env("MOTO_ENDPOINT")).await);
+    let secrets = aws_sdk_secretsmanager::Client::new(&local_sdk(&env("MOTO_ENDPOINT")).await);
     let keys = Arc::new(SecretCache::new(
         SecretsManagerSource::new(secrets, env("TAVUS_SECRET_ID")),
         Duration::from_secs(300),
@@ -138,7 +112,7 @@ async fn the_happy_create_and_usage_paths_make_the_fewest_round_trips() {
     // The first session of a new user also creates the account; the happy path is the next one.
     let first = create_session::handle(
         &app,
-        lambda_http::request::from_str(&event("create-session.json", &user)).unwrap(),
+        lambda_http::request::from_str(&event("create-session.json", &user, None)).unwrap(),
     )
     .await
     .unwrap();
@@ -148,7 +122,7 @@ async fn the_happy_create_and_usage_paths_make_the_fewest_round_trips() {
 
     let response = create_session::handle(
         &app,
-        lambda_http::request::from_str(&event("create-session.json", &user)).unwrap(),
+        lambda_http::request::from_str(&event("create-session.json", &user, None)).unwrap(),
     )
     .await
     .unwrap();
@@ -172,7 +146,7 @@ async fn the_happy_create_and_usage_paths_make_the_fewest_round_trips() {
     };
     let usage = get_usage::handle(
         &usage_app,
-        lambda_http::request::from_str(&event("get-usage.json", &user)).unwrap(),
+        lambda_http::request::from_str(&event("get-usage.json", &user, None)).unwrap(),
     )
     .await
     .unwrap();
@@ -182,7 +156,7 @@ async fn the_happy_create_and_usage_paths_make_the_fewest_round_trips() {
 
 #[tokio::test]
 async fn an_event_without_verified_claims_is_401_from_the_function_itself() {
-    let ddb_config = sdk(&env("DYNAMODB_ENDPOINT")).await;
+    let ddb_config = local_sdk(&env("DYNAMODB_ENDPOINT")).await;
     let ledger = DynamoLedger::new(
         aws_sdk_dynamodb::Client::new(&ddb_config),
         env("TABLE_NAME"),
@@ -192,7 +166,7 @@ async fn an_event_without_verified_claims_is_401_from_the_function_itself() {
         ledger,
         auth: Authenticator::new(AuthMode::Authorizer),
     };
-    let mut value: Value = serde_json::from_str(&event("get-usage.json", "someone")).unwrap();
+    let mut value: Value = serde_json::from_str(&event("get-usage.json", "someone", None)).unwrap();
     value["requestContext"]
         .as_object_mut()
         .unwrap()

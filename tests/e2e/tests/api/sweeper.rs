@@ -11,25 +11,11 @@ use awaknow_core::store::{
 };
 use awaknow_core::sweep::sweep;
 use awaknow_core::tavus::{TavusClient, TavusConfig};
+use e2e_tests::{env, event, local_sdk};
 use serde_json::{Value, json};
 
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run with `make test`"))
-}
-
-async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "local", "local", None, None, "tests",
-        ))
-        .load()
-        .await
-}
-
 async fn own_table() -> DynamoLedger {
-    let client = aws_sdk_dynamodb::Client::new(&sdk(&env("DYNAMODB_ENDPOINT")).await);
+    let client = aws_sdk_dynamodb::Client::new(&local_sdk(&env("DYNAMODB_ENDPOINT")).await);
     let table = format!("sweep-{}", ulid::Ulid::new().to_string().to_lowercase());
     let template = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
     local_stack::TableDefinition::from_template_file(&template)
@@ -51,25 +37,10 @@ fn request(user: &UserId, minutes: u32, now: chrono::DateTime<chrono::Utc>) -> R
     }
 }
 
-fn event(file: &str, user: &str, body: Option<&Value>) -> String {
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../events")
-        .join(file);
-    let mut value: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    value["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(user);
-    if let Some(headers) = value["headers"].as_object_mut() {
-        headers.remove("idempotency-key");
-    }
-    if let Some(body) = body {
-        value["body"] = json!(body.to_string());
-    }
-    value.to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_charge_nothing() {
     let ledger = own_table().await;
-    let secrets = aws_sdk_secretsmanager::Client::new(&sdk(&env("MOTO_ENDPOINT")).await);
+    let secrets = aws_sdk_secretsmanager::Client::new(&local_sdk(&env("MOTO_ENDPOINT")).await);
     let keys = Arc::new(SecretCache::new(
         SecretsManagerSource::new(secrets, env("TAVUS_SECRET_ID")),
         Duration::from_secs(300),
