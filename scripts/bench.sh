@@ -23,7 +23,7 @@ for b in "${bins[@]}"; do args+=(--bin "$b"); done
 cargo lambda build --release --locked "${args[@]}"
 cargo build --locked --release -p bench --bin lambda-bench --bin reset-bench
 
-export AWAKNOW_ENV=bench-$$ PICK_FREE_PORTS=1 QUIET=1 WATCH_FLAGS=--ignore-changes FUNCTION_CONCURRENCY=32
+export AWAKNOW_ENV=bench-$$ PICK_FREE_PORTS=1 QUIET=1 WATCH_FLAGS=--ignore-changes FUNCTION_CONCURRENCY=8
 unset TAVUS_BASE_URL TAVUS_API_KEY
 trap 'scripts/dev.sh down >/dev/null 2>&1 || true' EXIT INT TERM
 scripts/dev.sh up

@@ -103,7 +103,9 @@ const JWKS_TTL: Duration = Duration::from_secs(3600);
 /// Establishes the caller's user id. Built once per execution environment.
 pub struct Authenticator {
     mode: AuthMode,
-    http: reqwest::Client,
+    /// Only the JWKS mode fetches anything: its HTTP client (and the TLS roots it loads) is built
+    /// when the first key is needed, so the other modes pay nothing for it at start-up.
+    http: std::sync::OnceLock<reqwest::Client>,
     jwks: Mutex<Option<(Instant, JwkSet)>>,
 }
 
@@ -111,7 +113,7 @@ impl Authenticator {
     pub fn new(mode: AuthMode) -> Authenticator {
         Authenticator {
             mode,
-            http: reqwest::Client::new(),
+            http: std::sync::OnceLock::new(),
             jwks: Mutex::new(None),
         }
     }
@@ -166,6 +168,7 @@ impl Authenticator {
         if !fresh || !known {
             let set: JwkSet = self
                 .http
+                .get_or_init(reqwest::Client::new)
                 .get(url)
                 .timeout(Duration::from_secs(3))
                 .send()
