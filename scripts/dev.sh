@@ -82,7 +82,8 @@ up() {
     say "using Tavus at $tavus_url"
   else
     tavus_url=http://127.0.0.1:$sim_port; tavus_key=sim-key
-    start_bg tavus-sim "$target/debug/tavus-sim" --port "$sim_port" --api-key sim-key --speedup "${TAVUS_SIM_SPEEDUP:-1}"
+    start_bg tavus-sim "$target/debug/tavus-sim" --port "$sim_port" --api-key sim-key --speedup "${TAVUS_SIM_SPEEDUP:-1}" \
+      --max-concurrent "${TAVUS_SIM_MAX_CONCURRENT:-100}"
     wait_for "$tavus_url/_sim/health" tavus-sim "$state/tavus-sim.pid" 30
   fi
 
