@@ -11,7 +11,7 @@ scripts/validate.sh template.yaml
 scripts/validate-selftest.sh
 
 export AWAKNOW_ENV=test-$$ PICK_FREE_PORTS=1 QUIET=1 WATCH_FLAGS=--ignore-changes
-unset TAVUS_BASE_URL TAVUS_API_KEY
+unset TAVUS_BASE_URL TAVUS_API_KEY PUBLIC_API_URL
 trap 'scripts/dev.sh down >/dev/null 2>&1 || true' EXIT INT TERM
 scripts/dev.sh up
 set -a
