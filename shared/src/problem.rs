@@ -41,11 +41,6 @@ impl Problem {
         self
     }
 
-    pub fn not_implemented(what: &str) -> Problem {
-        Problem::new(501, "not_implemented", "Not implemented yet")
-            .with_detail(format!("{what} is not implemented yet"))
-    }
-
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| format!("{{\"status\":{}}}", self.status))
     }
