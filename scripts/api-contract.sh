@@ -18,6 +18,10 @@ fi
 target=${CARGO_TARGET_DIR:-$root/target}
 user=contract-$(date +%s)-$$
 token=$(DEV_JWT_SECRET=$DEV_JWT_SECRET "$target/debug/local-gateway" token "$user")
+# schemathesis keeps a cache in its working directory: give it one outside the clone.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
 SCHEMATHESIS_TELEMETRY=false "$venv/bin/st" run "$root/openapi.yaml" \
   --url "$GATEWAY_URL" \
   --header "Authorization: Bearer $token" \

@@ -148,20 +148,7 @@ impl Api {
 
     /// The callback URL Tavus was given for a conversation (read back from the simulator).
     pub async fn callback_url(&self, conversation_id: &str) -> String {
-        let conversation: Value = self
-            .http
-            .get(format!("{}/v2/conversations/{conversation_id}", self.tavus))
-            .header("x-api-key", "sim-key")
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("simulator unreachable: {e}"))
-            .json()
-            .await
-            .unwrap_or_else(|e| panic!("simulator answer: {e}"));
-        conversation["callback_url"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no callback_url in {conversation}"))
-            .to_owned()
+        simulator_callback_url(&self.tavus, conversation_id).await
     }
 
     /// Posts a callback as Tavus would: no token in a header, the proof is in the URL.
@@ -227,4 +214,21 @@ pub fn event(file: &str, user: &str, body: Option<&Value>) -> String {
         value["body"] = Value::String(body.to_string());
     }
     value.to_string()
+}
+
+/// The callback URL a simulator at `tavus` was given for a conversation.
+pub async fn simulator_callback_url(tavus: &str, conversation_id: &str) -> String {
+    let conversation: Value = reqwest::Client::new()
+        .get(format!("{tavus}/v2/conversations/{conversation_id}"))
+        .header("x-api-key", "sim-key")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("simulator unreachable: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("simulator answer: {e}"));
+    conversation["callback_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no callback_url in {conversation}"))
+        .to_owned()
 }
