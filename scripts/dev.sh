@@ -116,19 +116,25 @@ PUBLIC_API_URL=${PUBLIC_API_URL:-http://127.0.0.1:$gateway_port}
 AUTH_MODE=authorizer
 AWS_LAMBDA_LOG_LEVEL=${LOG_LEVEL:-info}
 ENV
+  # The gateway keeps each function below the emulator's queue of 100 (tools/local-gateway's
+  # limit.rs says why); GATEWAY_MAX_IN_FLIGHT changes its cap.
   start_bg functions cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$functions_port" \
     --env-file "$state/functions.env" --concurrency "${FUNCTION_CONCURRENCY:-4}" --quiet ${WATCH_FLAGS:-}
-  start_bg gateway env GATEWAY_PORT="$gateway_port" FUNCTIONS_URL="http://127.0.0.1:$functions_port" \
+  start_bg gateway env GATEWAY_PORT="$gateway_port" GATEWAY_MAX_IN_FLIGHT="${GATEWAY_MAX_IN_FLIGHT:-48}" FUNCTIONS_URL="http://127.0.0.1:$functions_port" \
     DEV_JWT_SECRET="$(cat "$state/jwt-secret")" TEMPLATE="$root/template.yaml" "$target/debug/local-gateway" serve
   wait_for "http://127.0.0.1:$functions_port/" functions "$state/functions.pid" 120
   wait_for "http://127.0.0.1:$gateway_port/usage" gateway "$state/gateway.pid" 30
   # The first request starts the function; do it now rather than on the developer's first call.
-  local warm
+  local warm answered=
   warm=$(token dev-warmup)
-  for _ in $(seq 1 150); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $warm" "http://127.0.0.1:$gateway_port/usage")" = 200 ] && break
-    sleep 0.4
+  for _ in $(seq 1 60); do
+    probe "$warm" 15
+    case $probe_result in
+      ok) answered=1; break ;;
+      answered) sleep 0.4 ;;
+    esac
   done
+  [ -n "$answered" ] || die "GET /usage never answered 200 while starting; see $state/functions.log and $state/gateway.log"
   cat >"$state/endpoints.env" <<ENV
 GATEWAY_URL=http://127.0.0.1:$gateway_port
 FUNCTIONS_URL=http://127.0.0.1:$functions_port
@@ -140,9 +146,36 @@ DDB_LOCAL_LIBRARY_PATH='$DDB_LOCAL_LIBRARY_PATH'
 TABLE_NAME=$table
 TAVUS_SECRET_ID=$secret_id
 DEV_JWT_SECRET=$(cat "$state/jwt-secret")
+LOG_DIR=$root/$state
 ENV
   touch "$state/running"
   [ "${QUIET:-0}" = 1 ] || print_help
+}
+
+# One trivial request through the gateway to a function, with TOKEN and at most SECONDS: sets
+# probe_result to ok (200), answered (any other answer) or miss (no answer in time). After three
+# misses in a row the stack is frozen: name the part at fault and its log, and stop.
+probe_misses=0 probe_result=
+probe() { # token seconds
+  local out code type
+  out=$(curl -s -o /dev/null -m "$2" -w '%{http_code} %{content_type}' -H "Authorization: Bearer $1" \
+    "http://127.0.0.1:$gateway_port/usage" 2>/dev/null) || out="000 "
+  code=${out%% *}; type=${out#* }
+  # 000: no answer in time; the gateway's own plain 503: it gave up waiting for the function.
+  if [ "$code" = 000 ] || { [ "$code" = 503 ] && [ "$type" != application/problem+json ]; }; then
+    probe_misses=$((probe_misses + 1)) probe_result=miss
+    [ "$probe_misses" -lt 3 ] || frozen
+    return 0
+  fi
+  probe_misses=0
+  if [ "$code" = 200 ]; then probe_result=ok; else probe_result=answered; fi
+}
+
+frozen() {
+  if curl -s -o /dev/null -m 5 "http://127.0.0.1:$gateway_port/_watchdog/not-a-route"; then
+    die "the local stack stopped answering: the functions under cargo lambda watch did not answer 3 requests in a row; see $state/functions.log (make dev-down, then start again)"
+  fi
+  die "the local stack stopped answering: the local gateway did not answer 3 requests in a row; see $state/gateway.log (make dev-down, then start again)"
 }
 
 print_help() {
@@ -208,7 +241,14 @@ case "${1:-}" in
     trap down EXIT INT TERM
     up
     say "serving until Ctrl-C"
-    while kill -0 "$(cat "$state/gateway.pid")" 2>/dev/null && kill -0 "$(cat "$state/functions.pid")" 2>/dev/null; do sleep 1; done
+    watch_token=$(token stack-watchdog)
+    ticks=0
+    while kill -0 "$(cat "$state/gateway.pid")" 2>/dev/null && kill -0 "$(cat "$state/functions.pid")" 2>/dev/null; do
+      sleep 1
+      ticks=$((ticks + 1))
+      # Every 10 s a trivial request: a frozen stack stops `make dev` with a message.
+      if [ $((ticks % 10)) = 0 ]; then probe "$watch_token" 10; fi
+    done
     die "a service stopped; see $state/*.log"
     ;;
   token) token "${2:?usage: dev.sh token USER}" ;;

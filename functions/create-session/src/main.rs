@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use awaknow_core::build;
 use create_session::{App, handle};
-use lambda_http::{Error, run, service_fn};
+use lambda_http::{Error, run_concurrent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -19,5 +19,10 @@ async fn main() -> Result<(), Error> {
         auth: build::authenticator()?,
         public_url: build::public_url(),
     };
-    run(service_fn(|request| handle(&app, request))).await
+    let app = Arc::new(app);
+    run_concurrent(service_fn(move |request| {
+        let app = Arc::clone(&app);
+        async move { handle(&app, request).await }
+    }))
+    .await
 }

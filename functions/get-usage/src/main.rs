@@ -1,7 +1,9 @@
 //! Lambda `get-usage`: composition root. Only the DynamoDB client and the authenticator.
 
+use std::sync::Arc;
+
 use get_usage::{App, handle};
-use lambda_http::{Error, run, service_fn};
+use lambda_http::{Error, run_concurrent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -11,5 +13,10 @@ async fn main() -> Result<(), Error> {
         ledger: awaknow_core::build::ledger(&sdk)?,
         auth: awaknow_core::build::authenticator()?,
     };
-    run(service_fn(|request| handle(&app, request))).await
+    let app = Arc::new(app);
+    run_concurrent(service_fn(move |request| {
+        let app = Arc::clone(&app);
+        async move { handle(&app, request).await }
+    }))
+    .await
 }

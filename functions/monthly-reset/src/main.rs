@@ -1,8 +1,10 @@
 //! Lambda `monthly-reset`: composition root. `RESET_SHARD_CONCURRENCY` (16) and
 //! `RESET_ACCOUNT_CONCURRENCY` (8 per shard) bound the requests in flight.
 
+use std::sync::Arc;
+
 use awaknow_core::reset::ResetOptions;
-use lambda_runtime::{Error, run, service_fn};
+use lambda_runtime::{Error, run_concurrent, service_fn};
 use monthly_reset::{App, handle};
 
 fn number(var: &str, default: usize) -> Result<usize, Error> {
@@ -28,5 +30,10 @@ async fn main() -> Result<(), Error> {
             ..defaults
         },
     };
-    run(service_fn(|event| handle(&app, event))).await
+    let app = Arc::new(app);
+    run_concurrent(service_fn(move |event| {
+        let app = Arc::clone(&app);
+        async move { handle(&app, event).await }
+    }))
+    .await
 }

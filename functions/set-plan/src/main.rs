@@ -2,9 +2,11 @@
 //! `{"user_id": "...", "plan": "reflect_plus"}`. Composition root: configuration and the
 //! DynamoDB client are built once per execution environment.
 
+use std::sync::Arc;
+
 use awaknow_core::config::LedgerConfig;
 use awaknow_core::store::DynamoLedger;
-use lambda_runtime::{Error, run, service_fn};
+use lambda_runtime::{Error, run_concurrent, service_fn};
 
 mod handler;
 
@@ -18,5 +20,10 @@ async fn main() -> Result<(), Error> {
         config.table_name,
         config.plans,
     );
-    run(service_fn(|event| handler::set_plan(&ledger, event))).await
+    let ledger = Arc::new(ledger);
+    run_concurrent(service_fn(move |event| {
+        let ledger = Arc::clone(&ledger);
+        async move { handler::set_plan(&ledger, event).await }
+    }))
+    .await
 }

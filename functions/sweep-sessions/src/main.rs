@@ -1,8 +1,10 @@
 //! Lambda `sweep-sessions`: composition root. `SWEEP_GRACE_MINUTES` (default 10) is how long
 //! past its reservation a session may stay open before it is swept.
 
+use std::sync::Arc;
+
 use awaknow_core::build;
-use lambda_runtime::{Error, run, service_fn};
+use lambda_runtime::{Error, run_concurrent, service_fn};
 use sweep_sessions::{App, handle};
 
 #[tokio::main]
@@ -22,5 +24,10 @@ async fn main() -> Result<(), Error> {
         tavus: build::tavus(&secrets)?,
         grace: chrono::Duration::minutes(grace),
     };
-    run(service_fn(|event| handle(&app, event))).await
+    let app = Arc::new(app);
+    run_concurrent(service_fn(move |event| {
+        let app = Arc::clone(&app);
+        async move { handle(&app, event).await }
+    }))
+    .await
 }

@@ -1,8 +1,10 @@
 //! Lambda `tavus-webhook`: composition root. The DynamoDB client and the secret cache (for the
 //! webhook signing key) are built once per execution environment.
 
+use std::sync::Arc;
+
 use awaknow_core::build;
-use lambda_http::{Error, run, service_fn};
+use lambda_http::{Error, run_concurrent, service_fn};
 use tavus_webhook::{App, handle};
 
 #[tokio::main]
@@ -13,5 +15,10 @@ async fn main() -> Result<(), Error> {
         ledger: build::ledger(&sdk)?,
         keys: build::secrets(&sdk)?,
     };
-    run(service_fn(|request| handle(&app, request))).await
+    let app = Arc::new(app);
+    run_concurrent(service_fn(move |request| {
+        let app = Arc::clone(&app);
+        async move { handle(&app, request).await }
+    }))
+    .await
 }

@@ -60,8 +60,26 @@ impl Default for Api {
     }
 }
 
+/// Starts, once per test binary, the watchdog that ends the run within a minute, naming the
+/// part at fault and its log, if the local stack stops answering.
+pub fn watch_the_stack() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        if let Some(watchdog) = local_gateway::watchdog::Watchdog::from_env()
+            && let Err(e) = watchdog.spawn("e2e tests")
+        {
+            eprintln!("the stack watchdog could not start: {e}");
+        }
+    });
+}
+
+/// How often a request the gateway throttled (429) is sent again, after its `Retry-After`: the
+/// tests are clients like any other, and a burst elsewhere in the run may throttle them.
+const THROTTLED_RETRIES: u32 = 30;
+
 impl Api {
     pub fn from_env() -> Api {
+        watch_the_stack();
         Api {
             base: env("GATEWAY_URL"),
             tavus: env("TAVUS_URL"),
@@ -96,21 +114,21 @@ impl Api {
         body: Option<&Value>,
         idempotency_key: Option<&str>,
     ) -> Answer {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(auth) = auth {
-            request = request.header("authorization", auth);
-        }
-        if let Some(key) = idempotency_key {
-            request = request.header("idempotency-key", key);
-        }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("request to the gateway failed: {e}"));
-        Answer::read(response).await
+        let url = format!("{}{path}", self.base);
+        send_retrying_throttled(|| {
+            let mut request = self.http.request(method.clone(), &url);
+            if let Some(auth) = auth {
+                request = request.header("authorization", auth);
+            }
+            if let Some(key) = idempotency_key {
+                request = request.header("idempotency-key", key);
+            }
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            request
+        })
+        .await
     }
 
     pub async fn post(&self, user: &str, path: &str, body: &Value) -> Answer {
@@ -153,14 +171,7 @@ impl Api {
 
     /// Posts a callback as Tavus would: no token in a header, the proof is in the URL.
     pub async fn callback(&self, url: &str, body: &Value) -> Answer {
-        let response = self
-            .http
-            .post(url)
-            .json(body)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("callback failed: {e}"));
-        Answer::read(response).await
+        send_retrying_throttled(|| self.http.post(url).json(body)).await
     }
 
     /// Adds a fault rule to the shared simulator; with `when_body_contains` it only touches
@@ -174,6 +185,29 @@ impl Api {
             .await
             .unwrap_or_else(|e| panic!("simulator unreachable: {e}"));
         assert_eq!(answer.status().as_u16(), 204, "fault rule refused");
+    }
+}
+
+/// Sends the request `build` makes; a 429 from the gateway's in-flight limit is sent again after
+/// its `Retry-After`, a bounded number of times.
+async fn send_retrying_throttled(build: impl Fn() -> reqwest::RequestBuilder) -> Answer {
+    let mut attempt = 0;
+    loop {
+        let response = build()
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request to the gateway failed: {e}"));
+        let answer = Answer::read(response).await;
+        attempt += 1;
+        if answer.status != 429 || attempt > THROTTLED_RETRIES {
+            return answer;
+        }
+        let wait = answer
+            .retry_after
+            .as_deref()
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(1);
+        tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
     }
 }
 

@@ -15,10 +15,17 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 
 pub mod event;
+pub mod limit;
 pub mod routes;
+pub mod watchdog;
 
 use event::{Incoming, Outgoing};
+use limit::InFlightLimit;
 use routes::RouteSpec;
+
+/// How long an invocation may wait inside the emulator at most, whoever has stopped waiting for
+/// it (Lambda's own limit): only then is its place under the in-flight limit given back.
+const EMULATOR_ANSWER_LIMIT: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -32,11 +39,33 @@ pub struct GatewayConfig {
     pub cors_origin: String,
     /// API Gateway's integration timeout.
     pub timeout: Duration,
+    /// Invocations one function may have in flight in the emulator (see [`limit`]).
+    pub max_in_flight: usize,
 }
 
 struct Gateway {
     config: GatewayConfig,
     http: reqwest::Client,
+    in_flight: InFlightLimit,
+}
+
+/// API Gateway's throttling answer, as problem details, with the time to wait.
+fn throttled(function: &str, max: usize) -> Outgoing {
+    let problem = awaknow_core::problem::Problem::new(429, "throttled", "Too Many Requests")
+        .with_detail(format!(
+            "{function} has {max} requests in flight on the local stack; retry after a second"
+        ));
+    Outgoing {
+        status: 429,
+        headers: vec![
+            (
+                "content-type".into(),
+                awaknow_core::problem::CONTENT_TYPE.into(),
+            ),
+            ("retry-after".into(), "1".into()),
+        ],
+        body: problem.to_json().into_bytes(),
+    }
 }
 
 fn plain(status: StatusCode, message: &str) -> Outgoing {
@@ -152,31 +181,49 @@ async fn forward(
         source_ip: &peer.ip().to_string(),
     };
     let event = event::request_event(route, &incoming, params, claims);
-    let url = format!(
-        "{}/2015-03-31/functions/{}/invocations",
-        gw.config.functions_url, route.function
-    );
+    let Some(place) = gw.in_flight.try_acquire(&route.function) else {
+        tracing::warn!(function = %route.function, max_in_flight = gw.in_flight.max(), "throttled");
+        return throttled(&route.function, gw.in_flight.max());
+    };
     let started = std::time::Instant::now();
-    let result = gw
-        .http
-        .post(&url)
-        .json(&event)
-        .timeout(gw.config.timeout)
-        .send()
-        .await;
-    let outgoing = match result {
-        Ok(answer) => match answer.bytes().await {
-            Ok(payload) => event::response(&payload),
-            Err(_) => plain(StatusCode::BAD_GATEWAY, "Bad Gateway"),
-        },
-        Err(e) if e.is_timeout() => plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
-        Err(e) => {
+    let invocation = tokio::spawn(invoke(
+        gw.http.clone(),
+        format!(
+            "{}/2015-03-31/functions/{}/invocations",
+            gw.config.functions_url, route.function
+        ),
+        event,
+        place,
+    ));
+    let outgoing = match tokio::time::timeout(gw.config.timeout, invocation).await {
+        Ok(Ok(Ok(payload))) => event::response(&payload),
+        Ok(Ok(Err(e))) => {
             tracing::error!(function = %route.function, error = %e.without_url(), "function unreachable (is cargo lambda watch running?)");
             plain(StatusCode::BAD_GATEWAY, "Bad Gateway")
         }
+        Ok(Err(_)) => plain(StatusCode::BAD_GATEWAY, "Bad Gateway"),
+        // The invocation goes on inside the emulator, and keeps its place until it is answered.
+        Err(_) => plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
     };
     tracing::info!(route = %route.route_key(), function = %route.function, status = outgoing.status, ms = started.elapsed().as_millis() as u64, "request");
     outgoing
+}
+
+/// One invocation, on its own task so that it keeps its place until the emulator answers, even
+/// after the client has gone.
+async fn invoke(
+    http: reqwest::Client,
+    url: String,
+    event: serde_json::Value,
+    _place: tokio::sync::OwnedSemaphorePermit,
+) -> Result<Bytes, reqwest::Error> {
+    http.post(&url)
+        .json(&event)
+        .timeout(EMULATOR_ANSWER_LIMIT)
+        .send()
+        .await?
+        .bytes()
+        .await
 }
 
 /// A running gateway.
@@ -201,9 +248,14 @@ impl Drop for RunningGateway {
 pub async fn start(config: GatewayConfig, port: u16) -> std::io::Result<RunningGateway> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
+    let in_flight = InFlightLimit::new(
+        config.routes.iter().map(|r| r.function.as_str()),
+        config.max_in_flight,
+    );
     let gateway = Arc::new(Gateway {
         config,
         http: reqwest::Client::new(),
+        in_flight,
     });
     let app = axum::Router::new().fallback(serve).with_state(gateway);
     let task = tokio::spawn(async move {

@@ -2,7 +2,8 @@
 //! token. Settings come from the environment (see `.local/dev.env`, written by `make dev`):
 //! `GATEWAY_PORT` (3000), `FUNCTIONS_URL` (http://127.0.0.1:9000), `DEV_JWT_SECRET`,
 //! `DEV_JWT_ISSUER` (awaknow-local), `DEV_JWT_AUDIENCE` (awaknow), `CORS_ORIGIN` (*),
-//! `TEMPLATE` (template.yaml).
+//! `TEMPLATE` (template.yaml), `GATEWAY_MAX_IN_FLIGHT` (invocations one function may have in
+//! flight before the gateway answers 429; 48, and below the emulator's queue of 100).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use awaknow_core::api::identity::sign_dev_token;
 use awaknow_core::secrets::Secret;
-use local_gateway::{GatewayConfig, routes};
+use local_gateway::{GatewayConfig, limit, routes};
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name)
@@ -26,6 +27,18 @@ fn secret() -> Result<Secret, String> {
         return Err("DEV_JWT_SECRET must be at least 32 characters".into());
     }
     Ok(Secret::new(s))
+}
+
+fn max_in_flight() -> Result<usize, String> {
+    let default = limit::DEFAULT_MAX_IN_FLIGHT.to_string();
+    env_or("GATEWAY_MAX_IN_FLIGHT", &default)
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..100).contains(n))
+        .ok_or_else(|| {
+            "GATEWAY_MAX_IN_FLIGHT must be from 1 to 99 (the emulator queues at most 100 per function)"
+                .to_owned()
+        })
 }
 
 async fn run(args: &[String]) -> Result<(), String> {
@@ -55,6 +68,7 @@ async fn run(args: &[String]) -> Result<(), String> {
                 jwt_audience: audience,
                 cors_origin: env_or("CORS_ORIGIN", "*"),
                 timeout: Duration::from_secs(30),
+                max_in_flight: max_in_flight()?,
             };
             let port: u16 = env_or("GATEWAY_PORT", "3000")
                 .parse()

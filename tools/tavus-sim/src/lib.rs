@@ -68,22 +68,53 @@ impl Sim {
         // In order, one after another, as Tavus sends shutdown before the transcript.
         tokio::spawn(async move {
             for cb in callbacks {
-                match http
-                    .post(&cb.url)
-                    .json(&cb.body)
-                    .timeout(Duration::from_secs(10))
-                    .send()
-                    .await
-                {
-                    Ok(r) => {
-                        tracing::info!(event = %cb.body["event_type"], status = r.status().as_u16(), "callback sent")
-                    }
-                    Err(e) => {
-                        tracing::warn!(event = %cb.body["event_type"], error = %e.without_url(), "callback failed")
-                    }
-                }
+                deliver(&http, &cb).await;
             }
         });
+    }
+}
+
+/// Attempts per callback: a throttled or failing receiver is tried again with backoff, as a
+/// careful sender would, then given up with a log line.
+const CALLBACK_ATTEMPTS: u32 = 6;
+
+/// Sends one callback; a 429 or a 5xx (or no answer) is retried with exponential backoff and
+/// jitter from 250 ms, honouring `Retry-After`.
+async fn deliver(http: &reqwest::Client, cb: &Callback) {
+    let event = &cb.body["event_type"];
+    for attempt in 1..=CALLBACK_ATTEMPTS {
+        let outcome = http
+            .post(&cb.url)
+            .json(&cb.body)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+        let (retry_after, why) = match outcome {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                if status != 429 && status < 500 {
+                    tracing::info!(%event, status, attempt, "callback sent");
+                    return;
+                }
+                let retry_after = r
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                (retry_after, format!("HTTP {status}"))
+            }
+            Err(e) => (None, e.without_url().to_string()),
+        };
+        if attempt == CALLBACK_ATTEMPTS {
+            tracing::warn!(%event, attempt, error = %why, "callback failed; giving up");
+            return;
+        }
+        let backoff = Duration::from_millis(250 * 2u64.pow(attempt - 1));
+        let jitter = Duration::from_millis(rand::random::<u64>() % 250);
+        let wait = retry_after.unwrap_or_default().max(backoff) + jitter;
+        tracing::info!(%event, attempt, error = %why, wait_ms = wait.as_millis() as u64, "callback failed; retrying");
+        tokio::time::sleep(wait).await;
     }
 }
 

@@ -399,6 +399,12 @@ async fn main() {
         std::env::var("GATEWAY_URL"),
         std::env::var("DEV_JWT_SECRET"),
     ) {
+        // A stack that stops answering ends the bench within a minute, naming the part at fault.
+        if let Some(watchdog) = local_gateway::watchdog::Watchdog::from_env()
+            && let Err(e) = watchdog.spawn("bench")
+        {
+            eprintln!("bench: the stack watchdog could not start: {e}");
+        }
         println!(
             "\n{:<34} {:>8} {:>10} {:>10} {:>10} {:>8}",
             "latency (through the local gateway)", "clients", "p50 ms", "p99 ms", "req/s", "errors"
