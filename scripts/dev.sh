@@ -75,12 +75,16 @@ up() {
   say "building the functions and tools (first time: a few minutes)"
   cargo build --locked --bins
 
-  local tavus_url tavus_key
+  local tavus_url tavus_key persona_reflect persona_resolve
   if [ -n "${TAVUS_BASE_URL:-}" ]; then
     [ -n "${TAVUS_API_KEY:-}" ] || die "TAVUS_BASE_URL is set but TAVUS_API_KEY is not"
+    # Real Tavus: the personas (or replicas) are yours; create-session refuses to start without.
+    persona_reflect=${TAVUS_PERSONA_ID_REFLECT:-}; persona_resolve=${TAVUS_PERSONA_ID_RESOLVE:-}
     tavus_url=$TAVUS_BASE_URL; tavus_key=$TAVUS_API_KEY
     say "using Tavus at $tavus_url"
   else
+    # The simulator's personas, so no create goes out without one.
+    persona_reflect=${TAVUS_PERSONA_ID_REFLECT:-p-sim-reflect}; persona_resolve=${TAVUS_PERSONA_ID_RESOLVE:-p-sim-resolve}
     tavus_url=http://127.0.0.1:$sim_port; tavus_key=sim-key
     start_bg tavus-sim "$target/debug/tavus-sim" --port "$sim_port" --api-key sim-key --speedup "${TAVUS_SIM_SPEEDUP:-1}" \
       --max-concurrent "${TAVUS_SIM_MAX_CONCURRENT:-100}"
@@ -115,6 +119,12 @@ TAVUS_BASE_URL=$tavus_url
 PUBLIC_API_URL=${PUBLIC_API_URL:-http://127.0.0.1:$gateway_port}
 AUTH_MODE=authorizer
 AWS_LAMBDA_LOG_LEVEL=${LOG_LEVEL:-info}
+TAVUS_PERSONA_ID_REFLECT=$persona_reflect
+TAVUS_PERSONA_ID_RESOLVE=$persona_resolve
+TAVUS_REPLICA_ID_REFLECT=${TAVUS_REPLICA_ID_REFLECT:-}
+TAVUS_REPLICA_ID_RESOLVE=${TAVUS_REPLICA_ID_RESOLVE:-}
+TAVUS_PARTICIPANT_ABSENT_TIMEOUT=${TAVUS_PARTICIPANT_ABSENT_TIMEOUT:-120}
+TAVUS_DELETE_AFTER_CALL=${TAVUS_DELETE_AFTER_CALL:-true}
 ENV
   # The gateway keeps each function below the emulator's queue of 100 (tools/local-gateway's
   # limit.rs says why); GATEWAY_MAX_IN_FLIGHT changes its cap.

@@ -65,6 +65,15 @@ pub fn tavus(secrets: &Secrets) -> Result<Tavus, InitError> {
     )?)
 }
 
+/// The Tavus client for creating conversations: refuses to start, naming the variables, unless
+/// every session type has a persona or a replica, so a misconfigured stack fails at its first
+/// start instead of at every `POST /sessions`.
+pub fn tavus_for_create(secrets: &Secrets) -> Result<Tavus, InitError> {
+    let config = TavusConfig::from_env()?;
+    config.require_companions()?;
+    Ok(TavusClient::new(config, Arc::clone(secrets))?)
+}
+
 pub fn authenticator() -> Result<Authenticator, InitError> {
     Ok(Authenticator::new(AuthMode::from_lookup(|v| {
         std::env::var(v).ok()

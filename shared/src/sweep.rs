@@ -1,7 +1,14 @@
-//! The sweeper: settles sessions that stayed open past their reservation plus a grace period
-//! (their callback never came), and releases reservations whose conversation was never created
-//! (a crash between the reservation and Tavus). Found through the open-sessions index, shard by
-//! shard, never by scanning.
+//! The sweeper. Through the open-sessions index, shard by shard, never by scanning, it:
+//! - settles sessions that stayed open past their reservation plus a grace period (their
+//!   callback never came), from what Tavus says of the conversation;
+//! - releases reservations whose conversation was never created (a crash between the
+//!   reservation and Tavus);
+//! - deletes Tavus's copy of settled sessions' conversations that the transcript callback did not
+//!   delete (first storing the transcript from Tavus's record if it never arrived).
+//!
+//! Then, from Tavus's list of active conversations, it ends every conversation of ours (its
+//! callback URL is signed with our key) that no active session holds: the leftovers of a create
+//! whose answer was lost, or of a crash.
 
 use std::time::Instant;
 
@@ -10,16 +17,48 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use crate::LedgerError;
+use crate::api::sessions::WebhookKey;
+use crate::api::webhook::delete_tavus_copy;
+use crate::api::webhook_token;
 use crate::domain::minutes::settled_minutes;
-use crate::domain::{EndReason, Session, SessionStatus};
+use crate::domain::{EndReason, Session, SessionStatus, Transcript};
 use crate::store::keys::INDEX_SHARDS;
-use crate::store::{CloseSession, Closed, Closing, FindOpenSessions};
-use crate::tavus::{EndConversation, GetConversation};
+use crate::store::{
+    CloseSession, Closed, Closing, FindOpenSessions, ForgetTavusCopy, GetSession, ReadTranscript,
+    StoreTranscript,
+};
+use crate::tavus::{
+    Conversation, ConversationDetails, DeleteConversation, EndConversation, GetConversation,
+    LIST_PAGE_SIZE, ListConversations,
+};
 
-/// How many sessions are settled at once.
+/// How many sessions are handled at once.
 const CONCURRENCY: usize = 8;
 /// How many due sessions are taken from a shard per query.
 const BATCH: usize = 200;
+/// How many pages of Tavus's active conversations one sweep looks through for orphans.
+const ORPHAN_PAGES: u32 = 10;
+
+/// What the sweeper needs to know besides its clients.
+#[derive(Debug, Clone, Copy)]
+pub struct SweepOptions {
+    /// How long past its reservation a session may stay open before it is swept.
+    pub grace: Duration,
+    /// Delete Tavus's copy of settled conversations (`TAVUS_DELETE_AFTER_CALL`).
+    pub delete_after_call: bool,
+    /// A conversation younger than this may still be on its way into a session: not an orphan.
+    pub orphan_min_age: Duration,
+}
+
+impl Default for SweepOptions {
+    fn default() -> Self {
+        SweepOptions {
+            grace: Duration::minutes(10),
+            delete_after_call: true,
+            orphan_min_age: Duration::seconds(60),
+        }
+    }
+}
 
 /// The counts a sweep reports (its Lambda result and its last log line).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -33,6 +72,12 @@ pub struct SweepReport {
     pub settled_in_full: u64,
     /// Closed meanwhile by a callback or the user.
     pub already_closed: u64,
+    /// Settled sessions whose conversation Tavus no longer keeps.
+    pub tavus_copies_deleted: u64,
+    /// Transcripts that never came by callback, taken from Tavus's record before deleting it.
+    pub transcripts_recovered: u64,
+    /// Active conversations of ours that no active session held, ended.
+    pub orphans_ended: u64,
     pub failed: u64,
     /// False when the deadline stopped the sweep; the next run continues.
     pub complete: bool,
@@ -43,146 +88,402 @@ enum Outcome {
     FromTavus,
     InFull,
     AlreadyClosed,
+    TavusCopyDeleted { transcript_recovered: bool },
     Failed,
 }
 
-/// Sweeps every shard for sessions open past `now - grace`, until done or `deadline`.
-pub async fn sweep<L, T>(
+/// Sweeps every shard for sessions due before `now - grace`, then ends orphaned conversations,
+/// until done or `deadline`.
+pub async fn sweep<L, T, K>(
     ledger: &L,
     tavus: &T,
+    keys: &K,
+    options: SweepOptions,
     now: DateTime<Utc>,
-    grace: Duration,
     deadline: Instant,
 ) -> SweepReport
 where
-    L: FindOpenSessions + CloseSession + Sync,
-    T: GetConversation + EndConversation + Sync,
+    L: FindOpenSessions
+        + CloseSession
+        + GetSession
+        + ReadTranscript
+        + StoreTranscript
+        + ForgetTavusCopy
+        + Sync,
+    T: GetConversation + EndConversation + DeleteConversation + ListConversations + Sync,
+    K: WebhookKey + Sync,
 {
-    let cutoff = now - grace;
     let mut report = SweepReport {
         complete: true,
         ..SweepReport::default()
     };
+    let sweeper = Sweeper {
+        ledger,
+        tavus,
+        options,
+        now,
+        deadline,
+    };
     for shard in 0..INDEX_SHARDS {
-        loop {
-            if Instant::now() >= deadline {
-                report.complete = false;
-                return report;
-            }
-            let due = match ledger.open_sessions_due(shard, cutoff, BATCH).await {
-                Ok(due) => due,
-                Err(e) => {
-                    tracing::error!(shard, error = %e, "cannot query open sessions");
-                    report.failed += 1;
-                    report.complete = false;
-                    break;
-                }
-            };
-            let count = due.len();
-            report.found += count as u64;
-            let outcomes: Vec<Outcome> = futures::stream::iter(due)
-                .map(|session| sweep_one(ledger, tavus, session, now, deadline))
-                .buffer_unordered(CONCURRENCY)
-                .collect()
-                .await;
-            let mut progressed = false;
-            for outcome in outcomes {
-                match outcome {
-                    Outcome::Released => report.released += 1,
-                    Outcome::FromTavus => report.settled_from_tavus += 1,
-                    Outcome::InFull => report.settled_in_full += 1,
-                    Outcome::AlreadyClosed => report.already_closed += 1,
-                    Outcome::Failed => report.failed += 1,
-                }
-                progressed = true;
-            }
-            // A full batch may have more behind it (settled ones leave the index); a short one
-            // means the shard is done.
-            if count < BATCH || !progressed {
-                break;
-            }
+        if !sweeper.sweep_shard(shard, &mut report).await {
+            break;
         }
+    }
+    if Instant::now() < deadline {
+        end_orphans(ledger, tavus, keys, options, now, deadline, &mut report).await;
+    } else {
+        report.complete = false;
     }
     tracing::info!(?report, "sweep finished");
     report
 }
 
-async fn sweep_one<L, T>(
-    ledger: &L,
-    tavus: &T,
-    session: Session,
+struct Sweeper<'a, L, T> {
+    ledger: &'a L,
+    tavus: &'a T,
+    options: SweepOptions,
     now: DateTime<Utc>,
     deadline: Instant,
-) -> Outcome
+}
+
+impl<L, T> Sweeper<'_, L, T>
 where
-    L: CloseSession + Sync,
-    T: GetConversation + EndConversation + Sync,
+    L: FindOpenSessions + CloseSession + ReadTranscript + StoreTranscript + ForgetTavusCopy + Sync,
+    T: GetConversation + EndConversation + DeleteConversation + Sync,
 {
-    let (closing, outcome) = match (session.status, session.conversation_id.as_deref()) {
-        (SessionStatus::Active, Some(conversation_id)) => match tavus
-            .get_conversation(conversation_id, deadline)
+    /// Sweeps one shard; false when the deadline stopped it.
+    async fn sweep_shard(&self, shard: u32, report: &mut SweepReport) -> bool {
+        let cutoff = self.now - self.options.grace;
+        loop {
+            if Instant::now() >= self.deadline {
+                report.complete = false;
+                return false;
+            }
+            let due = match self.ledger.open_sessions_due(shard, cutoff, BATCH).await {
+                Ok(due) => due,
+                Err(e) => {
+                    tracing::error!(shard, error = %e, "cannot query open sessions");
+                    report.failed += 1;
+                    report.complete = false;
+                    return true;
+                }
+            };
+            let count = due.len();
+            report.found += count as u64;
+            let outcomes: Vec<Outcome> = futures::stream::iter(due)
+                .map(|session| self.sweep_one(session))
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
+            let progressed = !outcomes.is_empty();
+            for outcome in outcomes {
+                count_outcome(report, outcome);
+            }
+            // A full batch may have more behind it (handled ones leave the index); a short one
+            // means the shard is done.
+            if count < BATCH || !progressed {
+                return true;
+            }
+        }
+    }
+
+    async fn sweep_one(&self, session: Session) -> Outcome {
+        match (session.status, session.conversation_id.clone()) {
+            (SessionStatus::Active, Some(conversation_id)) => {
+                self.settle_active(session, &conversation_id).await
+            }
+            (SessionStatus::Ended | SessionStatus::Failed, Some(conversation_id)) => {
+                self.delete_copy(&session, &conversation_id).await
+            }
+            (SessionStatus::Ended | SessionStatus::Failed, None) => {
+                match self
+                    .ledger
+                    .tavus_copy_done(&session.owner_id, session.session_id)
+                    .await
+                {
+                    Ok(()) => Outcome::AlreadyClosed,
+                    Err(_) => Outcome::Failed,
+                }
+            }
+            // Pending (or active without a conversation, which this code never writes): the
+            // conversation was never recorded, so nothing ran that we know of.
+            _ => {
+                let closing = Closing::release(&session, EndReason::Abandoned, self.now);
+                self.close(&session, closing, Outcome::Released).await
+            }
+        }
+    }
+
+    /// An active session past its reservation and grace: settle it from Tavus's record.
+    async fn settle_active(&self, session: Session, conversation_id: &str) -> Outcome {
+        let details = match self
+            .tavus
+            .get_conversation(conversation_id, self.deadline)
             .await
         {
-            Ok(details) => match details.ended_at() {
-                Some(ended_at) => {
-                    let reason = details.shutdown_reason.as_deref().or_else(|| {
-                        details
-                            .events
-                            .iter()
-                            .find(|e| e.event_type == "system.shutdown")
-                            .and_then(|e| e.properties.get("shutdown_reason"))
-                            .and_then(|r| r.as_str())
-                    });
-                    let charged =
-                        settled_minutes(session.created_at, ended_at, session.reserved_minutes);
-                    (
-                        Closing::settle(
-                            &session,
-                            charged,
-                            EndReason::from_shutdown_reason(reason),
-                            ended_at,
-                        ),
-                        Outcome::FromTavus,
-                    )
-                }
-                None => {
-                    // Still running past its reservation and grace: stop it, charge the reservation.
-                    if let Err(e) = tavus.end_conversation(conversation_id, deadline).await {
-                        tracing::warn!(session_id = %session.session_id, error = %e, "could not end an overdue conversation");
-                    }
-                    (
-                        Closing::settle(&session, session.reserved_minutes, EndReason::Swept, now),
-                        Outcome::InFull,
-                    )
-                }
-            },
+            Ok(details) => details,
             Err(e) => {
                 tracing::warn!(session_id = %session.session_id, error = %e, "tavus has no answer; charging the reservation");
-                (
-                    Closing::settle(&session, session.reserved_minutes, EndReason::Swept, now),
-                    Outcome::InFull,
+                let closing = Closing::settle(
+                    &session,
+                    session.reserved_minutes,
+                    EndReason::Swept,
+                    self.now,
                 )
+                .delete_tavus_copy(&session, self.now);
+                return self.close(&session, closing, Outcome::InFull).await;
             }
-        },
-        // Pending (or active without a conversation, which this code never writes): the
-        // conversation was never recorded, so nothing ran that we know of.
-        _ => (
-            Closing::release(&session, EndReason::Abandoned, now),
-            Outcome::Released,
-        ),
-    };
-    match ledger.close(closing).await {
-        Ok(Closed::AlreadyClosed) => Outcome::AlreadyClosed,
-        Ok(_) => {
-            tracing::info!(session_id = %session.session_id, status = session.status.as_str(), "swept");
-            outcome
+        };
+        let (closing, outcome) = match settlement_from(&session, &details) {
+            Some(closing) => (closing, Outcome::FromTavus),
+            None => {
+                // Still running past its reservation and grace: stop it, charge the reservation.
+                if let Err(e) = self
+                    .tavus
+                    .end_conversation(conversation_id, self.deadline)
+                    .await
+                {
+                    tracing::warn!(session_id = %session.session_id, error = %e, "could not end an overdue conversation");
+                }
+                let closing = Closing::settle(
+                    &session,
+                    session.reserved_minutes,
+                    EndReason::Swept,
+                    self.now,
+                );
+                (closing, Outcome::InFull)
+            }
+        };
+        let closing = closing.delete_tavus_copy(&session, self.now);
+        self.close(&session, closing, outcome).await
+    }
+
+    async fn close(&self, session: &Session, closing: Closing, outcome: Outcome) -> Outcome {
+        match self.ledger.close(closing).await {
+            Ok(Closed::AlreadyClosed) => Outcome::AlreadyClosed,
+            Ok(_) => {
+                tracing::info!(session_id = %session.session_id, status = session.status.as_str(), "swept");
+                outcome
+            }
+            Err(LedgerError::SessionMismatch(_) | LedgerError::SessionNotFound) => {
+                Outcome::AlreadyClosed
+            }
+            Err(e) => {
+                tracing::error!(session_id = %session.session_id, error = %e, "could not settle");
+                Outcome::Failed
+            }
         }
-        Err(LedgerError::SessionMismatch(_) | LedgerError::SessionNotFound) => {
-            Outcome::AlreadyClosed
+    }
+
+    /// A settled session whose conversation Tavus still keeps: store the transcript from
+    /// Tavus's record if it never came, then delete the copy (or, when deleting is off, only
+    /// take the session out of the index).
+    async fn delete_copy(&self, session: &Session, conversation_id: &str) -> Outcome {
+        if !self.options.delete_after_call {
+            return match self
+                .ledger
+                .tavus_copy_done(&session.owner_id, session.session_id)
+                .await
+            {
+                Ok(()) => Outcome::AlreadyClosed,
+                Err(_) => Outcome::Failed,
+            };
         }
-        Err(e) => {
-            tracing::error!(session_id = %session.session_id, error = %e, "could not settle");
+        let transcript_recovered = match self.recover_transcript(session, conversation_id).await {
+            Ok(recovered) => recovered,
+            // Deleting now could lose the transcript for good: try again next sweep.
+            Err(()) => return Outcome::Failed,
+        };
+        if delete_tavus_copy(
+            self.ledger,
+            self.tavus,
+            session,
+            conversation_id,
+            self.deadline,
+        )
+        .await
+        {
+            Outcome::TavusCopyDeleted {
+                transcript_recovered,
+            }
+        } else {
             Outcome::Failed
         }
+    }
+
+    /// Ok(true) when the transcript was taken from Tavus's record now; Ok(false) when it was
+    /// already stored or Tavus has none; Err when it cannot be told.
+    async fn recover_transcript(
+        &self,
+        session: &Session,
+        conversation_id: &str,
+    ) -> Result<bool, ()> {
+        match self
+            .ledger
+            .read_transcript(&session.owner_id, session.session_id)
+            .await
+        {
+            Ok(Some(_)) => return Ok(false),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(session_id = %session.session_id, error = %e, "cannot read the transcript");
+                return Err(());
+            }
+        }
+        let details = match self
+            .tavus
+            .get_conversation(conversation_id, self.deadline)
+            .await
+        {
+            Ok(details) => details,
+            // Tavus no longer knows it: there is nothing left to keep.
+            Err(crate::tavus::TavusError::Rejected {
+                status: 400 | 404, ..
+            }) => return Ok(false),
+            Err(e) => {
+                tracing::warn!(session_id = %session.session_id, error = %e, "cannot read tavus's record");
+                return Err(());
+            }
+        };
+        let Some(items) = details.transcript() else {
+            return Ok(false);
+        };
+        let (transcript, dropped) = Transcript::from_tavus_json(items);
+        if dropped > 0 {
+            tracing::warn!(session_id = %session.session_id, dropped_turns = dropped, "transcript turns without usable content were dropped");
+        }
+        match self
+            .ledger
+            .store_transcript(&session.owner_id, session.session_id, &transcript)
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                tracing::warn!(session_id = %session.session_id, error = %e, "cannot store the recovered transcript");
+                Err(())
+            }
+        }
+    }
+}
+
+/// How a session Tavus reports ended is settled: from its shutdown event's time, or, when it
+/// ended without one (test mode, a replica that never joined, a deleted room), from creation to
+/// Tavus's `updated_at`, capped by the reservation. `None` while it still runs.
+fn settlement_from(session: &Session, details: &ConversationDetails) -> Option<Closing> {
+    if let Some(ended_at) = details.ended_at() {
+        let charged = settled_minutes(session.created_at, ended_at, session.reserved_minutes);
+        let reason = EndReason::from_shutdown_reason(details.shutdown_reason());
+        return Some(Closing::settle(session, charged, reason, ended_at));
+    }
+    let ended_at = details.ended_without_event_at()?.max(session.created_at);
+    let charged = settled_minutes(session.created_at, ended_at, session.reserved_minutes)
+        .min(session.reserved_minutes);
+    let reason = EndReason::from_shutdown_reason(details.shutdown_reason());
+    Some(Closing::settle(session, charged, reason, ended_at))
+}
+
+fn count_outcome(report: &mut SweepReport, outcome: Outcome) {
+    match outcome {
+        Outcome::Released => report.released += 1,
+        Outcome::FromTavus => report.settled_from_tavus += 1,
+        Outcome::InFull => report.settled_in_full += 1,
+        Outcome::AlreadyClosed => report.already_closed += 1,
+        Outcome::TavusCopyDeleted {
+            transcript_recovered,
+        } => {
+            report.tavus_copies_deleted += 1;
+            report.transcripts_recovered += u64::from(transcript_recovered);
+        }
+        Outcome::Failed => report.failed += 1,
+    }
+}
+
+/// Ends every active conversation of ours that no active session holds.
+async fn end_orphans<L, T, K>(
+    ledger: &L,
+    tavus: &T,
+    keys: &K,
+    options: SweepOptions,
+    now: DateTime<Utc>,
+    deadline: Instant,
+    report: &mut SweepReport,
+) where
+    L: GetSession + Sync,
+    T: EndConversation + ListConversations + Sync,
+    K: WebhookKey + Sync,
+{
+    let key = match keys.webhook_key().await {
+        Ok(key) => key,
+        Err(e) => {
+            tracing::error!(error = %e, "no webhook key: cannot tell our conversations; orphans not swept");
+            report.failed += 1;
+            return;
+        }
+    };
+    for page in 1..=ORPHAN_PAGES {
+        let listing = match tavus.list_conversations("active", page, deadline).await {
+            Ok(listing) => listing,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list tavus's active conversations");
+                report.failed += 1;
+                return;
+            }
+        };
+        let count = listing.data.len();
+        for conversation in listing.data {
+            let Some(claims) = ours(&conversation, &key) else {
+                continue;
+            };
+            let young = conversation
+                .created_at
+                .is_none_or(|t| now - t < options.orphan_min_age);
+            if young || held(ledger, &claims, &conversation.conversation_id).await {
+                continue;
+            }
+            match tavus
+                .end_conversation(&conversation.conversation_id, deadline)
+                .await
+            {
+                Ok(()) => {
+                    tracing::warn!(session_id = %claims.session_id, conversation_id = %conversation.conversation_id, "ended a conversation that no active session held");
+                    report.orphans_ended += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(conversation_id = %conversation.conversation_id, error = %e, "could not end an orphaned conversation");
+                    report.failed += 1;
+                }
+            }
+        }
+        if count < LIST_PAGE_SIZE as usize || Instant::now() >= deadline {
+            break;
+        }
+    }
+}
+
+/// The session a conversation was created for, when its callback URL is signed with our key:
+/// conversations of other deployments on the same Tavus account are never touched.
+fn ours(
+    conversation: &Conversation,
+    key: &crate::secrets::Secret,
+) -> Option<webhook_token::CallbackClaims> {
+    let url = conversation.callback_url.as_deref()?;
+    let token = url.rsplit_once("/webhooks/tavus/")?.1;
+    webhook_token::verify(key, token)
+}
+
+/// Whether an active session holds this conversation. When the ledger cannot say, it does (an
+/// orphan waits for the next sweep rather than a live call being cut).
+async fn held<L: GetSession + Sync>(
+    ledger: &L,
+    claims: &webhook_token::CallbackClaims,
+    conversation_id: &str,
+) -> bool {
+    match ledger.get_session(&claims.owner, claims.session_id).await {
+        Ok((session, _)) => {
+            session.status == SessionStatus::Active
+                && session.conversation_id.as_deref() == Some(conversation_id)
+        }
+        Err(LedgerError::SessionNotFound) => false,
+        Err(_) => true,
     }
 }

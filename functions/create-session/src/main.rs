@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
     let secrets = build::secrets(&sdk)?;
     let app = App {
         ledger: build::ledger(&sdk)?,
-        tavus: build::tavus(&secrets)?,
+        tavus: build::tavus_for_create(&secrets)?,
         keys: Arc::clone(&secrets),
         auth: build::authenticator()?,
         public_url: build::public_url(),

@@ -23,7 +23,7 @@ async fn main() -> Result<(), Error> {
     let ledger = Arc::new(ledger);
     run_concurrent(service_fn(move |event| {
         let ledger = Arc::clone(&ledger);
-        async move { handler::set_plan(&ledger, event).await }
+        async move { handler::set_plan(ledger.as_ref(), event).await }
     }))
     .await
 }

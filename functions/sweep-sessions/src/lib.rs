@@ -1,19 +1,26 @@
-//! `sweep-sessions`: every 15 minutes, settles what stayed open too long (see
+//! `sweep-sessions`: every 15 minutes, settles what stayed open too long, deletes Tavus's copies
+//! of settled conversations, and ends conversations no session holds (see
 //! `awaknow_core::sweep`). The event is the schedule's; its content does not matter.
 
 use std::time::{Duration, Instant};
 
-use awaknow_core::store::{CloseSession, FindOpenSessions};
-use awaknow_core::sweep::{SweepReport, sweep};
-use awaknow_core::tavus::{EndConversation, GetConversation};
+use awaknow_core::api::sessions::WebhookKey;
+use awaknow_core::store::{
+    CloseSession, FindOpenSessions, ForgetTavusCopy, GetSession, ReadTranscript, StoreTranscript,
+};
+use awaknow_core::sweep::{SweepOptions, SweepReport, sweep};
+use awaknow_core::tavus::{
+    DeleteConversation, EndConversation, GetConversation, ListConversations,
+};
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
-pub struct App<L, T> {
+pub struct App<L, T, K> {
     pub ledger: L,
     pub tavus: T,
-    /// How long past its reservation a session may stay open before it is swept.
-    pub grace: chrono::Duration,
+    /// The webhook signing key: it tells our conversations from other deployments'.
+    pub keys: K,
+    pub options: SweepOptions,
 }
 
 /// Time kept back from the invocation deadline to report.
@@ -24,20 +31,28 @@ fn deadline(context_deadline_ms: u64) -> Instant {
     awaknow_core::lambda::deadline(context_deadline_ms, MARGIN, Duration::from_secs(290))
 }
 
-pub async fn handle<L, T>(
-    app: &App<L, T>,
+pub async fn handle<L, T, K>(
+    app: &App<L, T, K>,
     event: LambdaEvent<Value>,
 ) -> Result<SweepReport, std::convert::Infallible>
 where
-    L: FindOpenSessions + CloseSession + Sync,
-    T: GetConversation + EndConversation + Sync,
+    L: FindOpenSessions
+        + CloseSession
+        + GetSession
+        + ReadTranscript
+        + StoreTranscript
+        + ForgetTavusCopy
+        + Sync,
+    T: GetConversation + EndConversation + DeleteConversation + ListConversations + Sync,
+    K: WebhookKey + Sync,
 {
     let deadline = deadline(event.context.deadline);
     Ok(sweep(
         &app.ledger,
         &app.tavus,
+        &app.keys,
+        app.options,
         chrono::Utc::now(),
-        app.grace,
         deadline,
     )
     .await)

@@ -2,23 +2,29 @@
 
 use awaknow_core::api::response::{no_content, problem};
 use awaknow_core::api::sessions::WebhookKey;
-use awaknow_core::api::webhook::tavus_callback;
+use awaknow_core::api::webhook::{CallbackContext, tavus_callback};
 use awaknow_core::api::{ApiError, Route, routes};
 use awaknow_core::lambda::{ApiRequest, to_lambda};
-use awaknow_core::store::{CloseSession, StoreTranscript};
+use awaknow_core::store::{CloseSession, ForgetTavusCopy, GetSession, StoreTranscript};
+use awaknow_core::tavus::DeleteConversation;
 use lambda_http::{Body, Request, Response};
 
-pub struct App<L, K> {
+pub struct App<L, T, K> {
     pub ledger: L,
+    /// Deletes Tavus's copy of a conversation once its transcript is stored.
+    pub tavus: T,
     pub keys: K,
+    /// `TAVUS_DELETE_AFTER_CALL` (default true).
+    pub delete_after_call: bool,
 }
 
-pub async fn handle<L, K>(
-    app: &App<L, K>,
+pub async fn handle<L, T, K>(
+    app: &App<L, T, K>,
     request: Request,
 ) -> Result<Response<Body>, std::convert::Infallible>
 where
-    L: CloseSession + StoreTranscript + Sync,
+    L: CloseSession + StoreTranscript + GetSession + ForgetTavusCopy + Sync,
+    T: DeleteConversation + Sync,
     K: WebhookKey + Sync,
 {
     let request = ApiRequest::from_lambda(&request);
@@ -26,17 +32,24 @@ where
     Ok(to_lambda(response))
 }
 
-async fn respond<L, K>(
-    app: &App<L, K>,
+async fn respond<L, T, K>(
+    app: &App<L, T, K>,
     request: &ApiRequest,
 ) -> Result<http::Response<String>, ApiError>
 where
-    L: CloseSession + StoreTranscript + Sync,
+    L: CloseSession + StoreTranscript + GetSession + ForgetTavusCopy + Sync,
+    T: DeleteConversation + Sync,
     K: WebhookKey + Sync,
 {
     match routes::route(&request.method, &request.path)? {
         Some(Route::TavusWebhook(token)) => {
-            tavus_callback(&app.ledger, &app.keys, &token, &request.body).await?;
+            let cx = CallbackContext {
+                tavus: &app.tavus,
+                keys: &app.keys,
+                delete_after_call: app.delete_after_call,
+                deadline: request.deadline,
+            };
+            tavus_callback(&app.ledger, cx, &token, &request.body).await?;
             Ok(no_content())
         }
         _ => Err(ApiError::NotFound),

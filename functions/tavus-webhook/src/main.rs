@@ -11,9 +11,13 @@ use tavus_webhook::{App, handle};
 async fn main() -> Result<(), Error> {
     awaknow_core::telemetry::init_json_logs();
     let sdk = awaknow_core::aws::sdk_config().await;
+    let secrets = build::secrets(&sdk)?;
+    let tavus = build::tavus(&secrets)?;
     let app = App {
         ledger: build::ledger(&sdk)?,
-        keys: build::secrets(&sdk)?,
+        delete_after_call: tavus.delete_after_call(),
+        tavus,
+        keys: secrets,
     };
     let app = Arc::new(app);
     run_concurrent(service_fn(move |request| {

@@ -15,10 +15,12 @@ use crate::domain::{EndReason, Role, Session, SessionStatus, UserId};
 use crate::secrets::{FetchSecret, Secret, SecretCache, SecretError};
 use crate::store::ReadTranscript;
 use crate::store::{
-    ActivateSession, CloseSession, Closing, GetSession, ListSessions, ReadUsage,
+    ActivateSession, Activation, CloseSession, Closing, GetSession, ListSessions, ReadUsage,
     ReservationRequest, ReserveMinutes, Reserved,
 };
-use crate::tavus::{CreateConversation, EndConversation, NewConversation, TavusError};
+use crate::tavus::{
+    Conversation, CreateConversation, EndConversation, NewConversation, TavusError,
+};
 
 /// The key that signs callback URLs.
 pub trait WebhookKey {
@@ -102,7 +104,7 @@ where
             tracing::info!(session_id = %session.session_id, "idempotent replay");
             let usage = ledger.usage(cx.owner, cx.now).await?;
             return Ok(CreatedView {
-                session: SessionView::new(session, Role::Owner),
+                session: SessionView::with_join(session, Role::Owner),
                 usage: usage.into(),
             });
         }
@@ -146,35 +148,80 @@ where
             return Err(e.into());
         }
     };
-    let active = match ledger
-        .activate(
-            &session,
-            &created.conversation_id,
-            &created.conversation_url,
-        )
-        .await
-    {
+    if created.conversation_url.is_none() && !created.is_ended() {
+        // Nothing to join: as useless as a failed create.
+        end_unrecorded(tavus, &session, &created, cx.deadline).await;
+        release(ledger, &session, EndReason::TavusFailed, cx.now).await;
+        return Err(
+            TavusError::BadResponse("a conversation without a conversation_url".into()).into(),
+        );
+    }
+    let activation = Activation {
+        conversation_id: &created.conversation_id,
+        conversation_url: created.conversation_url.as_deref(),
+        meeting_token: created.meeting_token.as_ref(),
+    };
+    let active = match ledger.activate(&session, activation).await {
         Ok(active) => active,
         Err(e) => {
             // The call must not run unrecorded: end it. The pending reservation is released by
             // the sweeper if this write could not reach DynamoDB.
-            if let Err(end) = tavus
-                .end_conversation(&created.conversation_id, cx.deadline)
-                .await
-            {
-                tracing::error!(session_id = %session.session_id, error = %end, "could not end an unrecorded conversation");
-            }
+            end_unrecorded(tavus, &session, &created, cx.deadline).await;
             return Err(e.into());
         }
     };
+    if created.is_ended() {
+        // Tavus's test mode creates a conversation already ended: nothing ran, nothing is
+        // charged, and the usage is read again without the reservation.
+        let ended = settle_unused(ledger, active, cx.now).await?;
+        let usage = ledger.usage(cx.owner, cx.now).await?;
+        return Ok(CreatedView {
+            session: SessionView::new(ended, Role::Owner),
+            usage: usage.into(),
+        });
+    }
     let usage = match usage {
         Ok(u) => u,
         Err(_) => ledger.usage(cx.owner, cx.now).await?,
     };
     tracing::info!(session_id = %active.session_id, "session active");
     Ok(CreatedView {
-        session: SessionView::new(active, Role::Owner),
+        session: SessionView::with_join(active, Role::Owner),
         usage: usage.into(),
+    })
+}
+
+async fn end_unrecorded<T: EndConversation>(
+    tavus: &T,
+    session: &Session,
+    created: &Conversation,
+    deadline: Instant,
+) {
+    if let Err(end) = tavus
+        .end_conversation(&created.conversation_id, deadline)
+        .await
+    {
+        tracing::error!(session_id = %session.session_id, error = %end, "could not end an unrecorded conversation; the sweeper will");
+    }
+}
+
+/// Settles a session whose conversation Tavus created already ended (test mode) with nothing
+/// charged; Tavus's copy is deleted by the sweeper like any other.
+async fn settle_unused<L: CloseSession>(
+    ledger: &L,
+    active: Session,
+    now: DateTime<Utc>,
+) -> Result<Session, ApiError> {
+    let closing =
+        Closing::settle(&active, 0, EndReason::TestMode, now).delete_tavus_copy(&active, now);
+    ledger.close(closing).await?;
+    tracing::info!(session_id = %active.session_id, "tavus created the conversation ended (test mode); charged 0");
+    Ok(Session {
+        status: SessionStatus::Ended,
+        charged_minutes: Some(0),
+        ended_at: Some(now),
+        end_reason: Some(EndReason::TestMode),
+        ..active
     })
 }
 
@@ -224,6 +271,7 @@ where
             // bills. Capped at the reservation, since Tavus stops the call there.
             let charged = charged_minutes(session.created_at, now).min(session.reserved_minutes);
             Closing::settle(&session, charged, EndReason::UserEnded, now)
+                .delete_tavus_copy(&session, now)
         }
         // Still being created, or never got a conversation: cancel the reservation.
         _ => Closing::release(&session, EndReason::UserEnded, now),
@@ -249,7 +297,7 @@ pub async fn get_session<L: GetSession + Sync>(
     let (session, role) = ledger
         .get_session(user, request::session_id(raw_id)?)
         .await?;
-    Ok(SessionView::new(session, role))
+    Ok(SessionView::with_join(session, role))
 }
 
 /// `GET /sessions/{id}/transcript`: for the owner and the participants, once it arrived.

@@ -3,6 +3,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
 
+use crate::domain::session::join_url;
 use crate::domain::{EndReason, Role, Session, SessionStatus, SessionType, Usage, UserId};
 
 fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
@@ -55,6 +56,13 @@ pub struct SessionView {
     pub participants: Vec<UserId>,
     pub conversation_id: Option<String>,
     pub conversation_url: Option<String>,
+    /// The private room's token and the ready link with it: only in the session's own
+    /// responses (create, get) to its owner and participants, while it can be joined; never in
+    /// a list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meeting_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub join_url: Option<String>,
     pub reserved_minutes: u32,
     pub charged_minutes: Option<u32>,
     #[serde(serialize_with = "rfc3339")]
@@ -65,6 +73,7 @@ pub struct SessionView {
 }
 
 impl SessionView {
+    /// The session as a list shows it: without the means to join.
     pub fn new(session: Session, role: Role) -> SessionView {
         SessionView {
             session_id: session.session_id.to_string(),
@@ -75,12 +84,37 @@ impl SessionView {
             participants: session.participants,
             conversation_id: session.conversation_id,
             conversation_url: session.conversation_url,
+            meeting_token: None,
+            join_url: None,
             reserved_minutes: session.reserved_minutes,
             charged_minutes: session.charged_minutes,
             created_at: session.created_at,
             ended_at: session.ended_at,
             end_reason: session.end_reason,
         }
+    }
+}
+
+impl SessionView {
+    /// The session as its own response shows it to a member: with the meeting token and the
+    /// join link while the call is active.
+    pub fn with_join(session: Session, role: Role) -> SessionView {
+        let join = match (
+            &session.status,
+            &session.conversation_url,
+            &session.meeting_token,
+        ) {
+            (SessionStatus::Active, Some(url), Some(token)) => {
+                Some((token.expose().to_owned(), join_url(url, token)))
+            }
+            _ => None,
+        };
+        let mut view = SessionView::new(session, role);
+        if let Some((token, url)) = join {
+            view.meeting_token = Some(token);
+            view.join_url = Some(url);
+        }
+        view
     }
 }
 

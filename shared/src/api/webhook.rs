@@ -1,6 +1,8 @@
 //! `POST /webhooks/tavus/{token}`: Tavus's callbacks. The token proves which session the call
 //! belongs to (HMAC, checked in constant time) and carries what settling needs, so a shutdown is
-//! one DynamoDB transaction. Duplicates and any order are harmless: a session closes once.
+//! one DynamoDB transaction. Duplicates and any order are harmless: a session closes once. A
+//! callback acts only on the session whose recorded conversation is the one it names; once the
+//! transcript is stored and the session settled, Tavus's copy of the conversation is deleted.
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Deserialize;
@@ -11,8 +13,9 @@ use super::sessions::WebhookKey;
 use super::webhook_token::{self, CallbackClaims};
 use crate::LedgerError;
 use crate::domain::minutes::settled_minutes;
-use crate::domain::{EndReason, Session, SessionStatus, SessionType, Transcript, Turn};
-use crate::store::{CloseSession, Closing, StoreTranscript};
+use crate::domain::{EndReason, Session, SessionStatus, SessionType, Transcript};
+use crate::store::{CloseSession, Closing, ForgetTavusCopy, GetSession, StoreTranscript};
+use crate::tavus::DeleteConversation;
 use crate::tavus::model::parse_tavus_time;
 
 /// The envelope Tavus documents for every conversation callback.
@@ -34,7 +37,8 @@ pub enum CallbackEvent {
         ended_at: DateTime<Utc>,
         reason: Option<String>,
     },
-    Transcript(Vec<Turn>),
+    /// The usable turns, and how many were dropped as unusable.
+    Transcript(Transcript, usize),
     /// Events nothing is done with (replica_joined, recording_ready, ...).
     Other,
 }
@@ -61,17 +65,15 @@ pub fn parse_callback(body: &[u8]) -> Result<(Envelope, CallbackEvent), ApiError
                 .and_then(Value::as_str)
                 .map(str::to_owned),
         },
-        "application.transcription_ready" => CallbackEvent::Transcript(
-            envelope
+        "application.transcription_ready" => {
+            let items = envelope
                 .properties
                 .get("transcript")
-                .cloned()
-                .ok_or_else(|| ApiError::invalid("properties.transcript: required"))
-                .and_then(|t| {
-                    serde_json::from_value(t)
-                        .map_err(|e| ApiError::invalid(format!("properties.transcript: {e}")))
-                })?,
-        ),
+                .and_then(Value::as_array)
+                .ok_or_else(|| ApiError::invalid("properties.transcript: required, an array"))?;
+            let (transcript, dropped) = Transcript::from_tavus_json(items);
+            CallbackEvent::Transcript(transcript, dropped)
+        }
         _ => CallbackEvent::Other,
     };
     Ok((envelope, event))
@@ -86,17 +88,27 @@ pub enum Handled {
     Ignored,
 }
 
-pub async fn tavus_callback<L, K>(
+/// What the webhook needs besides the ledger.
+pub struct CallbackContext<'a, T, K> {
+    pub tavus: &'a T,
+    pub keys: &'a K,
+    /// Delete Tavus's copy once the transcript is stored and the session settled.
+    pub delete_after_call: bool,
+    pub deadline: std::time::Instant,
+}
+
+pub async fn tavus_callback<L, T, K>(
     ledger: &L,
-    keys: &K,
+    cx: CallbackContext<'_, T, K>,
     token: &str,
     body: &[u8],
 ) -> Result<Handled, ApiError>
 where
-    L: CloseSession + StoreTranscript + Sync,
+    L: CloseSession + StoreTranscript + GetSession + ForgetTavusCopy + Sync,
+    T: DeleteConversation + Sync,
     K: WebhookKey + Sync,
 {
-    let key = keys.webhook_key().await?;
+    let key = cx.keys.webhook_key().await?;
     // A bad token learns nothing and changes nothing: 404 before the body is even read.
     let claims = webhook_token::verify(&key, token).ok_or(ApiError::NotFound)?;
     let (envelope, event) = parse_callback(body)?;
@@ -106,20 +118,31 @@ where
         conversation_id = envelope.conversation_id.as_deref().unwrap_or(""),
         "tavus callback"
     );
-    match event {
+    let Some(conversation_id) = envelope.conversation_id.clone() else {
+        tracing::warn!(session_id = %claims.session_id, "callback without a conversation_id; ignored");
+        return Ok(Handled::Ignored);
+    };
+    let handled = match event {
         CallbackEvent::Shutdown { ended_at, reason } => {
             shutdown(
                 ledger,
                 &claims,
-                envelope.conversation_id,
+                conversation_id,
                 ended_at,
                 reason.as_deref(),
             )
             .await
         }
-        CallbackEvent::Transcript(turns) => transcript(ledger, &claims, turns).await,
+        CallbackEvent::Transcript(transcript, dropped) => {
+            if dropped > 0 {
+                tracing::warn!(session_id = %claims.session_id, dropped_turns = dropped, "transcript turns without usable content were dropped");
+            }
+            store_transcript(ledger, &cx, &claims, &conversation_id, transcript).await
+        }
         CallbackEvent::Other => Ok(Handled::Ignored),
-    }
+    }?;
+    tracing::info!(session_id = %claims.session_id, outcome = ?handled, "callback handled");
+    Ok(handled)
 }
 
 fn created_at(claims: &CallbackClaims) -> Result<DateTime<Utc>, ApiError> {
@@ -131,7 +154,7 @@ fn created_at(claims: &CallbackClaims) -> Result<DateTime<Utc>, ApiError> {
 async fn shutdown<L: CloseSession + Sync>(
     ledger: &L,
     claims: &CallbackClaims,
-    conversation_id: Option<String>,
+    conversation_id: String,
     ended_at: DateTime<Utc>,
     reason: Option<&str>,
 ) -> Result<Handled, ApiError> {
@@ -147,42 +170,64 @@ async fn shutdown<L: CloseSession + Sync>(
         period: claims.period,
         reserved_minutes: claims.reserved_minutes,
         charged_minutes: None,
-        conversation_id,
+        conversation_id: Some(conversation_id.clone()),
         conversation_url: None,
+        meeting_token: None,
         created_at: created,
         ended_at: None,
         end_reason: None,
     };
     let charged = settled_minutes(created, ended_at, claims.reserved_minutes);
+    // Only the session that holds this conversation settles; Tavus's copy is deleted once the
+    // transcript is in (by the transcript callback, or by the sweeper from `ended_at` on).
     let closing = Closing::settle(
         &session,
         charged,
         EndReason::from_shutdown_reason(reason),
         ended_at,
-    );
+    )
+    .for_conversation(conversation_id)
+    .delete_tavus_copy(&session, ended_at);
     match ledger.close(closing).await {
         Ok(crate::store::Closed::AlreadyClosed) => Ok(Handled::AlreadySettled),
         Ok(_) => Ok(Handled::Settled),
         // A session that is gone or was recorded otherwise: acknowledge, so Tavus stops sending.
         Err(e @ (LedgerError::SessionNotFound | LedgerError::SessionMismatch(_))) => {
-            tracing::warn!(session_id = %claims.session_id, error = %e, "shutdown for a session that cannot be settled");
+            tracing::warn!(session_id = %claims.session_id, error = %e, "shutdown for a session that cannot be settled (another conversation, or gone); nothing changed");
             Ok(Handled::Ignored)
         }
         Err(e) => Err(e.into()),
     }
 }
 
-async fn transcript<L: StoreTranscript + Sync>(
+/// Stores the transcript of the session that holds `conversation_id`, then, if the session is
+/// settled, deletes Tavus's copy. A failed delete is left to the sweeper, which finds the
+/// settled session in the open-sessions index until the copy is gone.
+async fn store_transcript<L, T, K>(
     ledger: &L,
+    cx: &CallbackContext<'_, T, K>,
     claims: &CallbackClaims,
-    turns: Vec<Turn>,
-) -> Result<Handled, ApiError> {
+    conversation_id: &str,
+    transcript: Transcript,
+) -> Result<Handled, ApiError>
+where
+    L: StoreTranscript + GetSession + ForgetTavusCopy + Sync,
+    T: DeleteConversation + Sync,
+{
+    let session = match ledger.get_session(&claims.owner, claims.session_id).await {
+        Ok((session, _)) => session,
+        Err(LedgerError::SessionNotFound) => {
+            tracing::warn!(session_id = %claims.session_id, "transcript for a session that is gone; ignored");
+            return Ok(Handled::Ignored);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if session.conversation_id.as_deref() != Some(conversation_id) {
+        tracing::warn!(session_id = %claims.session_id, "transcript for another conversation than the session's; ignored");
+        return Ok(Handled::Ignored);
+    }
     ledger
-        .store_transcript(
-            &claims.owner,
-            claims.session_id,
-            &Transcript::from_tavus(turns),
-        )
+        .store_transcript(&claims.owner, claims.session_id, &transcript)
         .await
         .map_err(|e| match e {
             LedgerError::SessionMismatch(why) => {
@@ -190,5 +235,40 @@ async fn transcript<L: StoreTranscript + Sync>(
             }
             other => other.into(),
         })?;
+    if cx.delete_after_call && !session.status.is_open() {
+        delete_tavus_copy(ledger, cx.tavus, &session, conversation_id, cx.deadline).await;
+    }
     Ok(Handled::TranscriptStored)
+}
+
+/// Deletes Tavus's copy of a settled session's conversation and records it; a failure is only
+/// logged, since the session stays where the sweeper retries it.
+pub async fn delete_tavus_copy<L, T>(
+    ledger: &L,
+    tavus: &T,
+    session: &Session,
+    conversation_id: &str,
+    deadline: std::time::Instant,
+) -> bool
+where
+    L: ForgetTavusCopy + Sync,
+    T: DeleteConversation + Sync,
+{
+    if let Err(e) = tavus.delete_conversation(conversation_id, deadline).await {
+        tracing::warn!(session_id = %session.session_id, error = %e, "could not delete tavus's copy; the sweeper will retry");
+        return false;
+    }
+    match ledger
+        .tavus_copy_done(&session.owner_id, session.session_id)
+        .await
+    {
+        Ok(()) => {
+            tracing::info!(session_id = %session.session_id, "tavus's copy deleted");
+            true
+        }
+        Err(e) => {
+            tracing::warn!(session_id = %session.session_id, error = %e, "tavus's copy deleted but not recorded; the sweeper will delete it again");
+            false
+        }
+    }
 }

@@ -12,5 +12,5 @@ pub use account::{Account, Usage};
 pub use ids::{SessionId, UserId};
 pub use period::Period;
 pub use plan::{Plan, PlanCatalog, PlanId};
-pub use session::{EndReason, Role, Session, SessionStatus, SessionType};
+pub use session::{EndReason, MeetingToken, Role, Session, SessionStatus, SessionType};
 pub use transcript::{Transcript, Turn};

@@ -62,6 +62,8 @@ pub enum EndReason {
     TavusFailed,
     /// The conversation never got created (a crash between reservation and Tavus).
     Abandoned,
+    /// Tavus created the conversation already ended (its `test_mode`): nothing ran.
+    TestMode,
 }
 
 /// How the caller relates to a session.
@@ -72,6 +74,39 @@ pub enum Role {
     Owner,
     /// Named in a `resolve_together` session: may read it and join the call.
     Participant,
+}
+
+/// The token that lets a person into a private Tavus room (`require_auth`). It is a credential:
+/// it shows only in the session's own responses, never in a list, a log line or an error, so
+/// its `Debug` is redacted.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MeetingToken(String);
+
+impl MeetingToken {
+    pub fn new(token: impl Into<String>) -> MeetingToken {
+        MeetingToken(token.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for MeetingToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MeetingToken(..)")
+    }
+}
+
+/// The link that joins a private room: the room's URL with the meeting token as `t`.
+pub fn join_url(conversation_url: &str, token: &MeetingToken) -> String {
+    let separator = if conversation_url.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    format!("{conversation_url}{separator}t={}", token.expose())
 }
 
 /// A session as the ledger keeps it. The user's prompt and context are never part of it.
@@ -92,6 +127,9 @@ pub struct Session {
     pub conversation_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation_url: Option<String>,
+    /// Tavus's token for the private room; only while the call can be joined matters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meeting_token: Option<MeetingToken>,
     pub created_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<DateTime<Utc>>,
@@ -145,6 +183,20 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn meeting_tokens_never_print_and_join_the_room() {
+        let token = MeetingToken::new("eyJhbGciOi.secret.sig");
+        assert_eq!(format!("{token:?}"), "MeetingToken(..)");
+        assert_eq!(
+            join_url("https://tavus.daily.co/c1", &token),
+            "https://tavus.daily.co/c1?t=eyJhbGciOi.secret.sig"
+        );
+        assert_eq!(
+            join_url("https://tavus.daily.co/c1?lang=en", &token),
+            "https://tavus.daily.co/c1?lang=en&t=eyJhbGciOi.secret.sig"
+        );
+    }
 
     #[test]
     fn shutdown_reasons_match_by_prefix() {

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 
 use crate::LedgerError;
 use crate::domain::{
-    Account, EndReason, Period, PlanId, Role, Session, SessionId, SessionStatus, SessionType,
-    Transcript, Usage, UserId,
+    Account, EndReason, MeetingToken, Period, PlanId, Role, Session, SessionId, SessionStatus,
+    SessionType, Transcript, Usage, UserId,
 };
 
 pub mod dynamo;
@@ -59,6 +59,13 @@ pub struct Closing {
     pub status: SessionStatus,
     pub reason: EndReason,
     pub ended_at: DateTime<Utc>,
+    /// Close only if the session's recorded conversation is this one (a callback names its
+    /// conversation; one for another conversation must change nothing).
+    pub expect_conversation: Option<String>,
+    /// When Tavus's copy of the conversation is to be deleted: the session then stays in the
+    /// open-sessions index, due at this time, until the sweeper (or the transcript callback)
+    /// has deleted it. `None` when there is nothing at Tavus to delete.
+    pub delete_tavus_copy_at: Option<DateTime<Utc>>,
 }
 
 impl Closing {
@@ -78,7 +85,24 @@ impl Closing {
             status: SessionStatus::Ended,
             reason,
             ended_at,
+            expect_conversation: None,
+            delete_tavus_copy_at: None,
         }
+    }
+
+    /// Only for the session whose recorded conversation is `conversation_id`.
+    pub fn for_conversation(mut self, conversation_id: impl Into<String>) -> Closing {
+        self.expect_conversation = Some(conversation_id.into());
+        self
+    }
+
+    /// Keeps the session where the sweeper finds it, so Tavus's copy of its conversation is
+    /// deleted from `at` on (when the session had a conversation).
+    pub fn delete_tavus_copy(mut self, session: &Session, at: DateTime<Utc>) -> Closing {
+        if session.conversation_id.is_some() {
+            self.delete_tavus_copy_at = Some(at);
+        }
+        self
     }
 
     /// Releases the reservation of `session`, charging nothing.
@@ -137,14 +161,33 @@ pub trait ReserveMinutes {
     ) -> impl Future<Output = Result<Reserved, LedgerError>> + Send;
 }
 
+/// The conversation Tavus created for a session.
+#[derive(Debug, Clone, Copy)]
+pub struct Activation<'a> {
+    pub conversation_id: &'a str,
+    /// `None` for a `test_mode` conversation, which may come without a room.
+    pub conversation_url: Option<&'a str>,
+    /// The private room's token (`require_auth`).
+    pub meeting_token: Option<&'a MeetingToken>,
+}
+
 pub trait ActivateSession {
     /// Records the Tavus conversation of a pending session and marks it active.
     fn activate(
         &self,
         pending: &Session,
-        conversation_id: &str,
-        conversation_url: &str,
+        conversation: Activation<'_>,
     ) -> impl Future<Output = Result<Session, LedgerError>> + Send;
+}
+
+pub trait ForgetTavusCopy {
+    /// Records that Tavus's copy of a closed session's conversation is deleted (or is to be
+    /// kept): the session leaves the open-sessions index.
+    fn tavus_copy_done(
+        &self,
+        owner: &UserId,
+        session_id: SessionId,
+    ) -> impl Future<Output = Result<(), LedgerError>> + Send;
 }
 
 pub trait CloseSession {

@@ -23,7 +23,9 @@ mod retry;
 pub use config::{Companion, DEFAULT_BASE_URL, TavusConfig, TavusConfigError};
 pub use context::conversational_context;
 pub use error::TavusError;
-pub use model::{Conversation, ConversationDetails, ConversationEvent, CreateConversationBody};
+pub use model::{
+    Conversation, ConversationDetails, ConversationEvent, ConversationPage, CreateConversationBody,
+};
 pub use retry::{RetryPolicy, is_retryable_status};
 
 /// What a session asks of Tavus. The prompt and context are borrowed for the one call and never
@@ -67,6 +69,31 @@ pub trait EndConversation {
     ) -> impl Future<Output = Result<(), TavusError>> + Send;
 }
 
+pub trait DeleteConversation {
+    /// Deletes Tavus's copy of a conversation and its assets for good (`?hard=true`). One that
+    /// Tavus no longer knows counts as deleted.
+    fn delete_conversation(
+        &self,
+        conversation_id: &str,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<(), TavusError>> + Send;
+}
+
+pub trait ListConversations {
+    /// One page (from 1) of the account's conversations with `status` (`active` or `ended`).
+    fn list_conversations(
+        &self,
+        status: &str,
+        page: u32,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<ConversationPage, TavusError>> + Send;
+}
+
+/// Conversations per page when this backend lists them.
+pub const LIST_PAGE_SIZE: u32 = 100;
+/// How many pages of active conversations a lost create looks through for its conversation.
+const LOST_CREATE_PAGES: u32 = 3;
+
 pub trait GetConversation {
     fn get_conversation(
         &self,
@@ -100,8 +127,9 @@ impl<F: FetchSecret> TavusClient<F> {
         Ok(TavusClient { http, config, keys })
     }
 
-    pub fn config(&self) -> &TavusConfig {
-        &self.config
+    /// Whether Tavus's copy of a conversation is deleted after the call (`TAVUS_DELETE_AFTER_CALL`).
+    pub fn delete_after_call(&self) -> bool {
+        self.config.delete_after_call
     }
 
     /// The body of a create call, as Tavus documents it.
@@ -119,27 +147,29 @@ impl<F: FetchSecret> TavusClient<F> {
                 request.participant_count,
             ),
             callback_url: request.callback_url.clone(),
-            max_participants: match request.session_type {
-                // The owner, the invited participants and the replica.
-                SessionType::ResolveTogether => u32::try_from(request.participant_count + 2).ok(),
-                SessionType::ReflectAlone => None,
-            },
+            require_auth: true,
+            max_participants: max_participants(request),
             test_mode: self.config.test_mode,
             properties: model::ConversationProperties {
                 max_call_duration: minutes * 60,
                 participant_left_timeout: self.config.participant_left_timeout,
+                participant_absent_timeout: self.config.participant_absent_timeout,
             },
         }
     }
 
-    /// Sends one logical request: retries and the key refresh happen here.
+    /// Sends one logical request: retries and the key refresh happen here. With `lost_create`
+    /// (the conversation's name), an attempt whose answer was lost after Tavus may have acted
+    /// on it (a timeout or a 5xx) first looks for the conversation it may have created, so that
+    /// trying again never leaves a second one running (see [`TavusClient::recover_lost_create`]).
     async fn call(
         &self,
         method: Method,
         path: &str,
         body: Option<&serde_json::Value>,
         deadline: Instant,
-    ) -> Result<(StatusCode, bytes::Bytes), TavusError> {
+        lost_create: Option<&str>,
+    ) -> Result<Reply, TavusError> {
         let url = format!("{}{}", self.config.base_url, path);
         let mut values = self.keys.get().await?;
         let mut refreshed = false;
@@ -151,66 +181,35 @@ impl<F: FetchSecret> TavusClient<F> {
                 return Err(TavusError::DeadlineExceeded { attempts, last });
             }
             attempts += 1;
-            let mut request = self
-                .http
-                .request(method.clone(), &url)
-                .header("x-api-key", values.tavus_api_key.expose())
-                .timeout(remaining.min(self.config.request_timeout));
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            let outcome = request.send().await;
-            let retry_after = match outcome {
-                Ok(response) => {
-                    let status = response.status();
-                    let retry_after = response
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<u64>().ok())
-                        .map(Duration::from_secs);
-                    let bytes = response.bytes().await.unwrap_or_default();
-                    tracing::debug!(%method, path, status = status.as_u16(), attempt = attempts, "tavus answered");
-                    if status.is_success() {
-                        return Ok((status, bytes));
-                    }
-                    let message = error_message(&bytes);
-                    if status == StatusCode::UNAUTHORIZED {
-                        if refreshed {
-                            return Err(TavusError::Unauthorized);
-                        }
-                        // The key may have been rotated: fetch it again, once, and retry at once.
-                        tracing::warn!(path, "tavus refused the api key; fetching it again");
-                        values = self.keys.refresh(&values).await?;
-                        refreshed = true;
-                        attempts -= 1;
-                        continue;
-                    }
-                    if status == StatusCode::BAD_REQUEST && is_capacity_message(&message) {
-                        return Err(TavusError::AtCapacity);
-                    }
-                    if !is_retryable_status(status.as_u16()) {
-                        return Err(TavusError::Rejected {
-                            status: status.as_u16(),
-                            message,
-                        });
-                    }
-                    last = format!("HTTP {}", status.as_u16());
-                    retry_after
+            let outcome = self
+                .attempt(&method, &url, path, body, &values, remaining, attempts)
+                .await;
+            let (retry_after, maybe_acted) = match outcome {
+                Attempt::Done(bytes) => return Ok(Reply::Body(bytes)),
+                Attempt::Failed(e) => return Err(e),
+                Attempt::KeyRefused if refreshed => return Err(TavusError::Unauthorized),
+                Attempt::KeyRefused => {
+                    // The key may have been rotated: fetch it again, once, and retry at once.
+                    tracing::warn!(path, "tavus refused the api key; fetching it again");
+                    values = self.keys.refresh(&values).await?;
+                    refreshed = true;
+                    attempts -= 1;
+                    continue;
                 }
-                Err(err) => {
-                    // Connection refused or reset, or this attempt's timeout: worth another try.
-                    last = if err.is_timeout() {
-                        "timed out".to_owned()
-                    } else if err.is_connect() {
-                        "could not connect".to_owned()
-                    } else {
-                        format!("request failed: {}", err.without_url())
-                    };
-                    tracing::debug!(%method, path, attempt = attempts, error = %last, "tavus request failed");
-                    None
+                Attempt::Retry {
+                    why,
+                    retry_after,
+                    maybe_acted,
+                } => {
+                    last = why;
+                    (retry_after, maybe_acted)
                 }
             };
+            if let (true, Some(name)) = (maybe_acted, lost_create)
+                && let Some(adopted) = self.recover_lost_create_boxed(name, deadline).await
+            {
+                return Ok(Reply::Adopted(Box::new(adopted)));
+            }
             if attempts >= self.config.retry.max_attempts {
                 return Err(TavusError::Unavailable { attempts, last });
             }
@@ -226,16 +225,191 @@ impl<F: FetchSecret> TavusClient<F> {
         }
     }
 
+    /// One HTTP request and what it means for the retry loop.
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        values: &crate::secrets::SecretValues,
+        remaining: Duration,
+        attempt: u32,
+    ) -> Attempt {
+        let mut request = self
+            .http
+            .request(method.clone(), url)
+            .header("x-api-key", values.tavus_api_key.expose())
+            .timeout(remaining.min(self.config.request_timeout));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(err) => {
+                // A refused connection never reached Tavus; a timeout or a reset may have.
+                let maybe_acted = !err.is_connect();
+                let why = if err.is_timeout() {
+                    "timed out".to_owned()
+                } else if err.is_connect() {
+                    "could not connect".to_owned()
+                } else {
+                    format!("request failed: {}", err.without_url())
+                };
+                tracing::debug!(%method, path, attempt, error = %why, "tavus request failed");
+                return Attempt::Retry {
+                    why,
+                    retry_after: None,
+                    maybe_acted,
+                };
+            }
+        };
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let bytes = response.bytes().await.unwrap_or_default();
+        tracing::debug!(%method, path, status = status.as_u16(), attempt, "tavus answered");
+        if status.is_success() {
+            return Attempt::Done(bytes);
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            return Attempt::KeyRefused;
+        }
+        let message = error_message(&bytes);
+        if status == StatusCode::BAD_REQUEST && is_capacity_message(&message) {
+            return Attempt::Failed(TavusError::AtCapacity);
+        }
+        if !is_retryable_status(status.as_u16()) {
+            return Attempt::Failed(TavusError::Rejected {
+                status: status.as_u16(),
+                message,
+            });
+        }
+        Attempt::Retry {
+            why: format!("HTTP {}", status.as_u16()),
+            retry_after,
+            // A 429 was refused before anything happened; a 5xx may come after the work.
+            maybe_acted: status != StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    /// A create whose answer was lost may have created the conversation all the same. Find it
+    /// by its name (the session's own): adopt it when the listing carries what a private room
+    /// needs (its URL and meeting token), otherwise end it, so that no conversation runs that no
+    /// session holds. Tavus documents no meeting token in listings, so ending is the usual path.
+    async fn recover_lost_create(
+        &self,
+        name: &str,
+        deadline: Instant,
+        may_adopt: bool,
+    ) -> Option<Conversation> {
+        let found = match self.find_active_named(name, deadline).await {
+            Ok(found) => found?,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look for the conversation of a lost create; the sweeper will end it if it exists");
+                return None;
+            }
+        };
+        if may_adopt && found.conversation_url.is_some() && found.meeting_token.is_some() {
+            tracing::info!(conversation_id = %found.conversation_id, "adopted the conversation of a lost create");
+            return Some(found);
+        }
+        match self
+            .end_conversation(&found.conversation_id, deadline)
+            .await
+        {
+            Ok(()) => {
+                tracing::warn!(conversation_id = %found.conversation_id, "ended the conversation of a lost create")
+            }
+            Err(e) => {
+                tracing::warn!(conversation_id = %found.conversation_id, error = %e, "could not end the conversation of a lost create; the sweeper will")
+            }
+        }
+        None
+    }
+
+    /// Boxed, because the recovery itself sends requests through [`TavusClient::call`]: the
+    /// future would otherwise contain itself.
+    fn recover_lost_create_boxed<'a>(
+        &'a self,
+        name: &'a str,
+        deadline: Instant,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Option<Conversation>> + Send + 'a>> {
+        Box::pin(self.recover_lost_create(name, deadline, true))
+    }
+
+    async fn find_active_named(
+        &self,
+        name: &str,
+        deadline: Instant,
+    ) -> Result<Option<Conversation>, TavusError> {
+        for page in 1..=LOST_CREATE_PAGES {
+            let listing = self.list_conversations("active", page, deadline).await?;
+            let count = listing.data.len();
+            if let Some(found) = listing
+                .data
+                .into_iter()
+                .find(|c| c.conversation_name.as_deref() == Some(name))
+            {
+                return Ok(Some(found));
+            }
+            if count < LIST_PAGE_SIZE as usize {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
     async fn call_json<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
-        body: Option<&serde_json::Value>,
         deadline: Instant,
     ) -> Result<T, TavusError> {
-        let (_, bytes) = self.call(method, path, body, deadline).await?;
-        serde_json::from_slice(&bytes).map_err(|e| TavusError::BadResponse(e.to_string()))
+        match self.call(method, path, None, deadline, None).await? {
+            Reply::Body(bytes) => parse(&bytes),
+            Reply::Adopted(_) => Err(TavusError::BadResponse("unexpected adoption".into())),
+        }
     }
+}
+
+/// What one logical request came back with.
+enum Reply {
+    Body(bytes::Bytes),
+    /// The conversation a lost create had made, found and taken over.
+    Adopted(Box<Conversation>),
+}
+
+enum Attempt {
+    Done(bytes::Bytes),
+    /// A 401: the key may have been rotated.
+    KeyRefused,
+    Retry {
+        why: String,
+        retry_after: Option<Duration>,
+        /// Tavus may have acted on the request although its answer was lost.
+        maybe_acted: bool,
+    },
+    Failed(TavusError),
+}
+
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, TavusError> {
+    serde_json::from_slice(bytes).map_err(|e| TavusError::BadResponse(e.to_string()))
+}
+
+/// The people allowed in the room, the replica counted as one (Tavus's minimum is 2).
+fn max_participants(request: &NewConversation<'_>) -> u32 {
+    let people = match request.session_type {
+        SessionType::ReflectAlone => 1,
+        // The owner and the invited participants.
+        SessionType::ResolveTogether => request.participant_count + 1,
+    };
+    u32::try_from(people + 1).unwrap_or(u32::MAX)
 }
 
 /// Tavus's error bodies are `{"error": ...}` or `{"message": ...}`.
@@ -271,10 +445,36 @@ impl<F: FetchSecret> CreateConversation for TavusClient<F> {
     ) -> Result<Conversation, TavusError> {
         let body = serde_json::to_value(self.create_body(request))
             .map_err(|e| TavusError::Client(e.to_string()))?;
-        self.call_json(Method::POST, "/v2/conversations", Some(&body), deadline)
+        let name = request.conversation_name.as_str();
+        match self
+            .call(
+                Method::POST,
+                "/v2/conversations",
+                Some(&body),
+                deadline,
+                Some(name),
+            )
             .await
+        {
+            Ok(Reply::Body(bytes)) => parse(&bytes),
+            Ok(Reply::Adopted(conversation)) => Ok(*conversation),
+            Err(e) => {
+                // The last attempt's answer may have been lost too: leave nothing running.
+                if matches!(
+                    e,
+                    TavusError::Unavailable { .. } | TavusError::DeadlineExceeded { .. }
+                ) {
+                    let cleanup = Instant::now() + LOST_CREATE_CLEANUP;
+                    self.recover_lost_create(name, cleanup, false).await;
+                }
+                Err(e)
+            }
+        }
     }
 }
+
+/// Time allowed, after a create has given up, to end a conversation its lost answer left.
+const LOST_CREATE_CLEANUP: Duration = Duration::from_secs(3);
 
 impl<F: FetchSecret> EndConversation for TavusClient<F> {
     async fn end_conversation(
@@ -283,9 +483,42 @@ impl<F: FetchSecret> EndConversation for TavusClient<F> {
         deadline: Instant,
     ) -> Result<(), TavusError> {
         let path = format!("{}/end", conversation_path(conversation_id)?);
-        self.call(Method::POST, &path, None, deadline)
+        self.call(Method::POST, &path, None, deadline, None)
             .await
             .map(|_| ())
+    }
+}
+
+impl<F: FetchSecret> DeleteConversation for TavusClient<F> {
+    async fn delete_conversation(
+        &self,
+        conversation_id: &str,
+        deadline: Instant,
+    ) -> Result<(), TavusError> {
+        let path = format!("{}?hard=true", conversation_path(conversation_id)?);
+        match self.call(Method::DELETE, &path, None, deadline, None).await {
+            // Tavus answers 400 "Invalid conversation_id" for one it no longer has.
+            Ok(_)
+            | Err(TavusError::Rejected {
+                status: 400 | 404, ..
+            }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl<F: FetchSecret> ListConversations for TavusClient<F> {
+    async fn list_conversations(
+        &self,
+        status: &str,
+        page: u32,
+        deadline: Instant,
+    ) -> Result<ConversationPage, TavusError> {
+        if !status.chars().all(|c| c.is_ascii_lowercase()) {
+            return Err(TavusError::Client(format!("bad status filter {status:?}")));
+        }
+        let path = format!("/v2/conversations?status={status}&limit={LIST_PAGE_SIZE}&page={page}");
+        self.call_json(Method::GET, &path, deadline).await
     }
 }
 
@@ -296,7 +529,7 @@ impl<F: FetchSecret> GetConversation for TavusClient<F> {
         deadline: Instant,
     ) -> Result<ConversationDetails, TavusError> {
         let path = format!("{}?verbose=true", conversation_path(conversation_id)?);
-        self.call_json(Method::GET, &path, None, deadline).await
+        self.call_json(Method::GET, &path, deadline).await
     }
 }
 

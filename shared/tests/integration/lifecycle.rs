@@ -3,8 +3,9 @@
 use awaknow_core::LedgerError;
 use awaknow_core::domain::{EndReason, PlanId, Role, SessionStatus, SessionType};
 use awaknow_core::store::{
-    ActivateSession, ChangePlan, CloseSession, Closed, Closing, EnsureAccount, GetSession,
-    IdempotencyKey, ListSessions, ReadUsage, ReservationRequest, ReserveMinutes, Reserved,
+    ActivateSession, Activation, ChangePlan, CloseSession, Closed, Closing, EnsureAccount,
+    GetSession, IdempotencyKey, ListSessions, ReadUsage, ReservationRequest, ReserveMinutes,
+    Reserved,
 };
 
 use crate::support::{alone, at, fresh_ledger, user};
@@ -41,7 +42,14 @@ async fn a_session_reserves_then_settles_what_it_used() {
     );
 
     let active = ledger
-        .activate(&session, "c123", "https://tavus.daily.co/c123")
+        .activate(
+            &session,
+            Activation {
+                conversation_id: "c123",
+                conversation_url: Some("https://tavus.daily.co/c123"),
+                meeting_token: None,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(active.status, SessionStatus::Active);
@@ -159,7 +167,16 @@ async fn a_released_reservation_charges_nothing_and_frees_the_minutes() {
     );
     // Activating a released session is refused: the create flow then ends the Tavus call.
     assert!(matches!(
-        ledger.activate(&session, "c1", "u").await,
+        ledger
+            .activate(
+                &session,
+                Activation {
+                    conversation_id: "c1",
+                    conversation_url: Some("u"),
+                    meeting_token: None,
+                },
+            )
+            .await,
         Err(LedgerError::SessionMismatch(_))
     ));
 }
@@ -283,7 +300,14 @@ async fn participants_find_the_session_but_only_the_owner_is_charged() {
     };
     let session = new_session(ledger.reserve(request).await.unwrap());
     ledger
-        .activate(&session, "c9", "https://tavus.daily.co/c9")
+        .activate(
+            &session,
+            Activation {
+                conversation_id: "c9",
+                conversation_url: Some("https://tavus.daily.co/c9"),
+                meeting_token: None,
+            },
+        )
         .await
         .unwrap();
 

@@ -65,7 +65,11 @@ async fn create_then_end_sends_the_documented_callbacks() {
         )
         .await
         .unwrap();
-    assert!(conv.conversation_url.ends_with(&conv.conversation_id));
+    assert!(
+        conv.conversation_url
+            .as_deref()
+            .is_some_and(|u| u.ends_with(&conv.conversation_id))
+    );
     let joined = next_event(&mut events, "system.replica_joined").await;
     assert_eq!(joined["conversation_id"], conv.conversation_id.as_str());
 

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use awaknow_core::domain::SessionType;
 use awaknow_core::secrets::{SecretCache, SecretsManagerSource};
 use awaknow_core::tavus::{
-    Companion, CreateConversation, EndConversation, GetConversation, NewConversation, RetryPolicy,
-    TavusClient, TavusConfig, TavusError,
+    Companion, CreateConversation, DeleteConversation, EndConversation, GetConversation,
+    NewConversation, RetryPolicy, TavusClient, TavusConfig, TavusError,
 };
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path, query_param};
@@ -111,7 +111,10 @@ async fn create_sends_the_documented_path_header_and_body() {
     );
     let conv = client.create_conversation(&request, soon()).await.unwrap();
     assert_eq!(conv.conversation_id, "c0a1b2c3");
-    assert_eq!(conv.conversation_url, "https://tavus.daily.co/c0a1b2c3");
+    assert_eq!(
+        conv.conversation_url.as_deref(),
+        Some("https://tavus.daily.co/c0a1b2c3")
+    );
     assert_eq!(
         conv.created_at.map(|t| t.timestamp_micros() % 1_000_000),
         Some(123_456)
@@ -131,8 +134,9 @@ async fn create_sends_the_documented_path_header_and_body() {
     );
     assert_eq!(
         sent["properties"],
-        json!({ "max_call_duration": 1500, "participant_left_timeout": 60 })
+        json!({ "max_call_duration": 1500, "participant_left_timeout": 60, "participant_absent_timeout": 120 })
     );
+    assert_eq!(sent["require_auth"], true, "every room is private");
     let context = sent["conversational_context"].as_str().unwrap();
     assert!(context.contains("arguing with my sister") && context.contains("never call"));
     assert!(sent.get("test_mode").is_none());
@@ -153,6 +157,13 @@ async fn two_503s_then_a_200_succeed_in_three_calls() {
         .with_priority(2)
         .mount(&server)
         .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/conversations"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({ "data": [], "total_count": 0 })),
+        )
+        .mount(&server)
+        .await;
     let client = TavusClient::new(config_for(&server.uri()), keys).unwrap();
 
     let conv = client
@@ -163,7 +174,155 @@ async fn two_503s_then_a_200_succeed_in_three_calls() {
         .await
         .unwrap();
     assert_eq!(conv.conversation_id, "c0a1b2c3");
-    assert_eq!(server.received_requests().await.unwrap().len(), 3);
+    let requests = server.received_requests().await.unwrap();
+    let count = |m: &str| requests.iter().filter(|r| r.method.as_str() == m).count();
+    assert_eq!(count("POST"), 3);
+    assert_eq!(
+        count("GET"),
+        2,
+        "before each new try, a look for what the lost answer may have created"
+    );
+}
+
+fn listed(id: &str, name: &str, meeting_token: Option<&str>) -> Value {
+    let mut c = json!({
+        "conversation_id": id, "conversation_name": name, "status": "active",
+        "conversation_url": format!("https://tavus.daily.co/{id}"),
+        "callback_url": "https://api.example/webhooks/tavus/tok",
+        "created_at": "2026-11-24T10:00:00Z"
+    });
+    if let Some(token) = meeting_token {
+        c["meeting_token"] = json!(token);
+    }
+    c
+}
+
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_ends_what_it_made_before_creating_again() {
+    let server = MockServer::start().await;
+    let (keys, _) = keys_with("tk-1").await;
+    // Tavus made the conversation but the answer was a 502.
+    Mock::given(method("POST"))
+        .and(path("/v2/conversations"))
+        .respond_with(ResponseTemplate::new(502))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2/conversations"))
+        .respond_with(created())
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/conversations"))
+        .and(query_param("status", "active"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": [listed("cother", "Someone else's", None), listed("clost", "AwakNow session 01TEST", None)],
+            "total_count": 2
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2/conversations/clost/end"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = TavusClient::new(config_for(&server.uri()), keys).unwrap();
+
+    let conv = client
+        .create_conversation(
+            &conversation(SessionType::ReflectAlone, 0, 30, "https://cb"),
+            soon(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        conv.conversation_id, "c0a1b2c3",
+        "a new one, with its token"
+    );
+    let ends: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path().ends_with("/end"))
+        .map(|r| r.url.path().to_owned())
+        .collect();
+    assert_eq!(
+        ends,
+        ["/v2/conversations/clost/end"],
+        "only our lost one is ended"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_create_listed_with_its_token_is_adopted() {
+    let server = MockServer::start().await;
+    let (keys, _) = keys_with("tk-1").await;
+    Mock::given(method("POST"))
+        .and(path("/v2/conversations"))
+        .respond_with(ResponseTemplate::new(503))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/conversations"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": [listed("cmine", "AwakNow session 01TEST", Some("eyJ.tok.en"))], "total_count": 1
+        })))
+        .mount(&server)
+        .await;
+    let client = TavusClient::new(config_for(&server.uri()), keys).unwrap();
+
+    let conv = client
+        .create_conversation(
+            &conversation(SessionType::ReflectAlone, 0, 30, "https://cb"),
+            soon(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(conv.conversation_id, "cmine");
+    assert_eq!(
+        conv.meeting_token.as_ref().map(|t| t.expose()),
+        Some("eyJ.tok.en")
+    );
+}
+
+#[tokio::test]
+async fn delete_is_hard_and_a_conversation_already_gone_counts_as_deleted() {
+    let server = MockServer::start().await;
+    let (keys, _) = keys_with("tk-1").await;
+    Mock::given(method("DELETE"))
+        .and(path("/v2/conversations/c1"))
+        .and(query_param("hard", "true"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/v2/conversations/c2"))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(json!({ "error": "Invalid conversation_id" })),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/v2/conversations/c3"))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_json(json!({ "message": "Invalid access token" })),
+        )
+        .mount(&server)
+        .await;
+    let client = TavusClient::new(config_for(&server.uri()), keys).unwrap();
+    client.delete_conversation("c1", soon()).await.unwrap();
+    client.delete_conversation("c2", soon()).await.unwrap();
+    assert!(matches!(
+        client.delete_conversation("c3", soon()).await,
+        Err(TavusError::Unauthorized)
+    ));
 }
 
 #[tokio::test]
@@ -299,7 +458,14 @@ async fn retries_stop_at_the_deadline_and_after_the_last_attempt() {
         Err(TavusError::Unavailable { attempts: 4, last }) => assert_eq!(last, "HTTP 502"),
         other => panic!("expected Unavailable after 4 attempts, got {other:?}"),
     }
-    assert_eq!(server.received_requests().await.unwrap().len(), 4);
+    let posts = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .count();
+    assert_eq!(posts, 4);
 }
 
 #[tokio::test]

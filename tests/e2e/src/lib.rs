@@ -211,6 +211,22 @@ async fn send_retrying_throttled(build: impl Fn() -> reqwest::RequestBuilder) ->
     }
 }
 
+/// Tavus settings for a simulator at `base_url`, with a persona for each session type (as
+/// `make dev` configures the functions).
+pub fn sim_tavus_config(base_url: &str) -> awaknow_core::tavus::TavusConfig {
+    use awaknow_core::tavus::{Companion, TavusConfig};
+    let companion = |persona: &str| Companion {
+        persona_id: Some(persona.to_owned()),
+        replica_id: None,
+    };
+    TavusConfig {
+        base_url: base_url.to_owned(),
+        reflect_alone: companion("p-sim-reflect"),
+        resolve_together: companion("p-sim-resolve"),
+        ..TavusConfig::default()
+    }
+}
+
 /// An SDK configuration for a local endpoint, with the functions' quick timeouts, so an outage
 /// is a quick 503.
 pub async fn local_sdk(endpoint: &str) -> aws_config::SdkConfig {

@@ -65,8 +65,14 @@ mod tests {
         let first = limit.try_acquire("a");
         let second = limit.try_acquire("a");
         assert!(first.is_some() && second.is_some());
-        assert!(limit.try_acquire("a").is_none(), "a third one is over the cap");
-        assert!(limit.try_acquire("b").is_some(), "another function is not affected");
+        assert!(
+            limit.try_acquire("a").is_none(),
+            "a third one is over the cap"
+        );
+        assert!(
+            limit.try_acquire("b").is_some(),
+            "another function is not affected"
+        );
         assert_eq!(limit.in_flight("a"), 2);
         drop(first);
         assert_eq!(limit.in_flight("a"), 1);

@@ -9,9 +9,10 @@ use super::errors::{ItemOutcome, TransactFailure, any_conflict, bad_request, une
 use super::{DynamoLedger, MAX_ATTEMPTS, backoff, from_item, key, n, s};
 use crate::LedgerError;
 use crate::domain::SessionStatus;
+use crate::domain::{SessionId, UserId};
 use crate::store::items::{AccountItem, SessionItem};
 use crate::store::keys;
-use crate::store::{CloseSession, Closed, Closing};
+use crate::store::{CloseSession, Closed, Closing, ForgetTavusCopy};
 
 /// Where the minutes of a closing are booked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +76,7 @@ impl CloseSession for DynamoLedger {
                     let session = from_item::<SessionItem>(item.clone())?.session;
                     return if session.status.is_open() {
                         Err(LedgerError::SessionMismatch(
-                            "the period or reservation differs from the session's",
+                            "the conversation, period or reservation differs from the session's",
                         ))
                     } else {
                         Ok(Closed::AlreadyClosed)
@@ -116,26 +117,43 @@ impl CloseSession for DynamoLedger {
 }
 
 impl DynamoLedger {
-    /// Marks the session closed and takes it out of the open-sessions index, if it is still open
-    /// with the period and reservation the caller names.
+    /// Marks the session closed and takes it out of the open-sessions index (or leaves it there,
+    /// due when Tavus's copy is to be deleted), if it is still open with the period and
+    /// reservation (and conversation) the caller names.
     fn close_session(&self, closing: &Closing) -> Result<Update, LedgerError> {
-        Update::builder()
+        let set = "SET #status = :closed, charged_minutes = :charged, ended_at = :ended, end_reason = :reason";
+        let update_expression = match closing.delete_tavus_copy_at {
+            Some(_) => format!("{set}, open_until = :delete_at"),
+            None => format!("{set} REMOVE open_shard, open_until"),
+        };
+        let mut condition = String::from(
+            "#status IN (:pending, :active) AND period = :period AND reserved_minutes = :reserved",
+        );
+        if closing.expect_conversation.is_some() {
+            condition.push_str(" AND conversation_id = :cid");
+        }
+        let mut update = Update::builder();
+        for (name, value) in optional_values(closing) {
+            update = update.expression_attribute_values(name, value);
+        }
+        update
             .table_name(&self.table)
-            .set_key(Some(key(keys::user_pk(&closing.owner), keys::session_sk(closing.session_id))))
-            .update_expression(
-                "SET #status = :closed, charged_minutes = :charged, ended_at = :ended, end_reason = :reason \
-                 REMOVE open_shard, open_until",
-            )
-            .condition_expression(
-                "#status IN (:pending, :active) AND period = :period AND reserved_minutes = :reserved",
-            )
+            .set_key(Some(key(
+                keys::user_pk(&closing.owner),
+                keys::session_sk(closing.session_id),
+            )))
+            .update_expression(update_expression)
+            .condition_expression(condition)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":closed", s(closing.status.as_str()))
             .expression_attribute_values(":pending", s(SessionStatus::Pending.as_str()))
             .expression_attribute_values(":active", s(SessionStatus::Active.as_str()))
             .expression_attribute_values(":charged", n(i64::from(closing.charged_minutes)))
             .expression_attribute_values(":ended", s(closing.ended_at.to_rfc3339()))
-            .expression_attribute_values(":reason", serde_dynamo::to_attribute_value(closing.reason)?)
+            .expression_attribute_values(
+                ":reason",
+                serde_dynamo::to_attribute_value(closing.reason)?,
+            )
             .expression_attribute_values(":period", s(closing.period.to_string()))
             .expression_attribute_values(":reserved", n(i64::from(closing.reserved_minutes)))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -173,5 +191,51 @@ impl DynamoLedger {
                 .expression_attribute_values(":one", n(1)),
         };
         builder.build().map_err(bad_request)
+    }
+}
+
+/// The values only some closings use.
+fn optional_values(closing: &Closing) -> Vec<(String, aws_sdk_dynamodb::types::AttributeValue)> {
+    let mut values = Vec::new();
+    if let Some(at) = closing.delete_tavus_copy_at {
+        values.push((":delete_at".to_owned(), s(keys::sortable_time(at))));
+    }
+    if let Some(cid) = &closing.expect_conversation {
+        values.push((":cid".to_owned(), s(cid.as_str())));
+    }
+    values
+}
+
+impl ForgetTavusCopy for DynamoLedger {
+    async fn tavus_copy_done(
+        &self,
+        owner: &UserId,
+        session_id: SessionId,
+    ) -> Result<(), LedgerError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::user_pk(owner),
+                keys::session_sk(session_id),
+            )))
+            .update_expression("REMOVE open_shard, open_until")
+            // Never for an open session: that would hide it from the sweeper.
+            .condition_expression("#status IN (:ended, :failed)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":ended", s(SessionStatus::Ended.as_str()))
+            .expression_attribute_values(":failed", s(SessionStatus::Failed.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => match err.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(_)) => {
+                    Err(LedgerError::SessionMismatch("the session is not closed"))
+                }
+                _ => Err(super::errors::unavailable(&err)),
+            },
+        }
     }
 }

@@ -19,7 +19,8 @@ use crate::domain::{Account, Period, PlanId, Session, SessionId, SessionStatus, 
 use crate::store::items::{AccountItem, IdempotencyItem, ParticipationItem, SessionItem};
 use crate::store::keys;
 use crate::store::{
-    ActivateSession, EnsureAccount, GetSession, ReservationRequest, ReserveMinutes, Reserved,
+    ActivateSession, Activation, EnsureAccount, GetSession, ReservationRequest, ReserveMinutes,
+    Reserved,
 };
 
 /// How long an Idempotency-Key is remembered.
@@ -84,6 +85,7 @@ impl ReserveMinutes for DynamoLedger {
                 charged_minutes: None,
                 conversation_id: None,
                 conversation_url: None,
+                meeting_token: None,
                 created_at: request.now,
                 ended_at: None,
                 end_reason: None,
@@ -256,23 +258,41 @@ impl ActivateSession for DynamoLedger {
     async fn activate(
         &self,
         pending: &Session,
-        conversation_id: &str,
-        conversation_url: &str,
+        conversation: Activation<'_>,
     ) -> Result<Session, LedgerError> {
-        let result = self
+        let mut set = vec![
+            "#status = :active",
+            "conversation_id = :cid",
+            // Open now for the whole reservation, no longer just the pending window.
+            "open_until = :until",
+        ];
+        let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(keys::user_pk(&pending.owner_id), keys::session_sk(pending.session_id))))
-            // Open now for the whole reservation, no longer just the pending window.
-            .update_expression("SET #status = :active, conversation_id = :cid, conversation_url = :url, open_until = :until")
+            .set_key(Some(key(
+                keys::user_pk(&pending.owner_id),
+                keys::session_sk(pending.session_id),
+            )))
             .condition_expression("#status = :pending")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":active", s(SessionStatus::Active.as_str()))
             .expression_attribute_values(":pending", s(SessionStatus::Pending.as_str()))
-            .expression_attribute_values(":cid", s(conversation_id))
-            .expression_attribute_values(":url", s(conversation_url))
-            .expression_attribute_values(":until", s(keys::sortable_time(pending.reservation_ends_at())))
+            .expression_attribute_values(":cid", s(conversation.conversation_id))
+            .expression_attribute_values(
+                ":until",
+                s(keys::sortable_time(pending.reservation_ends_at())),
+            );
+        if let Some(url) = conversation.conversation_url {
+            set.push("conversation_url = :url");
+            update = update.expression_attribute_values(":url", s(url));
+        }
+        if let Some(token) = conversation.meeting_token {
+            set.push("meeting_token = :token");
+            update = update.expression_attribute_values(":token", s(token.expose()));
+        }
+        let result = update
+            .update_expression(format!("SET {}", set.join(", ")))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()

@@ -59,8 +59,10 @@ async fn a_burst_is_answered_or_throttled_and_the_stack_keeps_serving() {
     let callbacks = (0..300).map(|i| {
         timed(
             http.post(format!("{}/webhooks/tavus/not-a-token-{i}", api.base))
-                .json(&json!({"event_type": "system.shutdown", "conversation_id": "c0",
-                              "timestamp": "2026-11-25T10:00:00Z", "properties": {}})),
+                .json(
+                    &json!({"event_type": "system.shutdown", "conversation_id": "c0",
+                              "timestamp": "2026-11-25T10:00:00Z", "properties": {}}),
+                ),
             ANSWER_WITHIN,
         )
     });

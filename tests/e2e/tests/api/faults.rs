@@ -27,13 +27,12 @@ async fn keys(secret_id: &str) -> Keys {
 
 fn tavus(base_url: String, keys: &Keys) -> TavusClient<SecretsManagerSource> {
     let config = TavusConfig {
-        base_url,
         retry: RetryPolicy {
             max_attempts: 3,
             base_delay: Duration::from_millis(20),
             max_delay: Duration::from_millis(100),
         },
-        ..TavusConfig::default()
+        ..e2e_tests::sim_tavus_config(&base_url)
     };
     TavusClient::new(config, Arc::clone(keys)).unwrap()
 }
@@ -319,8 +318,12 @@ async fn dynamodb_stopped_mid_run_is_503_and_nothing_is_lost_or_stuck_after() {
     let report = sweep(
         &*ledger,
         &*tavus,
+        &keys,
+        awaknow_core::sweep::SweepOptions {
+            grace: chrono::Duration::zero(),
+            ..Default::default()
+        },
         now + chrono::Duration::minutes(3),
-        chrono::Duration::zero(),
         Instant::now() + Duration::from_secs(30),
     )
     .await;

@@ -9,7 +9,7 @@ use awaknow_core::api::identity::{AuthMode, Authenticator};
 use awaknow_core::domain::PlanCatalog;
 use awaknow_core::secrets::{SecretCache, SecretsManagerSource};
 use awaknow_core::store::DynamoLedger;
-use awaknow_core::tavus::{TavusClient, TavusConfig};
+use awaknow_core::tavus::TavusClient;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
@@ -93,10 +93,7 @@ async fn the_happy_create_and_usage_paths_make_the_fewest_round_trips() {
         .await
         .unwrap();
     let tavus = TavusClient::new(
-        TavusConfig {
-            base_url: sim.base_url(),
-            ..TavusConfig::default()
-        },
+        e2e_tests::sim_tavus_config(&sim.base_url()),
         Arc::clone(&keys),
     )
     .unwrap();

@@ -7,10 +7,11 @@ use std::time::{Duration, Instant};
 use awaknow_core::domain::{PlanCatalog, SessionType, UserId};
 use awaknow_core::secrets::{SecretCache, SecretsManagerSource};
 use awaknow_core::store::{
-    DynamoLedger, GetSession, ReadUsage, ReservationRequest, ReserveMinutes, Reserved,
+    Activation, DynamoLedger, GetSession, ReadTranscript, ReadUsage, ReservationRequest,
+    ReserveMinutes, Reserved,
 };
-use awaknow_core::sweep::sweep;
-use awaknow_core::tavus::{TavusClient, TavusConfig};
+use awaknow_core::sweep::{SweepOptions, sweep};
+use awaknow_core::tavus::TavusClient;
 use e2e_tests::{env, event, local_sdk};
 use serde_json::{Value, json};
 
@@ -49,10 +50,7 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
         .await
         .unwrap();
     let tavus = TavusClient::new(
-        TavusConfig {
-            base_url: sim.base_url(),
-            ..TavusConfig::default()
-        },
+        e2e_tests::sim_tavus_config(&sim.base_url()),
         Arc::clone(&keys),
     )
     .unwrap();
@@ -70,10 +68,7 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
     let create = create_session::App {
         ledger: ledger.clone(),
         tavus: TavusClient::new(
-            TavusConfig {
-                base_url: sim.base_url(),
-                ..TavusConfig::default()
-            },
+            e2e_tests::sim_tavus_config(&sim.base_url()),
             Arc::clone(&keys),
         )
         .unwrap(),
@@ -119,25 +114,22 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
     awaknow_core::store::ActivateSession::activate(
         &ledger,
         &lost,
-        "c000000000000",
-        "https://tavus.daily.co/c000000000000",
+        Activation {
+            conversation_id: "c000000000000",
+            conversation_url: Some("https://tavus.daily.co/c000000000000"),
+            meeting_token: None,
+        },
     )
     .await
     .unwrap();
 
     // Nothing is due yet.
-    let early = sweep(&ledger, &tavus, now, chrono::Duration::minutes(10), soon()).await;
+    let options = SweepOptions::default();
+    let early = sweep(&ledger, &tavus, &keys, options, now, soon()).await;
     assert_eq!((early.found, early.complete), (0, true));
 
     let later = now + chrono::Duration::minutes(30);
-    let report = sweep(
-        &ledger,
-        &tavus,
-        later,
-        chrono::Duration::minutes(10),
-        soon(),
-    )
-    .await;
+    let report = sweep(&ledger, &tavus, &keys, options, later, soon()).await;
     assert_eq!(
         (
             report.found,
@@ -184,7 +176,13 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
     let token = callback_url.rsplit('/').next().unwrap();
     let webhook = tavus_webhook::App {
         ledger: ledger.clone(),
+        tavus: TavusClient::new(
+            e2e_tests::sim_tavus_config(&sim.base_url()),
+            Arc::clone(&keys),
+        )
+        .unwrap(),
         keys: Arc::clone(&keys),
+        delete_after_call: true,
     };
     let late = json!({
         "properties": { "shutdown_reason": "participant_left_timeout" }, "conversation_id": conversation_id,
@@ -210,14 +208,43 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
         "charged once"
     );
 
-    // A second sweep finds nothing left.
-    let again = sweep(
-        &ledger,
-        &tavus,
-        later,
-        chrono::Duration::minutes(10),
-        soon(),
-    )
-    .await;
+    // A second sweep at the same time finds nothing due.
+    let again = sweep(&ledger, &tavus, &keys, options, later, soon()).await;
     assert_eq!(again.found, 0);
+
+    // Past the grace, Tavus's copies of the settled conversations are deleted; the silent
+    // call's transcript, whose callback never came, is first taken from Tavus's record.
+    let after = later + chrono::Duration::minutes(20);
+    let cleanup = sweep(&ledger, &tavus, &keys, options, after, soon()).await;
+    assert_eq!(
+        (
+            cleanup.found,
+            cleanup.tavus_copies_deleted,
+            cleanup.transcripts_recovered,
+            cleanup.failed
+        ),
+        (2, 2, 1, 0),
+        "{cleanup:?}"
+    );
+    let transcript = ledger
+        .read_transcript(&silent, active.session_id)
+        .await
+        .unwrap()
+        .expect("the transcript was recovered before the copy was deleted");
+    assert!(
+        transcript.turns.iter().any(|t| t.role == "user"),
+        "{transcript:?}"
+    );
+    let gone = reqwest::Client::new()
+        .get(format!(
+            "{}/v2/conversations/{conversation_id}",
+            sim.base_url()
+        ))
+        .header("x-api-key", "sim-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 400, "tavus no longer has the conversation");
+    let last = sweep(&ledger, &tavus, &keys, options, after, soon()).await;
+    assert_eq!(last.found, 0, "nothing is left in the index: {last:?}");
 }
