@@ -1,13 +1,122 @@
 //! A Tavus CVI simulator for tests and local development: the v2 conversation endpoints the
-//! backend uses (create, get with `verbose`, list, end), checked and answered as Tavus documents
-//! them, with the callbacks Tavus sends when a call ends. Control endpoints under `/_sim` end a
-//! call with a chosen duration and reason, inject failures, latency and the concurrency-limit
-//! 400, and count requests. Listens on loopback only.
+//! backend uses, checked and answered as the Tavus documentation (`shared/reference/tavus-api.md`)
+//! says Tavus does, with the callbacks Tavus sends, a stand-in for people joining the Daily
+//! room, and fault injection. Listens on loopback only.
+//!
+//! Simulated time: every timer below runs `--speedup` simulated seconds per real second, and
+//! the timestamps it writes are simulated (creation + the simulated seconds).
+//!
+//! # Tavus API (`x-api-key` checked on each: 401 `{"message": "Invalid access token"}`)
+//!
+//! - `POST /v2/conversations`: 200 with `conversation_id`, `conversation_name`,
+//!   `conversation_url` (`https://tavus.daily.co/<id>`), `callback_url` (`""` when none),
+//!   `status` (`active`; `ended` in test mode), `replica_id`, `persona_id`, `created_at`,
+//!   `updated_at`, and `meeting_token` only when `require_auth: true`.
+//!   - Body errors are 400 `{"error": ...}`: unknown fields, `max_call_duration` outside
+//!     1..=3600, `max_participants` < 2, both `replica_id` and `face_id` (or `persona_id` and
+//!     `pal_id`), a `callback_url` that is not http(s), and, when `require_replica` is on
+//!     (`--require-replica true`), neither a persona (`persona_id`/`pal_id`, assumed to have a
+//!     default replica) nor a replica (`replica_id`/`face_id`).
+//!   - At `--max-concurrent` active calls: 400 `{"message": "User has reached maximum
+//!     concurrent conversations"}`.
+//!   - After create, `system.replica_joined` is sent (timestamp creation + 3 s).
+//!   - The call ends by itself at `properties.max_call_duration` (default 3600 s; reason
+//!     `max_call_duration reached`) and, if no person joined by then, at
+//!     `properties.participant_absent_timeout` (default 300 s, counted from creation; reason
+//!     `participant_absent_timeout reached`; its transcript holds only the system turn).
+//!   - `require_auth: true`: `meeting_token` is a JWT-looking opaque string (three base64url
+//!     parts, unique per call). It expires `participant_absent_timeout` after creation.
+//!   - `test_mode: true`: created already `ended` (`updated_at` = `created_at`), no replica
+//!     joins, no callbacks, no timers, no events, no `shutdown_reason`, not counted as active.
+//!     `conversation_url` is a room URL as usual, or left out of every answer with
+//!     `--test-mode-url none`.
+//! - `GET /v2/conversations/{id}[?verbose=true]`: the fields above without `meeting_token`;
+//!   verbose adds `events` (the callback envelopes recorded, in order) and `shutdown_reason`
+//!   (only when a `system.shutdown` was recorded). `updated_at` is the end time once ended.
+//!   Unknown or deleted id: 400 `{"error": "Invalid conversation_id"}`.
+//! - `GET /v2/conversations?limit=&page=&status=`: `{"data": [...], "total_count": n}`, newest
+//!   first; `limit` default 10 (0 counts as 1), `page` default 1 (0 counts as 1), `status`
+//!   `active` or `ended` (anything else: all); `total_count` counts every match, not the page.
+//!   Items as GET without verbose. Deleted calls are never listed. A malformed query: 400.
+//! - `POST /v2/conversations/{id}/end`: 200, no body; ends the call now (simulated) with
+//!   `end_conversation_endpoint_hit`; ending an ended call is a harmless 200. Unknown or deleted
+//!   id: 400 `{"error": "Invalid conversation_id"}`.
+//! - `DELETE /v2/conversations/{id}[?hard=true]`: 204, no body. An active call is ended first,
+//!   now, with `shutdown_reason` `daily_room_has_been_deleted`, and its `system.shutdown` and
+//!   transcript callbacks are sent (the docs list that reason among the shutdown webhooks'; use
+//!   the control end with `"shutdown_event": false` to model a deleted room that sends none).
+//!   `hard=true` forgets the call; otherwise (soft) it is kept but hidden: GET, list, end and
+//!   DELETE treat it as unknown, only `GET /_sim/conversations/{id}` still shows it
+//!   (`"deleted": true`). Unknown or already deleted id: 400 `{"error": "Invalid
+//!   conversation_id"}`. A malformed `hard` (not `true`/`false`): 400.
+//!
+//! Callbacks go to `callback_url` in Tavus's envelope (`properties`, `conversation_id`,
+//! `webhook_url`, `event_type`, `message_type`, `timestamp`): `system.shutdown` (properties
+//! `replica_id`, `shutdown_reason`) then `application.transcription_ready` (properties
+//! `replica_id`, `transcript`; timestamp end + 2 s), one after the other; a 429 or 5xx or no
+//! answer is retried with backoff. Transcripts start with `{"role": "system", "content":
+//! <conversational_context>}`, then a user and an assistant turn. With the `extended` shape
+//! (the default; `--transcript-shape classic` for `{role, content}` only) the spoken turns also
+//! carry `timestamp` (ISO-8601 string, creation + `seconds_from_start`), `seconds_from_start`
+//! and `duration` (numbers, seconds) and `inference_id` (a UUID string); the system turn never
+//! does.
+//!
+//! # Control (no key needed)
+//!
+//! - `POST /_sim/conversations/{id}/end` `{"duration_seconds": f64 (required, >= 0),
+//!   "shutdown_reason": "participant_left_timeout reached", "shutdown_event": true,
+//!   "transcript": true, "transcript_shape": null, "turns": null, "extra_turns": []}` (the
+//!   defaults shown): ends the call as if it had lasted `duration_seconds` (end time and
+//!   `updated_at` = creation + that). `shutdown_event: false` records and sends no
+//!   `system.shutdown` (and verbose GET has no `shutdown_reason`); `transcript: false` no
+//!   `application.transcription_ready`. `transcript_shape` (`classic`|`extended`) overrides the
+//!   simulator's for this call; `turns` replaces the spoken turns (the system turn stays
+//!   first) and `extra_turns` is appended after them, both sent verbatim (e.g. `{"role":
+//!   "user"}` or `{"role": "user", "content": null}`). 204; an already ended call: 204 and
+//!   nothing happens; unknown or deleted: 404 `{"error": "no such conversation"}`; a bad body:
+//!   400 `{"error": ...}`.
+//! - `POST /_sim/conversations/{id}/join` `{"url": "<the URL the person opens>"}`: a person
+//!   joins the Daily room. 204 when accepted (counted in `joins`; a first join cancels the
+//!   `participant_absent_timeout` end). Refused with `{"error": ...}`: 404 unknown or deleted
+//!   call; 410 the call has ended (test-mode calls included); 403 when the URL (without query
+//!   and fragment) is not the call's `conversation_url`, when a `require_auth` room is opened
+//!   without `?t=`, with a `t` that is not its `meeting_token`, or after the token expired, and
+//!   when `max_participants - 1` people have joined already (the replica is one; there is no
+//!   leaving). A public room ignores `t`. Checked in that order.
+//! - `GET /_sim/conversations/{id}`: `conversation_id`, `status`, `deleted`, `test_mode`,
+//!   `conversation_url` (null if left out), `callback_url`, `require_auth`, `meeting_token`,
+//!   `meeting_token_expired`, `max_participants`, `max_call_duration`,
+//!   `participant_absent_timeout`, `absent_timer_done` (the absent timer has run, whatever it
+//!   decided), `joins`, `joins_refused`, `created_at`, `ended_at`, `shutdown_reason`, `events`
+//!   (as verbose GET), `callbacks` (event types queued for `callback_url`, in order). Soft-deleted
+//!   calls included; 404 otherwise.
+//! - `POST /_sim/faults` `{"when_body_contains": null, "fail_next": 0, "fail_status": 503,
+//!   "latency_ms": 0, "at_capacity_next": 0, "create_then_fail_next": 0,
+//!   "create_then_hang_next": 0, "hang_ms": 30000}`: rules add up, each only for requests whose
+//!   body contains `when_body_contains` when set. `fail_next`: the next requests answer
+//!   `fail_status` `{"error": "simulated failure"}` before anything happens; `latency_ms`: every
+//!   request waits first; `at_capacity_next`: the next creates get the concurrency 400;
+//!   `create_then_fail_next`: the next creates create the call (active, with its callbacks and
+//!   timers) and then answer `fail_status` `{"error": "simulated failure after the conversation
+//!   was created"}`; `create_then_hang_next`: the next creates create the call and answer
+//!   normally only after `hang_ms`. The create_then counters are used only by creates that
+//!   created a call. 204.
+//! - `GET /_sim/config`, `POST /_sim/config` `{"transcript_shape", "test_mode_url",
+//!   "require_replica"}` (any subset): reads or changes those settings of a running simulator;
+//!   both answer the settings after the change.
+//! - `POST /_sim/keys {"api_keys": [...]}`: replaces the accepted keys (a rotation). 204.
+//! - `GET /_sim/stats`: `{"requests": {"POST /v2/conversations": n, "GET
+//!   /v2/conversations/{id}": n, "GET /v2/conversations": n, "POST
+//!   /v2/conversations/{id}/end": n, "DELETE /v2/conversations/{id}": n}` (only those seen),
+//!   `"active": n, "conversations": n` (kept, soft-deleted included), `"joins": n}`.
+//! - `POST /_sim/reset`: forgets calls, rules and counts (not the settings or keys). 204.
+//! - `GET /_sim/health`: `ok`.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State as AxumState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -17,20 +126,34 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+pub mod faults;
 pub mod model;
+pub mod room;
 pub mod state;
+pub mod transcript;
 
-use model::{ControlEnd, CreateConversation, Faults};
-use state::{Callback, State};
+pub use model::{TestModeUrl, TranscriptShape};
+
+use faults::{AfterCreate, Verdict};
+use model::{ControlConfig, ControlEnd, ControlJoin, CreateConversation, Faults};
+use state::{Callback, Conversation, Ending, State};
+use transcript::TranscriptSpec;
 
 #[derive(Debug, Clone)]
 pub struct SimConfig {
     /// Keys accepted in `x-api-key`.
     pub api_keys: Vec<String>,
-    /// Simulated seconds per real second, for calls that run until `max_call_duration`.
+    /// Simulated seconds per real second, for every simulated timer and timestamp.
     pub speedup: f64,
     /// Concurrent active conversations allowed before the concurrency-limit 400.
     pub max_concurrent: usize,
+    /// The keys of transcript turns (default `extended`).
+    pub transcript_shape: TranscriptShape,
+    /// Whether a test-mode create carries a `conversation_url` (default `room`: yes).
+    pub test_mode_url: TestModeUrl,
+    /// A create naming neither a persona nor a replica gets 400 (default off: the local stack
+    /// and older tests create without either).
+    pub require_replica: bool,
 }
 
 impl Default for SimConfig {
@@ -39,6 +162,9 @@ impl Default for SimConfig {
             api_keys: vec!["sim-key".into()],
             speedup: 1.0,
             max_concurrent: 100,
+            transcript_shape: TranscriptShape::default(),
+            test_mode_url: TestModeUrl::default(),
+            require_replica: false,
         }
     }
 }
@@ -52,12 +178,23 @@ struct Sim {
 
 impl Sim {
     // A poisoned lock only means a handler panicked mid-update; the simulator keeps serving.
+    // Never hold `config` while taking `state`'s lock the other way round: read the settings
+    // into locals first.
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn config(&self) -> MutexGuard<'_, SimConfig> {
         self.config.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Kept above zero so that real durations stay finite.
+    fn speedup(&self) -> f64 {
+        self.config().speedup.max(0.001)
+    }
+
+    fn shape(&self) -> TranscriptShape {
+        self.config().transcript_shape
     }
 
     fn send(&self, callbacks: Vec<Callback>) {
@@ -122,36 +259,20 @@ fn error(status: StatusCode, field: &str, message: &str) -> Response {
     (status, Json(json!({ field: message }))).into_response()
 }
 
-/// What the fault rules say about one request.
-#[derive(Default)]
-struct Verdict {
-    latency_ms: u64,
-    fail: Option<u16>,
-    at_capacity: bool,
+fn invalid_id() -> Response {
+    error(StatusCode::BAD_REQUEST, "error", "Invalid conversation_id")
 }
 
-fn judge(faults: &mut [Faults], body: &[u8], is_create: bool) -> Verdict {
-    let text = String::from_utf8_lossy(body);
-    let mut verdict = Verdict::default();
-    for rule in faults.iter_mut() {
-        if rule
-            .when_body_contains
-            .as_deref()
-            .is_some_and(|needle| !text.contains(needle))
-        {
-            continue;
-        }
-        verdict.latency_ms = verdict.latency_ms.max(rule.latency_ms);
-        if verdict.fail.is_none() && rule.fail_next > 0 {
-            rule.fail_next -= 1;
-            verdict.fail = Some(rule.fail_status);
-        }
-        if is_create && !verdict.at_capacity && rule.at_capacity_next > 0 {
-            rule.at_capacity_next -= 1;
-            verdict.at_capacity = true;
-        }
-    }
-    verdict
+fn bad_request(what: impl std::fmt::Display) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        "error",
+        &format!("Invalid request: {what}"),
+    )
+}
+
+fn status_or_503(status: u16) -> StatusCode {
+    StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
 }
 
 /// Counts the request, applies injected latency and failures, checks the key.
@@ -164,11 +285,10 @@ async fn gate(
     let verdict = {
         let mut state = sim.state();
         *state.requests.entry(route.to_owned()).or_default() += 1;
-        judge(&mut state.faults, body, route == "POST /v2/conversations")
+        faults::judge(&mut state.faults, body, route == "POST /v2/conversations")
     };
-    let (latency, fail) = (verdict.latency_ms, verdict.fail);
-    if latency > 0 {
-        tokio::time::sleep(Duration::from_millis(latency)).await;
+    if verdict.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(verdict.latency_ms)).await;
     }
     let key = headers
         .get("x-api-key")
@@ -181,11 +301,65 @@ async fn gate(
             "Invalid access token",
         ));
     }
-    if let Some(status) = fail {
-        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-        return Err(error(status, "error", "simulated failure"));
+    if let Some(status) = verdict.fail {
+        return Err(error(status_or_503(status), "error", "simulated failure"));
     }
     Ok(verdict)
+}
+
+/// The timers Tavus runs from a call's creation.
+#[derive(Debug, Clone, Copy)]
+enum Timer {
+    MaxCallDuration,
+    ParticipantAbsent,
+}
+
+impl Timer {
+    fn seconds(self, c: &Conversation) -> u32 {
+        match self {
+            Timer::MaxCallDuration => c.max_call_duration,
+            Timer::ParticipantAbsent => c.absent_timeout,
+        }
+    }
+}
+
+/// Runs `timer` for `c` in simulated time; when it is due, the call ends unless it has already
+/// (or, for the absent timer, someone joined).
+fn schedule(sim: &Sim, c: &Conversation, timer: Timer) {
+    let seconds = timer.seconds(c);
+    let real = Duration::from_secs_f64(f64::from(seconds) / sim.speedup());
+    let at = c.created_at + chrono::Duration::seconds(i64::from(seconds));
+    let (sim, id) = (sim.clone(), c.id.clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(real).await;
+        let callbacks = fire(&sim, &id, timer, at);
+        sim.send(callbacks);
+    });
+}
+
+fn fire(sim: &Sim, id: &str, timer: Timer, at: chrono::DateTime<Utc>) -> Vec<Callback> {
+    let shape = sim.shape();
+    let mut state = sim.state();
+    let ending = match timer {
+        Timer::MaxCallDuration => {
+            Ending::with("max_call_duration reached", TranscriptSpec::shaped(shape))
+        }
+        Timer::ParticipantAbsent => {
+            let Some(c) = state.conversations.get_mut(id) else {
+                return Vec::new();
+            };
+            c.absent_timer_done = true;
+            if c.joins > 0 {
+                return Vec::new();
+            }
+            // Nobody joined, so nobody spoke.
+            Ending::with(
+                "participant_absent_timeout reached",
+                TranscriptSpec::silent(shape),
+            )
+        }
+    };
+    state.end(id, at, ending).unwrap_or_default()
 }
 
 async fn create(
@@ -207,11 +381,18 @@ async fn create(
             );
         }
     };
-    if let Err(message) = request.validate() {
+    let (max_concurrent, require_replica, test_mode_url) = {
+        let config = sim.config();
+        (
+            config.max_concurrent,
+            config.require_replica,
+            config.test_mode_url,
+        )
+    };
+    if let Err(message) = request.validate(require_replica) {
         return error(StatusCode::BAD_REQUEST, "error", &message);
     }
-    let max_concurrent = sim.config().max_concurrent;
-    let (conversation, joined) = {
+    let (conversation, after, joined) = {
         let mut state = sim.state();
         if verdict.at_capacity || state.active_count() >= max_concurrent {
             return error(
@@ -221,37 +402,39 @@ async fn create(
             );
         }
         let now = Utc::now();
-        let conversation = state.create(&request, now);
+        let conversation = state.create(&request, now, test_mode_url);
+        let after = faults::after_create(&mut state.faults, &body);
         let joined = if conversation.test_mode {
             None
         } else {
             state.replica_joined(&conversation.id, now + chrono::Duration::seconds(3))
         };
-        (conversation, joined)
+        (conversation, after, joined)
     };
+    // Everything the call does happens before the answer, which a fault may withhold.
     sim.send(joined.into_iter().collect());
     if !conversation.test_mode {
-        // Tavus ends the call itself at max_call_duration (sped up by the configured factor).
-        let speedup = sim.config().speedup.max(0.001);
-        let real = Duration::from_secs_f64(f64::from(conversation.max_call_duration) / speedup);
-        let sim2 = sim.clone();
-        let id = conversation.id.clone();
-        let simulated_end = conversation.created_at
-            + chrono::Duration::seconds(i64::from(conversation.max_call_duration));
-        tokio::spawn(async move {
-            tokio::time::sleep(real).await;
-            let callbacks = sim2
-                .state()
-                .end(&id, simulated_end, "max_call_duration reached");
-            sim2.send(callbacks.unwrap_or_default());
-        });
+        schedule(&sim, &conversation, Timer::MaxCallDuration);
+        schedule(&sim, &conversation, Timer::ParticipantAbsent);
     }
-    let mut body = State::view(&conversation, false);
-    body["status"] = json!(if conversation.test_mode {
-        "ended"
-    } else {
-        "active"
-    });
+    answer_create(&conversation, after).await
+}
+
+async fn answer_create(c: &Conversation, after: AfterCreate) -> Response {
+    if let Some(status) = after.fail {
+        return error(
+            status_or_503(status),
+            "error",
+            "simulated failure after the conversation was created",
+        );
+    }
+    if let Some(ms) = after.hang_ms {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    let mut body = State::view(c, false);
+    if let Some(token) = &c.meeting_token {
+        body["meeting_token"] = json!(token);
+    }
     (StatusCode::OK, Json(body)).into_response()
 }
 
@@ -265,14 +448,18 @@ async fn get_one(
     AxumState(sim): AxumState<Sim>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Query(q): Query<GetQuery>,
+    query: Result<Query<GetQuery>, QueryRejection>,
 ) -> Response {
     if let Err(r) = gate(&sim, "GET /v2/conversations/{id}", &headers, b"").await {
         return r;
     }
-    match sim.state().conversations.get(&id) {
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(e) => return bad_request(e),
+    };
+    match sim.state().live(&id) {
         Some(c) => Json(State::view(c, q.verbose.unwrap_or(false))).into_response(),
-        None => error(StatusCode::BAD_REQUEST, "error", "Invalid conversation_id"),
+        None => invalid_id(),
     }
 }
 
@@ -286,27 +473,32 @@ struct ListQuery {
 async fn list(
     AxumState(sim): AxumState<Sim>,
     headers: HeaderMap,
-    Query(q): Query<ListQuery>,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Response {
     if let Err(r) = gate(&sim, "GET /v2/conversations", &headers, b"").await {
         return r;
     }
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(e) => return bad_request(e),
+    };
     let state = sim.state();
     let mut all: Vec<_> = state
         .conversations
         .values()
+        .filter(|c| !c.deleted)
         .filter(|c| match q.status.as_deref() {
             Some("active") => c.ended.is_none(),
             Some("ended") => c.ended.is_some(),
             _ => true,
         })
         .collect();
-    all.sort_by_key(|c| std::cmp::Reverse(c.created_at));
+    all.sort_by_key(|c| std::cmp::Reverse((c.created_at, c.seq)));
     let limit = q.limit.unwrap_or(10).max(1);
     let page = q.page.unwrap_or(1).max(1);
     let data: Vec<Value> = all
         .iter()
-        .skip((page - 1) * limit)
+        .skip((page - 1).saturating_mul(limit))
         .take(limit)
         .map(|c| State::view(c, false))
         .collect();
@@ -321,41 +513,164 @@ async fn end(
     if let Err(r) = gate(&sim, "POST /v2/conversations/{id}/end", &headers, b"").await {
         return r;
     }
-    let speedup = sim.config().speedup;
+    let (speedup, shape) = (sim.speedup(), sim.shape());
     let callbacks = {
         let mut state = sim.state();
-        let Some(c) = state.conversations.get(&id) else {
-            return error(StatusCode::BAD_REQUEST, "error", "Invalid conversation_id");
+        let Some(c) = state.live(&id) else {
+            return invalid_id();
         };
-        let elapsed = c.created_instant.elapsed().as_secs_f64() * speedup;
-        let at = c.created_at + chrono::Duration::milliseconds((elapsed * 1000.0) as i64);
-        state.end(&id, at, "end_conversation_endpoint_hit")
+        let at = c.simulated_now(speedup);
+        let ending = Ending::with(
+            "end_conversation_endpoint_hit",
+            TranscriptSpec::shaped(shape),
+        );
+        state.end(&id, at, ending)
     };
     sim.send(callbacks.unwrap_or_default());
     StatusCode::OK.into_response()
 }
 
+#[derive(Deserialize)]
+struct DeleteQuery {
+    #[serde(default)]
+    hard: Option<bool>,
+}
+
+async fn delete(
+    AxumState(sim): AxumState<Sim>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    query: Result<Query<DeleteQuery>, QueryRejection>,
+) -> Response {
+    if let Err(r) = gate(&sim, "DELETE /v2/conversations/{id}", &headers, b"").await {
+        return r;
+    }
+    let Query(q) = match query {
+        Ok(q) => q,
+        Err(e) => return bad_request(e),
+    };
+    let (speedup, shape) = (sim.speedup(), sim.shape());
+    let ending = Ending::with("daily_room_has_been_deleted", TranscriptSpec::shaped(shape));
+    let deleted = sim
+        .state()
+        .delete(&id, q.hard.unwrap_or(false), ending, speedup);
+    match deleted {
+        Some(callbacks) => {
+            sim.send(callbacks);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        None => invalid_id(),
+    }
+}
+
+fn no_such_conversation() -> Response {
+    error(StatusCode::NOT_FOUND, "error", "no such conversation")
+}
+
 async fn control_end(
     AxumState(sim): AxumState<Sim>,
     Path(id): Path<String>,
-    Json(body): Json<ControlEnd>,
+    body: Result<Json<ControlEnd>, JsonRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(Json(body)) => body,
+        Err(e) => return bad_request(e),
+    };
+    if let Err(message) = body.validate() {
+        return bad_request(message);
+    }
+    let shape = body.transcript_shape.unwrap_or_else(|| sim.shape());
+    let ending = Ending {
+        reason: body.shutdown_reason,
+        shutdown_event: body.shutdown_event,
+        transcript: body.transcript.then_some(TranscriptSpec {
+            shape,
+            turns: body.turns,
+            extra_turns: body.extra_turns,
+        }),
+    };
     let callbacks = {
         let mut state = sim.state();
-        let Some(c) = state.conversations.get(&id) else {
-            return error(StatusCode::NOT_FOUND, "error", "no such conversation");
+        let Some(c) = state.live(&id) else {
+            return no_such_conversation();
         };
-        let at =
-            c.created_at + chrono::Duration::milliseconds((body.duration_seconds * 1000.0) as i64);
-        state.end(&id, at, &body.shutdown_reason)
+        let lasted = chrono::Duration::milliseconds((body.duration_seconds * 1000.0) as i64);
+        let at = c.created_at + lasted;
+        state.end(&id, at, ending)
     };
     sim.send(callbacks.unwrap_or_default());
     StatusCode::NO_CONTENT.into_response()
 }
 
-async fn control_faults(AxumState(sim): AxumState<Sim>, Json(faults): Json<Faults>) -> Response {
-    sim.state().faults.push(faults);
-    StatusCode::NO_CONTENT.into_response()
+async fn control_join(
+    AxumState(sim): AxumState<Sim>,
+    Path(id): Path<String>,
+    body: Result<Json<ControlJoin>, JsonRejection>,
+) -> Response {
+    let body = match body {
+        Ok(Json(body)) => body,
+        Err(e) => return bad_request(e),
+    };
+    let speedup = sim.speedup();
+    match sim.state().join(&id, &body.url, speedup) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(refusal) => error(status_or_503(refusal.status()), "error", refusal.message()),
+    }
+}
+
+async fn control_conversation(AxumState(sim): AxumState<Sim>, Path(id): Path<String>) -> Response {
+    let speedup = sim.speedup();
+    match sim.state().conversations.get(&id) {
+        Some(c) => Json(State::control_view(c, speedup)).into_response(),
+        None => no_such_conversation(),
+    }
+}
+
+async fn control_faults(
+    AxumState(sim): AxumState<Sim>,
+    faults: Result<Json<Faults>, JsonRejection>,
+) -> Response {
+    match faults {
+        Ok(Json(faults)) => {
+            sim.state().faults.push(faults);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => bad_request(e),
+    }
+}
+
+fn config_view(config: &SimConfig) -> Value {
+    json!({
+        "transcript_shape": config.transcript_shape,
+        "test_mode_url": config.test_mode_url,
+        "require_replica": config.require_replica,
+    })
+}
+
+async fn control_get_config(AxumState(sim): AxumState<Sim>) -> Response {
+    Json(config_view(&sim.config())).into_response()
+}
+
+/// Changes settings of a running simulator, for a stack whose command line a test cannot set.
+async fn control_set_config(
+    AxumState(sim): AxumState<Sim>,
+    change: Result<Json<ControlConfig>, JsonRejection>,
+) -> Response {
+    let change = match change {
+        Ok(Json(change)) => change,
+        Err(e) => return bad_request(e),
+    };
+    let mut config = sim.config();
+    if let Some(shape) = change.transcript_shape {
+        config.transcript_shape = shape;
+    }
+    if let Some(url) = change.test_mode_url {
+        config.test_mode_url = url;
+    }
+    if let Some(required) = change.require_replica {
+        config.require_replica = required;
+    }
+    Json(config_view(&config)).into_response()
 }
 
 #[derive(Deserialize)]
@@ -372,8 +687,13 @@ async fn control_keys(AxumState(sim): AxumState<Sim>, Json(keys): Json<ControlKe
 
 async fn control_stats(AxumState(sim): AxumState<Sim>) -> Response {
     let state = sim.state();
-    Json(json!({ "requests": state.requests, "active": state.active_count(), "conversations": state.conversations.len() }))
-        .into_response()
+    Json(json!({
+        "requests": state.requests,
+        "active": state.active_count(),
+        "conversations": state.conversations.len(),
+        "joins": state.joins(),
+    }))
+    .into_response()
 }
 
 async fn control_reset(AxumState(sim): AxumState<Sim>) -> Response {
@@ -389,10 +709,16 @@ pub fn router(config: SimConfig) -> Router {
     };
     Router::new()
         .route("/v2/conversations", post(create).get(list))
-        .route("/v2/conversations/{id}", get(get_one))
+        .route("/v2/conversations/{id}", get(get_one).delete(delete))
         .route("/v2/conversations/{id}/end", post(end))
+        .route("/_sim/conversations/{id}", get(control_conversation))
         .route("/_sim/conversations/{id}/end", post(control_end))
+        .route("/_sim/conversations/{id}/join", post(control_join))
         .route("/_sim/faults", post(control_faults))
+        .route(
+            "/_sim/config",
+            get(control_get_config).post(control_set_config),
+        )
         .route("/_sim/keys", post(control_keys))
         .route("/_sim/stats", get(control_stats))
         .route("/_sim/reset", post(control_reset))

@@ -1,7 +1,11 @@
 //! The request bodies Tavus documents, validated as Tavus does: unknown fields and values out of
-//! range get a 400 with `{"error": ...}`.
+//! range get a 400 with `{"error": ...}`. Also the bodies of the `/_sim` control endpoints.
 
-use serde::Deserialize;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,8 +47,13 @@ pub struct Properties {
 /// Tavus's documented default and ceiling for `max_call_duration`.
 pub const MAX_CALL_DURATION: u32 = 3600;
 
+/// Tavus's documented default for `participant_absent_timeout`.
+pub const PARTICIPANT_ABSENT_TIMEOUT: u32 = 300;
+
 impl CreateConversation {
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the body as Tavus documents it. `require_replica`: a create must name a replica
+    /// (face) or a persona (PAL) that brings its default one; see [`crate::SimConfig`].
+    pub fn validate(&self, require_replica: bool) -> Result<(), String> {
         let props = self.properties.clone().unwrap_or_default();
         if let Some(d) = props.max_call_duration
             && !(1..=MAX_CALL_DURATION).contains(&d)
@@ -72,7 +81,86 @@ impl CreateConversation {
         if self.persona_id.is_some() && self.pal_id.is_some() {
             return Err("send persona_id or pal_id, not both".into());
         }
+        if require_replica && !self.names_a_replica() {
+            return Err(
+                "a replica is required: send replica_id (face_id) or a persona_id (pal_id) with a default replica"
+                    .into(),
+            );
+        }
         Ok(())
+    }
+
+    /// The simulator treats every persona as having a default replica.
+    fn names_a_replica(&self) -> bool {
+        [
+            &self.replica_id,
+            &self.face_id,
+            &self.persona_id,
+            &self.pal_id,
+        ]
+        .iter()
+        .any(|id| id.is_some())
+    }
+
+    pub fn absent_timeout(&self) -> u32 {
+        self.properties
+            .as_ref()
+            .and_then(|p| p.participant_absent_timeout)
+            .unwrap_or(PARTICIPANT_ABSENT_TIMEOUT)
+    }
+}
+
+/// Which keys the turns of a transcript carry. Tavus's example shows `classic` (`role`,
+/// `content`); third parties report `extended` turns that add `timestamp`,
+/// `seconds_from_start`, `duration` and `inference_id` (reference "Uncertain" item 2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TranscriptShape {
+    Classic,
+    #[default]
+    Extended,
+}
+
+impl FromStr for TranscriptShape {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "classic" => Ok(TranscriptShape::Classic),
+            "extended" => Ok(TranscriptShape::Extended),
+            other => Err(format!(
+                "transcript shape must be classic or extended, not {other}"
+            )),
+        }
+    }
+}
+
+/// What `conversation_url` a `test_mode` create carries; the docs do not say, so both cases
+/// can be simulated: `room` (a room URL as for any call) or `none` (the key is left out).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TestModeUrl {
+    #[default]
+    Room,
+    None,
+}
+
+impl FromStr for TestModeUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "room" => Ok(TestModeUrl::Room),
+            "none" => Ok(TestModeUrl::None),
+            other => Err(format!("test mode url must be room or none, not {other}")),
+        }
+    }
+}
+
+impl fmt::Display for TranscriptShape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TranscriptShape::Classic => "classic",
+            TranscriptShape::Extended => "extended",
+        })
     }
 }
 
@@ -83,10 +171,55 @@ pub struct ControlEnd {
     pub duration_seconds: f64,
     #[serde(default = "default_reason")]
     pub shutdown_reason: String,
+    /// `false`: no `system.shutdown` is recorded or sent (test mode, a replica that never
+    /// joined, a deleted room).
+    #[serde(default = "yes")]
+    pub shutdown_event: bool,
+    /// `false`: no `application.transcription_ready` is recorded or sent.
+    #[serde(default = "yes")]
+    pub transcript: bool,
+    /// This call's transcript shape, instead of the simulator's.
+    #[serde(default)]
+    pub transcript_shape: Option<TranscriptShape>,
+    /// Replaces the spoken turns (everything after the system turn), sent verbatim.
+    #[serde(default)]
+    pub turns: Option<Vec<Value>>,
+    /// Appended verbatim after the spoken turns, e.g. turns without usable content.
+    #[serde(default)]
+    pub extra_turns: Vec<Value>,
+}
+
+impl ControlEnd {
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.duration_seconds.is_finite() || self.duration_seconds < 0.0 {
+            return Err("duration_seconds must be a number >= 0".into());
+        }
+        Ok(())
+    }
 }
 
 fn default_reason() -> String {
     "participant_left_timeout reached".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `POST /_sim/conversations/{id}/join`: a person opens `url` to join the call's room.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlJoin {
+    pub url: String,
+}
+
+/// `POST /_sim/config`: changes these settings of a running simulator; absent fields stay.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlConfig {
+    pub transcript_shape: Option<TranscriptShape>,
+    pub test_mode_url: Option<TestModeUrl>,
+    pub require_replica: Option<bool>,
 }
 
 /// `POST /_sim/faults`: a rule for what the next requests to the v2 API meet. Rules add up; a
@@ -108,8 +241,84 @@ pub struct Faults {
     /// The next this-many creates get the concurrency-limit 400.
     #[serde(default)]
     pub at_capacity_next: u32,
+    /// The next this-many creates create the conversation (it stays active) and then answer
+    /// `fail_status`: the client cannot know the call exists.
+    #[serde(default)]
+    pub create_then_fail_next: u32,
+    /// The next this-many creates create the conversation and then wait `hang_ms` before the
+    /// normal answer, so a client with a shorter timeout gives up on a call that exists.
+    #[serde(default)]
+    pub create_then_hang_next: u32,
+    #[serde(default = "default_hang_ms")]
+    pub hang_ms: u64,
 }
 
 fn default_fail_status() -> u16 {
     503
+}
+
+fn default_hang_ms() -> u64 {
+    30_000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn create(body: Value) -> CreateConversation {
+        serde_json::from_value(body).unwrap()
+    }
+
+    #[test]
+    fn a_replica_is_required_only_when_configured() {
+        assert!(create(json!({})).validate(false).is_ok());
+        let missing = create(json!({})).validate(true).unwrap_err();
+        assert!(missing.contains("replica"), "{missing}");
+        for key in ["replica_id", "face_id", "persona_id", "pal_id"] {
+            assert_eq!(create(json!({ key: "x" })).validate(true), Ok(()), "{key}");
+        }
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        let too_few = create(json!({ "max_participants": 1 })).validate(false);
+        assert_eq!(too_few, Err("max_participants must be at least 2".into()));
+        assert!(
+            create(json!({ "max_participants": 2 }))
+                .validate(false)
+                .is_ok()
+        );
+        let zero = create(json!({ "properties": { "max_call_duration": 0 } })).validate(false);
+        assert!(zero.unwrap_err().contains("max_call_duration"));
+    }
+
+    #[test]
+    fn the_absent_timeout_defaults_to_300_seconds() {
+        assert_eq!(create(json!({})).absent_timeout(), 300);
+        let set = create(json!({ "properties": { "participant_absent_timeout": 12 } }));
+        assert_eq!(set.absent_timeout(), 12);
+    }
+
+    #[test]
+    fn a_control_end_has_documented_defaults() {
+        let end: ControlEnd = serde_json::from_value(json!({ "duration_seconds": 5 })).unwrap();
+        assert_eq!(end.shutdown_reason, "participant_left_timeout reached");
+        assert!(end.shutdown_event && end.transcript);
+        assert_eq!(end.transcript_shape, None);
+        assert!(end.turns.is_none() && end.extra_turns.is_empty());
+        let negative: ControlEnd =
+            serde_json::from_value(json!({ "duration_seconds": -1 })).unwrap();
+        assert!(negative.validate().is_err());
+    }
+
+    #[test]
+    fn shapes_and_urls_parse_from_flags() {
+        assert_eq!("classic".parse(), Ok(TranscriptShape::Classic));
+        assert_eq!("extended".parse(), Ok(TranscriptShape::Extended));
+        assert!("other".parse::<TranscriptShape>().is_err());
+        assert_eq!("none".parse(), Ok(TestModeUrl::None));
+        assert_eq!("room".parse(), Ok(TestModeUrl::Room));
+        assert!("".parse::<TestModeUrl>().is_err());
+    }
 }
