@@ -87,7 +87,7 @@ up() {
     persona_reflect=${TAVUS_PERSONA_ID_REFLECT:-p-sim-reflect}; persona_resolve=${TAVUS_PERSONA_ID_RESOLVE:-p-sim-resolve}
     tavus_url=http://127.0.0.1:$sim_port; tavus_key=sim-key
     start_bg tavus-sim "$target/debug/tavus-sim" --port "$sim_port" --api-key sim-key --speedup "${TAVUS_SIM_SPEEDUP:-1}" \
-      --max-concurrent "${TAVUS_SIM_MAX_CONCURRENT:-100}"
+      --max-concurrent "${TAVUS_SIM_MAX_CONCURRENT:-100}" --require-replica true
     wait_for "$tavus_url/_sim/health" tavus-sim "$state/tavus-sim.pid" 30
   fi
 

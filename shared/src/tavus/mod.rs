@@ -319,16 +319,21 @@ impl<F: FetchSecret> TavusClient<F> {
             tracing::info!(conversation_id = %found.conversation_id, "adopted the conversation of a lost create");
             return Some(found);
         }
-        match self
+        if let Err(e) = self
             .end_conversation(&found.conversation_id, deadline)
             .await
         {
-            Ok(()) => {
-                tracing::warn!(conversation_id = %found.conversation_id, "ended the conversation of a lost create")
-            }
-            Err(e) => {
-                tracing::warn!(conversation_id = %found.conversation_id, error = %e, "could not end the conversation of a lost create; the sweeper will")
-            }
+            tracing::warn!(conversation_id = %found.conversation_id, error = %e, "could not end the conversation of a lost create; the sweeper will");
+            return None;
+        }
+        tracing::warn!(conversation_id = %found.conversation_id, "ended the conversation of a lost create");
+        // It holds the user's context and no session will ever settle it: delete it too.
+        if self.config.delete_after_call
+            && let Err(e) = self
+                .delete_conversation(&found.conversation_id, deadline)
+                .await
+        {
+            tracing::warn!(conversation_id = %found.conversation_id, error = %e, "could not delete the conversation of a lost create");
         }
         None
     }

@@ -174,6 +174,26 @@ impl Api {
         send_retrying_throttled(|| self.http.post(url).json(body)).await
     }
 
+    /// A control call to the shared simulator (`/_sim/...`), with its status and JSON body.
+    pub async fn sim(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.tavus));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("simulator unreachable: {e}"));
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
     /// Adds a fault rule to the shared simulator; with `when_body_contains` it only touches
     /// this test's requests.
     pub async fn tavus_fault(&self, rule: Value) {

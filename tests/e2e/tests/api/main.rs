@@ -9,3 +9,4 @@ mod flows;
 mod round_trips;
 mod settlement;
 mod sweeper;
+mod tavus_rules;

@@ -248,3 +248,224 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
     let last = sweep(&ledger, &tavus, &keys, options, after, soon()).await;
     assert_eq!(last.found, 0, "nothing is left in the index: {last:?}");
 }
+
+/// The parts of an in-process test: a table and a simulator of its own, the key in moto.
+struct Rig {
+    ledger: DynamoLedger,
+    keys: Arc<SecretCache<SecretsManagerSource>>,
+    sim: tavus_sim::RunningSim,
+}
+
+impl Rig {
+    async fn new(sim: tavus_sim::SimConfig) -> Rig {
+        let secrets = aws_sdk_secretsmanager::Client::new(&local_sdk(&env("MOTO_ENDPOINT")).await);
+        Rig {
+            ledger: own_table().await,
+            keys: Arc::new(SecretCache::new(
+                SecretsManagerSource::new(secrets, env("TAVUS_SECRET_ID")),
+                Duration::from_secs(300),
+            )),
+            sim: tavus_sim::start(sim, 0).await.unwrap(),
+        }
+    }
+
+    fn tavus(&self, config: awaknow_core::tavus::TavusConfig) -> TavusClient<SecretsManagerSource> {
+        TavusClient::new(config, Arc::clone(&self.keys)).unwrap()
+    }
+
+    /// Creates a session through the create-session handler; its callbacks lead nowhere.
+    async fn create(
+        &self,
+        config: awaknow_core::tavus::TavusConfig,
+        user: &str,
+        minutes: u32,
+    ) -> Value {
+        let app = create_session::App {
+            ledger: self.ledger.clone(),
+            tavus: self.tavus(config),
+            keys: Arc::clone(&self.keys),
+            auth: awaknow_core::api::identity::Authenticator::new(
+                awaknow_core::api::identity::AuthMode::Authorizer,
+            ),
+            public_url: Some("http://127.0.0.1:9".into()),
+        };
+        let body =
+            json!({ "session_type": "reflect_alone", "prompt": "x", "max_minutes": minutes });
+        let response = create_session::handle(
+            &app,
+            lambda_http::request::from_str(&event("create-session.json", user, Some(&body)))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.status(), 201);
+        match response.body() {
+            lambda_http::Body::Text(text) => serde_json::from_str(text).unwrap(),
+            other => panic!("unexpected body {other:?}"),
+        }
+    }
+
+    async fn control(&self, path: &str, body: Value) -> u16 {
+        reqwest::Client::new()
+            .post(format!("{}{path}", self.sim.base_url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_end_without_a_shutdown_event_is_charged_to_tavus_last_update() {
+    let rig = Rig::new(tavus_sim::SimConfig::default()).await;
+    let config = e2e_tests::sim_tavus_config(&rig.sim.base_url());
+    let user = e2e_tests::Api::user("no-event");
+    let created = rig.create(config.clone(), &user, 10).await;
+    let cid = created["conversation_id"].as_str().unwrap();
+    // Ended after 130 s, but Tavus recorded no system.shutdown (a replica that never joined).
+    let end = json!({ "duration_seconds": 130.0, "shutdown_event": false, "transcript": false });
+    assert_eq!(
+        rig.control(&format!("/_sim/conversations/{cid}/end"), end)
+            .await,
+        204
+    );
+
+    let later = chrono::Utc::now() + chrono::Duration::minutes(30);
+    let report = sweep(
+        &rig.ledger,
+        &rig.tavus(config),
+        &rig.keys,
+        SweepOptions::default(),
+        later,
+        soon(),
+    )
+    .await;
+    assert_eq!(
+        (report.settled_from_tavus, report.settled_in_full),
+        (1, 0),
+        "{report:?}"
+    );
+    let user = UserId::parse(&user).unwrap();
+    let id = created["session_id"].as_str().unwrap().parse().unwrap();
+    let (session, _) = rig.ledger.get_session(&user, id).await.unwrap();
+    assert_eq!(
+        session.charged_minutes,
+        Some(3),
+        "130 s, not the 10 reserved"
+    );
+    assert_eq!(
+        rig.ledger.usage(&user, later).await.unwrap().used_minutes,
+        3
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_mode_create_is_recorded_ended_and_charged_nothing() {
+    for url in ["room", "none"] {
+        let rig = Rig::new(tavus_sim::SimConfig::default()).await;
+        assert_eq!(
+            rig.control("/_sim/config", json!({ "test_mode_url": url }))
+                .await,
+            200
+        );
+        let config = awaknow_core::tavus::TavusConfig {
+            test_mode: true,
+            ..e2e_tests::sim_tavus_config(&rig.sim.base_url())
+        };
+        let user = e2e_tests::Api::user("test-mode");
+        let created = rig.create(config, &user, 10).await;
+        assert_eq!(created["status"], "ended", "{created}");
+        assert_eq!(created["charged_minutes"], 0);
+        assert_eq!(created["end_reason"], "test_mode");
+        assert_eq!(created["usage"]["reserved_minutes"], 0);
+        assert_eq!(created["usage"]["used_minutes"], 0);
+        assert!(created.get("join_url").is_none());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweeper_ends_our_conversations_that_no_active_session_holds() {
+    let rig = Rig::new(tavus_sim::SimConfig::default()).await;
+    let config = e2e_tests::sim_tavus_config(&rig.sim.base_url());
+    let user = e2e_tests::Api::user("orphans");
+    let held = rig.create(config.clone(), &user, 10).await;
+
+    // A conversation of ours that no session holds (a crash after Tavus created it), and one of
+    // another deployment on the same Tavus account (its callback URL is not signed by us).
+    let key = awaknow_core::api::sessions::WebhookKey::webhook_key(&rig.keys)
+        .await
+        .unwrap();
+    let claims = awaknow_core::api::webhook_token::CallbackClaims {
+        owner: UserId::parse(&user).unwrap(),
+        session_id: awaknow_core::domain::SessionId::new_at(chrono::Utc::now()),
+        period: awaknow_core::domain::Period::containing(chrono::Utc::now()),
+        reserved_minutes: 5,
+        created_at_ms: chrono::Utc::now().timestamp_millis(),
+    };
+    let token = awaknow_core::api::webhook_token::sign(&key, &claims);
+    let create = |callback: String| {
+        let base = rig.sim.base_url();
+        async move {
+            let answer: Value = reqwest::Client::new()
+                .post(format!("{base}/v2/conversations"))
+                .header("x-api-key", "sim-key")
+                .json(&json!({ "persona_id": "p", "conversation_name": "x", "callback_url": callback }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            answer["conversation_id"].as_str().unwrap().to_owned()
+        }
+    };
+    let orphan = create(format!("http://127.0.0.1:9/webhooks/tavus/{token}")).await;
+    let foreign = create("https://other.example/webhooks/tavus/v1.abc.def".into()).await;
+
+    let options = SweepOptions {
+        orphan_min_age: chrono::Duration::zero(),
+        ..SweepOptions::default()
+    };
+    let report = sweep(
+        &rig.ledger,
+        &rig.tavus(config),
+        &rig.keys,
+        options,
+        chrono::Utc::now(),
+        soon(),
+    )
+    .await;
+    assert_eq!((report.orphans_ended, report.failed), (1, 0), "{report:?}");
+    let status = |id: String| {
+        let base = rig.sim.base_url();
+        async move {
+            let c: Value = reqwest::Client::new()
+                .get(format!("{base}/v2/conversations/{id}"))
+                .header("x-api-key", "sim-key")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            c["status"].as_str().unwrap_or("").to_owned()
+        }
+    };
+    assert_eq!(status(orphan).await, "ended");
+    assert_eq!(
+        status(foreign).await,
+        "active",
+        "another deployment's call is not ours to end"
+    );
+    assert_eq!(
+        status(held["conversation_id"].as_str().unwrap().to_owned()).await,
+        "active",
+        "a call an active session holds runs on"
+    );
+}
+
+fn soon() -> Instant {
+    Instant::now() + Duration::from_secs(30)
+}
