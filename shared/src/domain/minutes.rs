@@ -17,14 +17,22 @@ pub fn reservation_minutes(requested: Option<u32>, available: i64) -> u32 {
     wanted.min(available)
 }
 
-/// Minutes charged for a call that ran from `created_at` to `ended_at`: whole minutes, rounded
-/// up, because Tavus bills from creation. A clock that runs backwards charges nothing.
+/// Our creation time comes before Tavus's by the create's round trip, and Tavus bills from its
+/// own. Charging from ours, rounded up, would turn a call Tavus ran for exactly N minutes (a call
+/// nobody joined, ended at the 120 s join window, say) into N + 1: that head start is not
+/// charged.
+pub const CREATE_ROUND_TRIP_ALLOWANCE_MS: i64 = 3_000;
+
+/// Minutes charged for a call that ran from `created_at` (ours) to `ended_at`: whole minutes,
+/// rounded up, because Tavus bills from creation, less the create's round trip; at least one
+/// minute for any call that ran at all. A clock that runs backwards charges nothing.
 pub fn charged_minutes(created_at: DateTime<Utc>, ended_at: DateTime<Utc>) -> u32 {
     let millis = (ended_at - created_at).num_milliseconds();
     if millis <= 0 {
         return 0;
     }
-    let minutes = (millis as u64).div_ceil(60_000);
+    let billed = (millis - CREATE_ROUND_TRIP_ALLOWANCE_MS).max(1);
+    let minutes = (billed as u64).div_ceil(60_000);
     u32::try_from(minutes).unwrap_or(u32::MAX)
 }
 
@@ -79,9 +87,12 @@ mod tests {
             .with_timezone(&Utc);
         let after = |ms: i64| charged_minutes(start, start + Duration::milliseconds(ms));
         assert_eq!(after(0), 0);
-        assert_eq!(after(1), 1);
+        assert_eq!(after(1), 1, "any call that ran is at least a minute");
         assert_eq!(after(60_000), 1);
-        assert_eq!(after(60_001), 2);
+        assert_eq!(after(63_000), 1, "the create's round trip is not charged");
+        assert_eq!(after(63_001), 2);
+        // Nobody joined: Tavus ended it 120 s after its creation, 0.8 s after ours.
+        assert_eq!(after(120_800), 2);
         assert_eq!(after(3_600_000), 60);
         assert_eq!(after(-5_000), 0);
     }

@@ -94,3 +94,20 @@ pub async fn rotate_secret(client: &aws_sdk_secretsmanager::Client, name: &str, 
         .await
         .expect("put secret value on moto");
 }
+
+/// Held for reading by every test that drives the Tavus client, and for writing by the test
+/// that captures the client's logs: tracing's per-callsite interest is global, and a log site
+/// first met on another thread while the capture was being set up could go uncaptured.
+pub async fn tavus_client_logs(exclusive: bool) -> TavusLogGuard {
+    static LOCK: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+    if exclusive {
+        TavusLogGuard::Exclusive(LOCK.write().await)
+    } else {
+        TavusLogGuard::Shared(LOCK.read().await)
+    }
+}
+
+pub enum TavusLogGuard {
+    Shared(#[allow(dead_code)] tokio::sync::RwLockReadGuard<'static, ()>),
+    Exclusive(#[allow(dead_code)] tokio::sync::RwLockWriteGuard<'static, ()>),
+}

@@ -92,6 +92,7 @@ async fn bodies(server: &MockServer) -> Vec<Value> {
 
 #[tokio::test]
 async fn create_sends_the_documented_path_header_and_body() {
+    let _logs = crate::support::tavus_client_logs(false).await;
     let server = MockServer::start().await;
     let (keys, _) = keys_with("tk-live-1").await;
     Mock::given(method("POST"))
@@ -144,6 +145,7 @@ async fn create_sends_the_documented_path_header_and_body() {
 
 #[tokio::test]
 async fn two_503s_then_a_200_succeed_in_three_calls() {
+    let _logs = crate::support::tavus_client_logs(false).await;
     let server = MockServer::start().await;
     let (keys, _) = keys_with("tk-1").await;
     Mock::given(method("POST"))
@@ -199,6 +201,7 @@ fn listed(id: &str, name: &str, meeting_token: Option<&str>) -> Value {
 
 #[tokio::test]
 async fn a_create_whose_answer_was_lost_ends_what_it_made_before_creating_again() {
+    let _logs = crate::support::tavus_client_logs(false).await;
     let server = MockServer::start().await;
     let (keys, _) = keys_with("tk-1").await;
     // Tavus made the conversation but the answer was a 502.
@@ -260,6 +263,7 @@ async fn a_create_whose_answer_was_lost_ends_what_it_made_before_creating_again(
 
 #[tokio::test]
 async fn a_lost_create_listed_with_its_token_is_adopted() {
+    let _logs = crate::support::tavus_client_logs(false).await;
     let server = MockServer::start().await;
     let (keys, _) = keys_with("tk-1").await;
     Mock::given(method("POST"))
@@ -293,6 +297,7 @@ async fn a_lost_create_listed_with_its_token_is_adopted() {
 
 #[tokio::test]
 async fn delete_is_hard_and_a_conversation_already_gone_counts_as_deleted() {
+    let _logs = crate::support::tavus_client_logs(false).await;
     let server = MockServer::start().await;
     let (keys, _) = keys_with("tk-1").await;
     Mock::given(method("DELETE"))
@@ -327,6 +332,7 @@ async fn delete_is_hard_and_a_conversation_already_gone_counts_as_deleted() {
 
 #[tokio::test]
 async fn a_400_is_not_retried_and_the_capacity_400_is_its_own_error() {
+    let _logs = crate::support::tavus_client_logs(false).await;
     let server = MockServer::start().await;
     let (keys, _) = keys_with("tk-1").await;
     Mock::given(method("POST"))
@@ -373,6 +379,7 @@ async fn a_400_is_not_retried_and_the_capacity_400_is_its_own_error() {
 
 #[tokio::test]
 async fn a_401_fetches_the_rotated_key_and_retries_once() {
+    let _logs = crate::support::tavus_client_logs(false).await;
     let server = MockServer::start().await;
     let (keys, name) = keys_with("tk-old").await;
     Mock::given(header("x-api-key", "tk-old"))
@@ -419,6 +426,7 @@ async fn a_401_fetches_the_rotated_key_and_retries_once() {
 
 #[tokio::test]
 async fn the_deadline_is_respected() {
+    let _logs = crate::support::tavus_client_logs(false).await;
     let server = MockServer::start().await;
     let (keys, _) = keys_with("tk-1").await;
     Mock::given(method("POST"))
@@ -445,6 +453,7 @@ async fn the_deadline_is_respected() {
 
 #[tokio::test]
 async fn retries_stop_at_the_deadline_and_after_the_last_attempt() {
+    let _logs = crate::support::tavus_client_logs(false).await;
     let server = MockServer::start().await;
     let (keys, _) = keys_with("tk-1").await;
     Mock::given(method("POST"))
@@ -470,6 +479,7 @@ async fn retries_stop_at_the_deadline_and_after_the_last_attempt() {
 
 #[tokio::test]
 async fn end_and_get_use_the_documented_paths() {
+    let _logs = crate::support::tavus_client_logs(false).await;
     let server = MockServer::start().await;
     let (keys, _) = keys_with("tk-1").await;
     Mock::given(method("POST"))
@@ -517,6 +527,7 @@ impl std::io::Write for Captured {
 
 #[tokio::test]
 async fn the_key_appears_in_no_log_and_no_error() {
+    let _logs = crate::support::tavus_client_logs(true).await;
     const KEY: &str = "tk-very-secret-4242";
     let captured = Captured::default();
     let writer = captured.clone();
@@ -526,6 +537,9 @@ async fn the_key_appears_in_no_log_and_no_error() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests on other threads may have met the client's log sites first, with no subscriber
+    // interested: ask every site again, or this capture could miss them.
+    tracing::callsite::rebuild_interest_cache();
 
     let server = MockServer::start().await;
     let (keys, name) = keys_with(KEY).await;

@@ -234,7 +234,7 @@ async fn a_one_megabyte_transcript_is_stored_and_returned_whole() {
     let end = shutdown(
         conversation_id,
         &url,
-        created_at(&created.body) + chrono::Duration::seconds(61),
+        created_at(&created.body) + chrono::Duration::seconds(65),
         "participant_left_timeout",
     );
     assert_eq!(api.callback(&url, &end).await.status, 204);
