@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: every test. Starts what the tests need on free loopback ports (DynamoDB Local,
 # moto, the Tavus simulator, the functions under `cargo lambda watch`, the local gateway), runs
-# the whole workspace's tests against it, and stops all of it however the run ends.
+# the whole workspace's tests, the OpenAPI check and the TypeScript client's tests against it,
+# and stops all of it however the run ends.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -24,3 +25,7 @@ cargo test --workspace --all-targets --locked "$@"
 
 # The running API against openapi.yaml.
 scripts/api-contract.sh
+
+# The front end's TypeScript client (types generated from openapi.yaml, tsc --strict) against
+# the running API: a change to either that breaks the front end fails here.
+scripts/client-ts.sh test

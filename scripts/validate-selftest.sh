@@ -14,7 +14,7 @@ seed() { # name, python expression turning the template text `t` into the mistak
   if "$root/scripts/validate.sh" "$copy" >"$work/$name.log" 2>&1; then
     echo "FAILED: validate accepted $name"; failed=$((failed + 1))
   else
-    echo "ok: validate rejects $name ($(grep -Eo '(E[0-9]{4}|Policy at index [0-9]+|is not valid)[^:]*' "$work/$name.log" | head -1))"
+    echo "ok: validate rejects $name ($(grep -Eo '(E[0-9]{4}|Policy at index [0-9]+|is not valid|http api: [^:]+|FAILED CKV_AWS_[0-9]+ on [^ ]+|SKIPPED WITHOUT A REASON [^ ]+)[^:]*' "$work/$name.log" | head -1))"
     passed=$((passed + 1))
   fi
 }
@@ -24,6 +24,9 @@ seed cron-with-two-wildcards "t.replace('cron(0 0 1 * ? *)', 'cron(0 0 1 * * *)'
 seed scheduler-retries-over-185 "t.replace('MaximumRetryAttempts: 10', 'MaximumRetryAttempts: 500', 1)"
 seed async-retries-over-2 "t.replace('MaximumRetryAttempts: 2\n        MaximumEventAgeInSeconds: 3600', 'MaximumRetryAttempts: 5\n        MaximumEventAgeInSeconds: 3600', 1)"
 seed misspelled-property "t.replace('ScheduleExpressionTimezone: UTC', 'ScheduleExpressionTimeZone: UTC', 1)"
+seed throttle-for-no-route "t.replace('\"POST /sessions\":', '\"POST /session\":', 1)"
+seed no-reserved-concurrency "t.replace('      ReservedConcurrentExecutions: 30\n', '', 1)"
+seed checkov-skip-without-reason "__import__('re').sub(r'\n +comment: Encrypted at rest with SSE-SQS[^\n]*', '', t, count=1)"
 
 echo "validate selftest: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -99,6 +99,47 @@ def schedule_errors(template):
     return errors
 
 
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "x-amazon-apigateway-any-method")
+
+
+def http_api_errors(template):
+    """What CloudFormation would only refuse at deploy time, or not at all: a RouteSettings key
+    naming no route of its API ("Unable to find Route by key"), and an access log format that is
+    not one JSON object with the request id, or that names a header (Authorization must never be
+    logged)."""
+    resources = template.get("Resources", {})
+    errors = []
+    for name, resource in resources.items():
+        if resource.get("Type") != "AWS::ApiGatewayV2::Stage":
+            continue
+        props = resource.get("Properties", {})
+        api_ref = props.get("ApiId", {})
+        api = resources.get(api_ref.get("Ref", ""), {}) if isinstance(api_ref, dict) else {}
+        paths = api.get("Properties", {}).get("Body", {}).get("paths", {})
+        routes = {
+            f"{'ANY' if method == 'x-amazon-apigateway-any-method' else method.upper()} {path}"
+            for path, operations in paths.items()
+            for method in operations
+            if method in HTTP_METHODS
+        }
+        for key in props.get("RouteSettings", {}) or {}:
+            if key not in routes and key != "$default":
+                errors.append(f"{name}: RouteSettings names {key!r}, which is no route of the API ({', '.join(sorted(routes))})")
+        log_format = (props.get("AccessLogSettings") or {}).get("Format")
+        if isinstance(log_format, str):
+            try:
+                fields = json.loads(log_format)
+            except ValueError as error:
+                errors.append(f"{name}: the access log format is not JSON ({error})")
+                continue
+            if not isinstance(fields, dict) or "$context.requestId" not in fields.values():
+                errors.append(f"{name}: the access log format has no $context.requestId")
+            lowered = log_format.lower()
+            if "authorization" in lowered or "header" in lowered:
+                errors.append(f"{name}: the access log format names a header; Authorization must never be logged")
+    return errors
+
+
 def main():
     if len(sys.argv) != 3:
         print(__doc__, file=sys.stderr)
@@ -118,6 +159,10 @@ def main():
     errors = schedule_errors(output)
     for error in errors:
         print(f"schedule: {error}", file=sys.stderr)
+    api_errors = http_api_errors(output)
+    for error in api_errors:
+        print(f"http api: {error}", file=sys.stderr)
+    errors += api_errors
     return 1 if errors else 0
 
 

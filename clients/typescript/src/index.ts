@@ -1,0 +1,107 @@
+// The AwakNow session API for the front end. Every type comes from openapi.yaml through
+// src/generated/api.ts (`npm run generate`, run by every build and test); nothing here restates
+// a field, so a field added to openapi.yaml reaches callers by regenerating.
+import createClient from "openapi-fetch";
+import type { components, operations, paths } from "./generated/api.js";
+
+type Schemas = components["schemas"];
+type Json<Op extends keyof operations, Status extends keyof operations[Op]["responses"]> =
+  operations[Op]["responses"][Status] extends { content: { "application/json": infer T } } ? T : never;
+
+export type { components, operations, paths };
+export type CreateSessionInput = operations["createSession"]["requestBody"]["content"]["application/json"];
+export type CreatedSession = Json<"createSession", 201>;
+export type Session = Json<"getSession", 200>;
+export type SessionList = Json<"listSessions", 200>;
+export type Usage = Json<"getUsage", 200>;
+export type Transcript = Json<"getTranscript", 200>;
+export type ListSessionsQuery = NonNullable<operations["listSessions"]["parameters"]["query"]>;
+export type Problem = Schemas["Problem"];
+export type MinutesExhausted = Schemas["MinutesExhausted"];
+/** A problem's `code`; `rate_limited` and `gateway_error` are API Gateway's own answers (429,
+ *  or a 5xx without a problem body), which carry no code. */
+export type ErrorCode = Problem["code"] | "rate_limited" | "gateway_error";
+
+/** Any answer that is not a success: `code`, `status` and `detail` say what went wrong. */
+export class ApiError extends Error {
+  override readonly name = "ApiError";
+
+  constructor(
+    readonly status: number,
+    readonly code: ErrorCode,
+    readonly detail: string | undefined,
+    /** The problem body (application/problem+json), when the API sent one. */
+    readonly problem: Problem | undefined,
+    /** Seconds to wait before retrying (503 `tavus_at_capacity`, `dependency_unavailable`). */
+    readonly retryAfterSeconds: number | undefined,
+  ) {
+    super(`${status} ${code}${detail ? `: ${detail}` : ""}`);
+  }
+
+  /** The problem of a 402: minutes left, plan, when they reset. */
+  get minutesExhausted(): MinutesExhausted | undefined {
+    return this.code === "minutes_exhausted" ? (this.problem as MinutesExhausted) : undefined;
+  }
+
+  static from(response: Response, body: unknown): ApiError {
+    const problem = isProblem(body) ? body : undefined;
+    const retryAfter = Number(response.headers.get("Retry-After"));
+    const code: ErrorCode =
+      problem?.code ??
+      (response.status === 401 ? "unauthenticated" : response.status === 429 ? "rate_limited" : "gateway_error");
+    const detail =
+      problem?.detail ?? (typeof body === "object" && body && "message" in body ? String(body.message) : undefined);
+    return new ApiError(response.status, code, detail, problem, retryAfter > 0 ? retryAfter : undefined);
+  }
+}
+
+function isProblem(body: unknown): body is Problem {
+  return typeof body === "object" && body !== null && typeof (body as { code?: unknown }).code === "string";
+}
+
+export interface ClientOptions {
+  /** e.g. https://<api-id>.execute-api.<region>.amazonaws.com (the stack's ApiUrl output). */
+  baseUrl: string;
+  /** The signed-in user's JWT (a Cognito ID token, a Supabase access token); asked per request. */
+  getToken: () => string | Promise<string>;
+  fetch?: typeof globalThis.fetch;
+}
+
+/** A new Idempotency-Key: make one per user action and send it again when retrying that action. */
+export function newIdempotencyKey(): string {
+  return globalThis.crypto.randomUUID();
+}
+
+export function createAwakNowClient(options: ClientOptions) {
+  const client = createClient<paths>({
+    baseUrl: options.baseUrl.replace(/\/+$/, ""),
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+  });
+  client.use({
+    async onRequest({ request }) {
+      request.headers.set("Authorization", `Bearer ${await options.getToken()}`);
+      return request;
+    },
+  });
+
+  async function unwrap<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
+    const { data, error, response } = await call;
+    if (!response.ok || data === undefined) throw ApiError.from(response, error);
+    return data;
+  }
+
+  return {
+    /** Reserves minutes and starts the Tavus conversation (201); join it at `conversation_url`.
+     *  The same key with the same input returns the same session, so a retry never charges twice. */
+    createSession: (input: CreateSessionInput, idempotencyKey: string = newIdempotencyKey()) =>
+      unwrap(client.POST("/sessions", { body: input, params: { header: { "Idempotency-Key": idempotencyKey } } })),
+    usage: () => unwrap(client.GET("/usage")),
+    listSessions: (query: ListSessionsQuery = {}) =>
+      unwrap(client.GET("/sessions", { params: { query } })),
+    getSession: (id: string) => unwrap(client.GET("/sessions/{id}", { params: { path: { id } } })),
+    endSession: (id: string) => unwrap(client.POST("/sessions/{id}/end", { params: { path: { id } } })),
+    transcript: (id: string) => unwrap(client.GET("/sessions/{id}/transcript", { params: { path: { id } } })),
+  };
+}
+
+export type AwakNowClient = ReturnType<typeof createAwakNowClient>;

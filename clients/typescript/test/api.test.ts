@@ -1,0 +1,169 @@
+// The client against the running local API (make test starts it and sets GATEWAY_URL and
+// DEV_JWT_SECRET). Every test has users of its own.
+import assert from "node:assert/strict";
+import { setTimeout as sleep } from "node:timers/promises";
+import { test } from "node:test";
+
+import { ApiError, createAwakNowClient, newIdempotencyKey, type CreateSessionInput } from "../src/index.js";
+import { devToken, env, freshUser } from "./dev-token.js";
+
+const baseUrl = env("GATEWAY_URL");
+const secret = env("DEV_JWT_SECRET");
+
+function clientFor(user: string, signingSecret = secret) {
+  return createAwakNowClient({ baseUrl, getToken: () => devToken(signingSecret, user) });
+}
+
+const reflect = (max_minutes: number): CreateSessionInput => ({
+  session_type: "reflect_alone",
+  prompt: "I want to reflect on my week",
+  max_minutes,
+});
+
+async function apiError(call: Promise<unknown>): Promise<ApiError> {
+  try {
+    await call;
+  } catch (error) {
+    if (error instanceof ApiError) return error;
+    throw error;
+  }
+  return assert.fail("expected the call to fail with an ApiError");
+}
+
+test("a new session reserves its minutes, and usage shows them", async () => {
+  const user = freshUser("create");
+  const api = clientFor(user);
+  const before = await api.usage();
+  assert.equal(before.user_id, user);
+  assert.equal(before.plan, "free");
+  assert.deepEqual([before.used_minutes, before.reserved_minutes], [0, 0]);
+  assert.equal(before.remaining_minutes, before.limit_minutes);
+  assert.ok(before.limit_minutes > 10, `the free plan has more than 10 minutes (${before.limit_minutes})`);
+
+  const created = await api.createSession(reflect(10));
+  assert.equal(created.status, "active");
+  assert.equal(created.session_type, "reflect_alone");
+  assert.equal(created.role, "owner");
+  assert.equal(created.owner_id, user);
+  assert.equal(created.reserved_minutes, 10);
+  assert.equal(created.charged_minutes, null);
+  assert.match(created.conversation_url ?? "", /^https:\/\//);
+  assert.equal(created.usage.reserved_minutes, 10);
+  assert.equal(created.usage.remaining_minutes, before.limit_minutes - 10);
+
+  const after = await api.usage();
+  assert.deepEqual(
+    [after.used_minutes, after.reserved_minutes, after.remaining_minutes],
+    [0, 10, before.limit_minutes - 10],
+  );
+  assert.ok(Date.parse(after.resets_at) > Date.now(), `resets_at ${after.resets_at} is ahead`);
+});
+
+test("a retry with the same Idempotency-Key returns the same session; another body with it is 409", async () => {
+  const api = clientFor(freshUser("idempotent"));
+  const key = newIdempotencyKey();
+  const first = await api.createSession(reflect(5), key);
+  const retry = await api.createSession(reflect(5), key);
+  assert.equal(retry.session_id, first.session_id);
+  assert.equal((await api.usage()).reserved_minutes, 5, "reserved once");
+
+  const conflict = await apiError(api.createSession(reflect(6), key));
+  assert.deepEqual([conflict.status, conflict.code], [409, "idempotency_conflict"]);
+  assert.equal(conflict.problem?.status, 409);
+});
+
+test("spent minutes are a 402 minutes_exhausted problem with what the app shows", async () => {
+  const api = clientFor(freshUser("spent"));
+  const { limit_minutes } = await api.usage();
+  const all = await api.createSession(reflect(60));
+  assert.equal(all.reserved_minutes, Math.min(60, limit_minutes), "what is left is reserved");
+  assert.equal(all.usage.remaining_minutes, 0);
+
+  const refused = await apiError(api.createSession(reflect(1)));
+  assert.ok(refused instanceof Error);
+  assert.deepEqual([refused.status, refused.code], [402, "minutes_exhausted"]);
+  assert.match(refused.detail ?? "", /minute/);
+  const exhausted = refused.minutesExhausted;
+  assert.ok(exhausted, "the 402 carries its problem");
+  assert.equal(exhausted.remaining_minutes, 0);
+  assert.equal(exhausted.plan, "free");
+  assert.ok(Date.parse(exhausted.resets_at) > Date.now());
+  assert.equal((await api.usage()).reserved_minutes, limit_minutes, "the refusal reserved nothing");
+});
+
+test("sessions are listed newest first, a page at a time", async () => {
+  const api = clientFor(freshUser("list"));
+  const older = await api.createSession(reflect(2));
+  const newer = await api.createSession(reflect(2));
+  const first = await api.listSessions({ limit: 1 });
+  assert.deepEqual(
+    first.sessions.map((s) => s.session_id),
+    [newer.session_id],
+  );
+  assert.ok(first.next_cursor, "a second page");
+  const second = await api.listSessions({ limit: 1, cursor: first.next_cursor });
+  assert.deepEqual(
+    second.sessions.map((s) => s.session_id),
+    [older.session_id],
+  );
+  const one = await api.getSession(older.session_id);
+  assert.deepEqual([one.session_id, one.status, one.role], [older.session_id, "active", "owner"]);
+});
+
+test("another user's session is 404 not_found, and stays untouched", async () => {
+  const owner = clientFor(freshUser("owner"));
+  const stranger = clientFor(freshUser("stranger"));
+  const { session_id } = await owner.createSession(reflect(3));
+  for (const call of [stranger.getSession, stranger.endSession, stranger.transcript]) {
+    const error = await apiError(call(session_id));
+    assert.deepEqual([error.status, error.code], [404, "not_found"], call.name);
+  }
+  assert.equal((await owner.getSession(session_id)).status, "active");
+});
+
+test("ending a call settles it (a few seconds is one minute) and the transcript follows", async () => {
+  const api = clientFor(freshUser("end"));
+  const { session_id } = await api.createSession(reflect(10));
+  const early = await apiError(api.transcript(session_id));
+  assert.deepEqual([early.status, early.code], [404, "not_found"], "no transcript before the call ended");
+
+  const ended = await api.endSession(session_id);
+  assert.deepEqual(
+    [ended.status, ended.charged_minutes, ended.end_reason],
+    ["ended", 1, "user_ended"],
+  );
+  const usage = await api.usage();
+  assert.deepEqual([usage.used_minutes, usage.reserved_minutes], [1, 0]);
+
+  // The Tavus simulator sends the transcript callback right after the call ends.
+  let transcript;
+  for (let attempt = 0; attempt < 60 && !transcript; attempt++) {
+    try {
+      transcript = await api.transcript(session_id);
+    } catch (error) {
+      if (!(error instanceof ApiError && error.code === "not_found")) throw error;
+      await sleep(250);
+    }
+  }
+  assert.ok(transcript, "the transcript arrived within 15 s");
+  assert.equal(transcript.session_id, session_id);
+  assert.ok(transcript.transcript.length > 0);
+  assert.ok(
+    transcript.transcript.every((turn) => turn.role !== "system" && typeof turn.content === "string"),
+    "system turns (the prompt) are not stored",
+  );
+});
+
+test("an invalid body is a 400 invalid_request whose detail names the field", async () => {
+  const api = clientFor(freshUser("invalid"));
+  const error = await apiError(api.createSession({ session_type: "reflect_alone", prompt: "   " }));
+  assert.deepEqual([error.status, error.code], [400, "invalid_request"]);
+  assert.match(error.detail ?? "", /prompt/);
+  assert.equal((await api.usage()).reserved_minutes, 0);
+});
+
+test("a token the API does not trust is a 401, surfaced as unauthenticated", async () => {
+  const forged = clientFor(freshUser("forged"), "not-the-dev-secret-not-the-dev-secret");
+  const error = await apiError(forged.usage());
+  assert.deepEqual([error.status, error.code, error.problem], [401, "unauthenticated", undefined]);
+});

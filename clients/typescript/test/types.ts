@@ -1,0 +1,23 @@
+// Compile-time checks (tsc --strict runs them; nothing here executes): the generated types are
+// precise, not `any`. Each @ts-expect-error must meet an error, or tsc fails on it.
+import type { AwakNowClient, ApiError, ErrorCode } from "../src/index.js";
+
+export async function typesArePrecise(api: AwakNowClient, error: ApiError): Promise<void> {
+  const created = await api.createSession({ session_type: "reflect_alone", prompt: "p", max_minutes: 5 });
+  const minutes: number = created.usage.remaining_minutes;
+  const url: string | null = created.conversation_url;
+  // @ts-expect-error not a field of a session
+  void created.no_such_field;
+  // @ts-expect-error not a session type
+  await api.createSession({ session_type: "group_therapy", prompt: "p" });
+  // @ts-expect-error resolve_together needs participants
+  await api.createSession({ session_type: "resolve_together", prompt: "p" });
+  // @ts-expect-error the query has no such parameter
+  await api.listSessions({ page: 2 });
+
+  const code: ErrorCode = error.code;
+  // @ts-expect-error codes are a closed set
+  const wrong: typeof code = "teapot";
+  const plan: "free" | "reflect_plus" | "resolve_together" | undefined = error.minutesExhausted?.plan;
+  void [minutes, url, wrong, plan];
+}
