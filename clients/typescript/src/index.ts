@@ -91,7 +91,7 @@ export function createAwakNowClient(options: ClientOptions) {
   }
 
   return {
-    /** Reserves minutes and starts the Tavus conversation (201); join it at `conversation_url`.
+    /** Reserves minutes and starts the Tavus conversation (201); join its private room at `join_url`.
      *  The same key with the same input returns the same session, so a retry never charges twice. */
     createSession: (input: CreateSessionInput, idempotencyKey: string = newIdempotencyKey()) =>
       unwrap(client.POST("/sessions", { body: input, params: { header: { "Idempotency-Key": idempotencyKey } } })),

@@ -48,6 +48,9 @@ test("a new session reserves its minutes, and usage shows them", async () => {
   assert.equal(created.reserved_minutes, 10);
   assert.equal(created.charged_minutes, null);
   assert.match(created.conversation_url ?? "", /^https:\/\//);
+  assert.equal(created.join_url, `${created.conversation_url}?t=${created.meeting_token}`, "the private room's link");
+  const read = await api.getSession(created.session_id);
+  assert.equal(read.join_url, created.join_url);
   assert.equal(created.usage.reserved_minutes, 10);
   assert.equal(created.usage.remaining_minutes, before.limit_minutes - 10);
 
