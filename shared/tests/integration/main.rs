@@ -4,6 +4,7 @@
 
 mod concurrency;
 mod fuzz;
+mod jwks;
 mod lifecycle;
 mod reset;
 mod rollover;
@@ -12,3 +13,4 @@ mod simulator;
 mod support;
 mod table;
 mod tavus_client;
+mod template;
