@@ -15,6 +15,7 @@
 # Real Tavus: set TAVUS_BASE_URL (e.g. https://tavusapi.com) and TAVUS_API_KEY; the key is stored
 # in the local Secrets Manager secret and the simulator is not started. Ports: GATEWAY_PORT
 # (3000), FUNCTIONS_PORT (9000), TAVUS_SIM_PORT (4010), DDB_PORT (8000), MOTO_PORT (5050).
+# MAX_OPEN_SESSIONS_PER_USER, when set, is passed to the functions (default there: 2).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -116,6 +117,9 @@ PUBLIC_API_URL=${PUBLIC_API_URL:-http://127.0.0.1:$gateway_port}
 AUTH_MODE=authorizer
 AWS_LAMBDA_LOG_LEVEL=${LOG_LEVEL:-info}
 ENV
+  if [ -n "${MAX_OPEN_SESSIONS_PER_USER:-}" ]; then
+    echo "MAX_OPEN_SESSIONS_PER_USER=$MAX_OPEN_SESSIONS_PER_USER" >>"$state/functions.env"
+  fi
   start_bg functions cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$functions_port" \
     --env-file "$state/functions.env" --concurrency "${FUNCTION_CONCURRENCY:-4}" --quiet ${WATCH_FLAGS:-}
   start_bg gateway env GATEWAY_PORT="$gateway_port" FUNCTIONS_URL="http://127.0.0.1:$functions_port" \

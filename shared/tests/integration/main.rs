@@ -6,6 +6,7 @@ mod concurrency;
 mod fuzz;
 mod jwks;
 mod lifecycle;
+mod open_sessions;
 mod reset;
 mod rollover;
 mod secrets;

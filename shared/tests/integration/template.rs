@@ -83,3 +83,21 @@ fn the_authorizer_cannot_be_deployed_without_issuer_or_audience() {
         "!Ref JwtAudience"
     );
 }
+
+#[test]
+fn the_cap_on_open_sessions_is_a_parameter_every_function_gets() {
+    let (_, template) = template();
+    let cap = parameter(&template, "MaxOpenSessionsPerUser");
+    assert_eq!(cap["Type"].as_str(), Some("Number"));
+    assert_eq!(
+        cap["Default"].as_u64(),
+        Some(u64::from(awaknow_core::config::DEFAULT_MAX_OPEN_SESSIONS))
+    );
+    assert_eq!(cap["MinValue"].as_u64(), Some(1));
+    let variable = &template["Globals"]["Function"]["Environment"]["Variables"]
+        [awaknow_core::config::MAX_OPEN_SESSIONS_VAR];
+    assert_eq!(
+        serde_yaml_ng::to_string(variable).unwrap().trim(),
+        "!Ref MaxOpenSessionsPerUser"
+    );
+}

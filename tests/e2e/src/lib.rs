@@ -163,6 +163,24 @@ impl Api {
         Answer::read(response).await
     }
 
+    /// Moves a user to a plan through the set-plan function, as the billing system does.
+    pub async fn set_plan(&self, user: &str, plan: &str) {
+        let answer: Value = self
+            .http
+            .post(format!(
+                "{}/2015-03-31/functions/set-plan/invocations",
+                env("FUNCTIONS_URL")
+            ))
+            .json(&serde_json::json!({ "user_id": user, "plan": plan }))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("set-plan unreachable: {e}"))
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("set-plan answer: {e}"));
+        assert_eq!(answer["plan"], plan, "set-plan refused: {answer}");
+    }
+
     /// Adds a fault rule to the shared simulator; with `when_body_contains` it only touches
     /// this test's requests.
     pub async fn tavus_fault(&self, rule: Value) {

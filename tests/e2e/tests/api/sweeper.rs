@@ -179,6 +179,14 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
         7,
         "no answer: the whole reservation"
     );
+    // Released or settled, each swept session gave its place back.
+    for user in [&crashed, &silent, &unknown] {
+        assert_eq!(
+            ledger.usage(user, later).await.unwrap().open_sessions,
+            0,
+            "{user}"
+        );
+    }
 
     // The callback arrives after all: it charges nothing more.
     let token = callback_url.rsplit('/').next().unwrap();
