@@ -16,6 +16,8 @@
 # in the local Secrets Manager secret and the simulator is not started. Ports: GATEWAY_PORT
 # (3000), FUNCTIONS_PORT (9000), TAVUS_SIM_PORT (4010), DDB_PORT (8000), MOTO_PORT (5050).
 # MAX_OPEN_SESSIONS_PER_USER, when set, is passed to the functions (default there: 2).
+# TAVUS_SIM_API_KEY is the simulator's key (sim-key); `make test` makes it random, so a leak of
+# it into a log can be told from any other text.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -82,8 +84,8 @@ up() {
     tavus_url=$TAVUS_BASE_URL; tavus_key=$TAVUS_API_KEY
     say "using Tavus at $tavus_url"
   else
-    tavus_url=http://127.0.0.1:$sim_port; tavus_key=sim-key
-    start_bg tavus-sim "$target/debug/tavus-sim" --port "$sim_port" --api-key sim-key --speedup "${TAVUS_SIM_SPEEDUP:-1}" \
+    tavus_url=http://127.0.0.1:$sim_port; tavus_key=${TAVUS_SIM_API_KEY:-sim-key}
+    start_bg tavus-sim "$target/debug/tavus-sim" --port "$sim_port" --api-key "$tavus_key" --speedup "${TAVUS_SIM_SPEEDUP:-1}" \
       --max-concurrent "${TAVUS_SIM_MAX_CONCURRENT:-100}"
     wait_for "$tavus_url/_sim/health" tavus-sim "$state/tavus-sim.pid" 30
   fi
@@ -145,6 +147,9 @@ TABLE_NAME=$table
 TAVUS_SECRET_ID=$secret_id
 DEV_JWT_SECRET=$(cat "$state/jwt-secret")
 ENV
+  # Where every service of this environment logs (the tests read them), and the simulator's key.
+  echo "LOG_DIR=$root/$state" >>"$state/endpoints.env"
+  if [ -z "${TAVUS_BASE_URL:-}" ]; then echo "TAVUS_SIM_API_KEY=$tavus_key" >>"$state/endpoints.env"; fi
   touch "$state/running"
   [ "${QUIET:-0}" = 1 ] || print_help
 }

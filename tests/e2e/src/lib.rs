@@ -50,6 +50,8 @@ impl Answer {
 pub struct Api {
     pub base: String,
     pub tavus: String,
+    /// The simulator's API key (random under `make test`).
+    pub tavus_key: String,
     http: reqwest::Client,
     secret: Secret,
 }
@@ -65,6 +67,7 @@ impl Api {
         Api {
             base: env("GATEWAY_URL"),
             tavus: env("TAVUS_URL"),
+            tavus_key: env("TAVUS_SIM_API_KEY"),
             http: reqwest::Client::new(),
             secret: Secret::new(env("DEV_JWT_SECRET")),
         }
@@ -148,7 +151,7 @@ impl Api {
 
     /// The callback URL Tavus was given for a conversation (read back from the simulator).
     pub async fn callback_url(&self, conversation_id: &str) -> String {
-        simulator_callback_url(&self.tavus, conversation_id).await
+        simulator_callback_url(&self.tavus, &self.tavus_key, conversation_id).await
     }
 
     /// Posts a callback as Tavus would: no token in a header, the proof is in the URL.
@@ -234,11 +237,11 @@ pub fn event(file: &str, user: &str, body: Option<&Value>) -> String {
     value.to_string()
 }
 
-/// The callback URL a simulator at `tavus` was given for a conversation.
-pub async fn simulator_callback_url(tavus: &str, conversation_id: &str) -> String {
+/// The callback URL a simulator at `tavus` (with that API key) was given for a conversation.
+pub async fn simulator_callback_url(tavus: &str, api_key: &str, conversation_id: &str) -> String {
     let conversation: Value = reqwest::Client::new()
         .get(format!("{tavus}/v2/conversations/{conversation_id}"))
-        .header("x-api-key", "sim-key")
+        .header("x-api-key", api_key)
         .send()
         .await
         .unwrap_or_else(|e| panic!("simulator unreachable: {e}"))

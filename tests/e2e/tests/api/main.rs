@@ -5,6 +5,7 @@
 mod events;
 mod faults;
 mod flows;
+mod logs;
 mod open_sessions;
 mod round_trips;
 mod settlement;
