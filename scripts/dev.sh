@@ -15,6 +15,9 @@
 # Real Tavus: set TAVUS_BASE_URL (e.g. https://tavusapi.com) and TAVUS_API_KEY; the key is stored
 # in the local Secrets Manager secret and the simulator is not started. Ports: GATEWAY_PORT
 # (3000), FUNCTIONS_PORT (9000), TAVUS_SIM_PORT (4010), DDB_PORT (8000), MOTO_PORT (5050).
+# MAX_OPEN_SESSIONS_PER_USER, when set, is passed to the functions (default there: 2).
+# TAVUS_SIM_API_KEY is the simulator's key (sim-key); `make test` makes it random, so a leak of
+# it into a log can be told from any other text.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -85,8 +88,8 @@ up() {
   else
     # The simulator's personas, so no create goes out without one.
     persona_reflect=${TAVUS_PERSONA_ID_REFLECT:-p-sim-reflect}; persona_resolve=${TAVUS_PERSONA_ID_RESOLVE:-p-sim-resolve}
-    tavus_url=http://127.0.0.1:$sim_port; tavus_key=sim-key
-    start_bg tavus-sim "$target/debug/tavus-sim" --port "$sim_port" --api-key sim-key --speedup "${TAVUS_SIM_SPEEDUP:-1}" \
+    tavus_url=http://127.0.0.1:$sim_port; tavus_key=${TAVUS_SIM_API_KEY:-sim-key}
+    start_bg tavus-sim "$target/debug/tavus-sim" --port "$sim_port" --api-key "$tavus_key" --speedup "${TAVUS_SIM_SPEEDUP:-1}" \
       --max-concurrent "${TAVUS_SIM_MAX_CONCURRENT:-100}" --require-replica true
     wait_for "$tavus_url/_sim/health" tavus-sim "$state/tavus-sim.pid" 30
   fi
@@ -126,6 +129,9 @@ TAVUS_REPLICA_ID_RESOLVE=${TAVUS_REPLICA_ID_RESOLVE:-}
 TAVUS_PARTICIPANT_ABSENT_TIMEOUT=${TAVUS_PARTICIPANT_ABSENT_TIMEOUT:-120}
 TAVUS_DELETE_AFTER_CALL=${TAVUS_DELETE_AFTER_CALL:-true}
 ENV
+  if [ -n "${MAX_OPEN_SESSIONS_PER_USER:-}" ]; then
+    echo "MAX_OPEN_SESSIONS_PER_USER=$MAX_OPEN_SESSIONS_PER_USER" >>"$state/functions.env"
+  fi
   # The gateway keeps each function below the emulator's queue of 100 (tools/local-gateway's
   # limit.rs says why); GATEWAY_MAX_IN_FLIGHT changes its cap.
   start_bg functions cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$functions_port" \
@@ -156,8 +162,10 @@ DDB_LOCAL_LIBRARY_PATH='$DDB_LOCAL_LIBRARY_PATH'
 TABLE_NAME=$table
 TAVUS_SECRET_ID=$secret_id
 DEV_JWT_SECRET=$(cat "$state/jwt-secret")
-LOG_DIR=$root/$state
 ENV
+  # Where every service of this environment logs (the tests read them), and the simulator's key.
+  echo "LOG_DIR=$root/$state" >>"$state/endpoints.env"
+  if [ -z "${TAVUS_BASE_URL:-}" ]; then echo "TAVUS_SIM_API_KEY=$tavus_key" >>"$state/endpoints.env"; fi
   touch "$state/running"
   [ "${QUIET:-0}" = 1 ] || print_help
 }

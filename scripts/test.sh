@@ -13,6 +13,13 @@ scripts/validate-selftest.sh
 
 export AWAKNOW_ENV=test-$$ PICK_FREE_PORTS=1 QUIET=1 WATCH_FLAGS=--ignore-changes
 unset TAVUS_BASE_URL TAVUS_API_KEY PUBLIC_API_URL
+# The stack's cap on open sessions per user: above the free plan's 25 one-minute sessions, so
+# the end-to-end test racing 60 creates for one free user still shows the minutes holding;
+# tests/e2e open_sessions.rs reads the cap back from GET /usage and shows the cap holding.
+export MAX_OPEN_SESSIONS_PER_USER=30
+# A simulator key no other text contains, so the log test can tell a leak of it.
+TAVUS_SIM_API_KEY=sim-key-$(python3 -c 'import secrets; print(secrets.token_hex(12))')
+export TAVUS_SIM_API_KEY
 trap 'scripts/dev.sh down >/dev/null 2>&1 || true' EXIT INT TERM
 scripts/dev.sh up
 set -a

@@ -42,7 +42,8 @@ pub fn ledger(sdk: &SdkConfig) -> Result<DynamoLedger, InitError> {
         aws_sdk_dynamodb::Client::new(sdk),
         config.table_name,
         config.plans,
-    ))
+    )
+    .with_max_open_sessions(config.max_open_sessions))
 }
 
 /// The secret cache: `TAVUS_SECRET_ID` (name or ARN), `SECRET_CACHE_TTL_SECONDS` (default 300).

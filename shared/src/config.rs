@@ -7,6 +7,12 @@ use crate::domain::plan::PlanOverrideError;
 pub const TABLE_NAME_VAR: &str = "TABLE_NAME";
 /// Optional plan limit overrides, e.g. `free=30,reflect_plus=120`.
 pub const PLAN_MINUTES_VAR: &str = "PLAN_MINUTES";
+/// How many sessions one user may have pending or active at once.
+pub const MAX_OPEN_SESSIONS_VAR: &str = "MAX_OPEN_SESSIONS_PER_USER";
+/// Each open session holds one of the Tavus account's concurrent conversations: two lets a user
+/// rejoin after a dropped call while the old one times out, and no handful of users can take
+/// every slot.
+pub const DEFAULT_MAX_OPEN_SESSIONS: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -18,6 +24,11 @@ pub enum ConfigError {
         #[source]
         source: PlanOverrideError,
     },
+    #[error("environment variable {var}: {reason}")]
+    Invalid {
+        var: &'static str,
+        reason: &'static str,
+    },
 }
 
 /// The settings every function needs for the ledger.
@@ -25,6 +36,7 @@ pub enum ConfigError {
 pub struct LedgerConfig {
     pub table_name: String,
     pub plans: PlanCatalog,
+    pub max_open_sessions: u32,
 }
 
 impl LedgerConfig {
@@ -42,7 +54,25 @@ impl LedgerConfig {
                 var: PLAN_MINUTES_VAR,
                 source,
             })?;
-        Ok(LedgerConfig { table_name, plans })
+        let max_open_sessions = match lookup(MAX_OPEN_SESSIONS_VAR)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+        {
+            None => DEFAULT_MAX_OPEN_SESSIONS,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or(ConfigError::Invalid {
+                    var: MAX_OPEN_SESSIONS_VAR,
+                    reason: "must be a whole number, at least 1",
+                })?,
+        };
+        Ok(LedgerConfig {
+            table_name,
+            plans,
+            max_open_sessions,
+        })
     }
 }
 
@@ -61,6 +91,24 @@ mod tests {
         .unwrap();
         assert_eq!(config.table_name, "awaknow");
         assert_eq!(config.plans.monthly_minutes(PlanId::Free), 10);
+        assert_eq!(config.max_open_sessions, 2, "the default cap");
+    }
+
+    #[test]
+    fn the_open_sessions_cap_is_configurable_and_at_least_one() {
+        let with = |cap: &'static str| {
+            LedgerConfig::from_lookup(move |name| match name {
+                "TABLE_NAME" => Some("awaknow".into()),
+                "MAX_OPEN_SESSIONS_PER_USER" => Some(cap.into()),
+                _ => None,
+            })
+        };
+        assert_eq!(with("5").unwrap().max_open_sessions, 5);
+        assert_eq!(with(" ").unwrap().max_open_sessions, 2);
+        for bad in ["0", "-1", "two"] {
+            let err = with(bad).unwrap_err().to_string();
+            assert!(err.contains("MAX_OPEN_SESSIONS_PER_USER"), "{bad}: {err}");
+        }
     }
 
     #[test]

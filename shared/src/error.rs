@@ -15,6 +15,13 @@ pub enum LedgerError {
         resets_at: DateTime<Utc>,
     },
 
+    /// The user already has as many sessions open (pending or active) as allowed at once.
+    #[error("{open_sessions} sessions open, at most {max_open_sessions} allowed at once")]
+    TooManyOpenSessions {
+        open_sessions: i64,
+        max_open_sessions: u32,
+    },
+
     /// No such session for this user (another user's session is reported the same way).
     #[error("no such session")]
     SessionNotFound,

@@ -28,6 +28,11 @@ pub enum ApiError {
     NotFound,
     #[error("idempotency key reused with a different request")]
     IdempotencyConflict,
+    #[error("too many open sessions")]
+    TooManyOpenSessions {
+        open_sessions: i64,
+        max_open_sessions: u32,
+    },
     #[error("tavus unavailable: {0}")]
     TavusUnavailable(String),
     #[error("tavus at capacity")]
@@ -70,6 +75,16 @@ impl ApiError {
                     .with_detail("this Idempotency-Key was already used with a different request body"),
                 None,
             ),
+            ApiError::TooManyOpenSessions { open_sessions, max_open_sessions } => (
+                Problem::new(409, "too_many_open_sessions", "Too many open sessions")
+                    .with_detail(format!(
+                        "you have {open_sessions} sessions open and at most {max_open_sessions} may be open at once; \
+                         end an open session first (POST /sessions/{{id}}/end), then try again"
+                    ))
+                    .with("open_sessions", *open_sessions)
+                    .with("max_open_sessions", *max_open_sessions),
+                None,
+            ),
             ApiError::TavusUnavailable(_) => (
                 Problem::new(502, "tavus_unavailable", "The video service failed")
                     .with_detail("Tavus did not create the conversation; nothing was charged"),
@@ -108,6 +123,13 @@ impl From<LedgerError> for ApiError {
             },
             LedgerError::SessionNotFound => ApiError::NotFound,
             LedgerError::IdempotencyConflict => ApiError::IdempotencyConflict,
+            LedgerError::TooManyOpenSessions {
+                open_sessions,
+                max_open_sessions,
+            } => ApiError::TooManyOpenSessions {
+                open_sessions,
+                max_open_sessions,
+            },
             other @ (LedgerError::SessionMismatch(_)
             | LedgerError::Contention { .. }
             | LedgerError::Unavailable(_)
@@ -160,6 +182,14 @@ mod tests {
             (ApiError::NotFound, 404, "not_found"),
             (ApiError::IdempotencyConflict, 409, "idempotency_conflict"),
             (
+                ApiError::TooManyOpenSessions {
+                    open_sessions: 2,
+                    max_open_sessions: 2,
+                },
+                409,
+                "too_many_open_sessions",
+            ),
+            (
                 ApiError::TavusUnavailable("x".into()),
                 502,
                 "tavus_unavailable",
@@ -196,6 +226,29 @@ mod tests {
             json["type"],
             "https://awaknow.app/problems/minutes-exhausted"
         );
+    }
+
+    #[test]
+    fn too_many_open_sessions_tells_the_user_to_end_one() {
+        let (problem, retry) = ApiError::from(LedgerError::TooManyOpenSessions {
+            open_sessions: 2,
+            max_open_sessions: 2,
+        })
+        .problem();
+        assert_eq!(
+            (problem.status, problem.code, retry),
+            (409, "too_many_open_sessions", None)
+        );
+        let json: serde_json::Value = serde_json::from_str(&problem.to_json()).unwrap();
+        assert_eq!(
+            (
+                json["open_sessions"].as_i64(),
+                json["max_open_sessions"].as_i64()
+            ),
+            (Some(2), Some(2))
+        );
+        let detail = json["detail"].as_str().unwrap();
+        assert!(detail.contains("end an open session first"), "{detail}");
     }
 
     #[test]

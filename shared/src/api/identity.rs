@@ -1,17 +1,18 @@
 //! Who is asking (DESIGN.md section 7). In production API Gateway's JWT authorizer verifies the
 //! token and the function reads the `sub` claim from the request context. The function can also
 //! verify tokens itself (HS256 shared secret, or RS256/ES256 from a JWKS URL), chosen by
-//! configuration. Whatever the mode, a request with no verified identity gets 401.
+//! configuration; then the issuer and the audience are required settings, because a signature
+//! alone does not say the token was minted for this API. Whatever the mode, a request with no
+//! verified identity gets 401.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use tokio::sync::Mutex;
 
 use super::ApiError;
+use super::jwks::{JwksCache, JwksError, JwksSettings};
 use crate::domain::UserId;
 use crate::secrets::Secret;
 
@@ -23,14 +24,15 @@ pub enum AuthMode {
     /// Verify HS256 tokens with a shared secret (e.g. Supabase's legacy JWT secret).
     Hs256 {
         secret: Secret,
-        issuer: Option<String>,
-        audience: Option<String>,
+        issuer: String,
+        audience: String,
     },
     /// Verify RS256/ES256 tokens with the keys published at a JWKS URL.
     Jwks {
         url: String,
-        issuer: Option<String>,
-        audience: Option<String>,
+        issuer: String,
+        audience: String,
+        settings: JwksSettings,
     },
 }
 
@@ -43,7 +45,10 @@ pub struct AuthConfigError {
 
 impl AuthMode {
     /// `AUTH_MODE` = `authorizer` (default), `hs256` (needs `JWT_HS256_SECRET`) or `jwks` (needs
-    /// `JWT_JWKS_URL`); `JWT_ISSUER` and `JWT_AUDIENCE` are checked when set.
+    /// `JWT_JWKS_URL`; `JWT_JWKS_CACHE_SECONDS` and `JWT_JWKS_REFETCH_SECONDS` tune its cache).
+    /// Both verifying modes need `JWT_ISSUER` and `JWT_AUDIENCE`: without them a token signed
+    /// with the same key for another app or audience (Supabase signs every project's tokens
+    /// of one secret alike) would be accepted.
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<AuthMode, AuthConfigError> {
@@ -52,43 +57,66 @@ impl AuthMode {
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
-        let issuer = get("JWT_ISSUER");
-        let audience = get("JWT_AUDIENCE");
-        match get("AUTH_MODE").as_deref() {
-            None | Some("authorizer") => Ok(AuthMode::Authorizer),
-            Some("hs256") => {
-                let secret = get("JWT_HS256_SECRET").ok_or(AuthConfigError {
-                    var: "JWT_HS256_SECRET",
-                    reason: "required when AUTH_MODE=hs256",
-                })?;
-                if secret.len() < 32 {
-                    return Err(AuthConfigError {
-                        var: "JWT_HS256_SECRET",
-                        reason: "must be at least 32 characters",
-                    });
-                }
-                Ok(AuthMode::Hs256 {
-                    secret: Secret::new(secret),
-                    issuer,
-                    audience,
-                })
-            }
-            Some("jwks") => {
-                let url = get("JWT_JWKS_URL").ok_or(AuthConfigError {
-                    var: "JWT_JWKS_URL",
-                    reason: "required when AUTH_MODE=jwks",
-                })?;
-                Ok(AuthMode::Jwks {
-                    url,
-                    issuer,
-                    audience,
-                })
-            }
-            Some(_) => Err(AuthConfigError {
+        let mode = get("AUTH_MODE");
+        if matches!(mode.as_deref(), None | Some("authorizer")) {
+            return Ok(AuthMode::Authorizer);
+        }
+        if !matches!(mode.as_deref(), Some("hs256" | "jwks")) {
+            return Err(AuthConfigError {
                 var: "AUTH_MODE",
                 reason: "must be authorizer, hs256 or jwks",
-            }),
+            });
         }
+        let (Some(issuer), Some(audience)) = (get("JWT_ISSUER"), get("JWT_AUDIENCE")) else {
+            return Err(AuthConfigError {
+                var: "JWT_ISSUER and JWT_AUDIENCE",
+                reason: "both are required when AUTH_MODE is hs256 or jwks (the issuer and \
+                         audience every accepted token must carry)",
+            });
+        };
+        if mode.as_deref() == Some("hs256") {
+            let secret = get("JWT_HS256_SECRET").ok_or(AuthConfigError {
+                var: "JWT_HS256_SECRET",
+                reason: "required when AUTH_MODE=hs256",
+            })?;
+            if secret.len() < 32 {
+                return Err(AuthConfigError {
+                    var: "JWT_HS256_SECRET",
+                    reason: "must be at least 32 characters",
+                });
+            }
+            return Ok(AuthMode::Hs256 {
+                secret: Secret::new(secret),
+                issuer,
+                audience,
+            });
+        }
+        let url = get("JWT_JWKS_URL").ok_or(AuthConfigError {
+            var: "JWT_JWKS_URL",
+            reason: "required when AUTH_MODE=jwks",
+        })?;
+        let seconds = |var: &'static str, default: Duration| match get(var) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<u64>()
+                .map(Duration::from_secs)
+                .map_err(|_| AuthConfigError {
+                    var,
+                    reason: "must be whole seconds",
+                }),
+        };
+        let defaults = JwksSettings::default();
+        let settings = JwksSettings {
+            default_ttl: seconds("JWT_JWKS_CACHE_SECONDS", defaults.default_ttl)?,
+            refetch_interval: seconds("JWT_JWKS_REFETCH_SECONDS", defaults.refetch_interval)?,
+            ..defaults
+        };
+        Ok(AuthMode::Jwks {
+            url,
+            issuer,
+            audience,
+            settings,
+        })
     }
 }
 
@@ -97,25 +125,23 @@ struct Claims {
     sub: String,
 }
 
-/// How long fetched JWKS keys are trusted before they are fetched again.
-const JWKS_TTL: Duration = Duration::from_secs(3600);
-
 /// Establishes the caller's user id. Built once per execution environment.
 pub struct Authenticator {
     mode: AuthMode,
-    /// Only the JWKS mode fetches anything: its HTTP client (and the TLS roots it loads) is built
-    /// when the first key is needed, so the other modes pay nothing for it at start-up.
-    http: std::sync::OnceLock<reqwest::Client>,
-    jwks: Mutex<Option<(Instant, JwkSet)>>,
+    /// The JWKS mode's key cache (and, from its first fetch, its HTTP client); the other modes
+    /// build neither.
+    jwks: Option<JwksCache>,
 }
 
 impl Authenticator {
     pub fn new(mode: AuthMode) -> Authenticator {
-        Authenticator {
-            mode,
-            http: std::sync::OnceLock::new(),
-            jwks: Mutex::new(None),
-        }
+        let jwks = match &mode {
+            AuthMode::Jwks { url, settings, .. } => {
+                Some(JwksCache::new(url.clone(), settings.clone()))
+            }
+            AuthMode::Authorizer | AuthMode::Hs256 { .. } => None,
+        };
+        Authenticator { mode, jwks }
     }
 
     /// The verified user: from the authorizer's claims, or from the bearer token.
@@ -141,9 +167,7 @@ impl Authenticator {
                 decode_sub(token, &key, validation(Algorithm::HS256, issuer, audience))
             }
             AuthMode::Jwks {
-                url,
-                issuer,
-                audience,
+                issuer, audience, ..
             } => {
                 let token = bearer(authorization)?;
                 let header =
@@ -152,41 +176,16 @@ impl Authenticator {
                     return Err(ApiError::Unauthenticated);
                 }
                 let kid = header.kid.ok_or(ApiError::Unauthenticated)?;
-                let key = self.jwks_key(url, &kid).await?;
+                let cache = self.jwks.as_ref().ok_or(ApiError::Unauthenticated)?;
+                let key = cache.key(&kid).await.map_err(|e| match e {
+                    JwksError::UnknownKey => ApiError::Unauthenticated,
+                    JwksError::Unavailable(why) => {
+                        ApiError::DependencyUnavailable(format!("JWKS: {why}"))
+                    }
+                })?;
                 decode_sub(token, &key, validation(header.alg, issuer, audience))
             }
         }
-    }
-
-    async fn jwks_key(&self, url: &str, kid: &str) -> Result<DecodingKey, ApiError> {
-        let mut cached = self.jwks.lock().await;
-        let fresh = cached
-            .as_ref()
-            .is_some_and(|(at, _)| at.elapsed() < JWKS_TTL);
-        let known = cached.as_ref().and_then(|(_, set)| set.find(kid)).is_some();
-        // Fetch when the cache is old, or when a key id is new (the issuer rotated its keys).
-        if !fresh || !known {
-            let set: JwkSet = self
-                .http
-                .get_or_init(reqwest::Client::new)
-                .get(url)
-                .timeout(Duration::from_secs(3))
-                .send()
-                .await
-                .and_then(|r| r.error_for_status())
-                .map_err(|e| ApiError::DependencyUnavailable(format!("JWKS: {}", e.without_url())))?
-                .json()
-                .await
-                .map_err(|e| {
-                    ApiError::DependencyUnavailable(format!("JWKS: {}", e.without_url()))
-                })?;
-            *cached = Some((Instant::now(), set));
-        }
-        let jwk = cached
-            .as_ref()
-            .and_then(|(_, set)| set.find(kid))
-            .ok_or(ApiError::Unauthenticated)?;
-        DecodingKey::from_jwk(jwk).map_err(|_| ApiError::Unauthenticated)
     }
 }
 
@@ -199,17 +198,11 @@ fn bearer(authorization: Option<&str>) -> Result<&str, ApiError> {
     Ok(token.trim())
 }
 
-fn validation(alg: Algorithm, issuer: &Option<String>, audience: &Option<String>) -> Validation {
+fn validation(alg: Algorithm, issuer: &str, audience: &str) -> Validation {
     let mut v = Validation::new(alg);
-    v.set_required_spec_claims(&["exp", "sub"]);
-    match issuer {
-        Some(iss) => v.set_issuer(&[iss]),
-        None => v.iss = None,
-    }
-    match audience {
-        Some(aud) => v.set_audience(&[aud]),
-        None => v.validate_aud = false,
-    }
+    v.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+    v.set_issuer(&[issuer]);
+    v.set_audience(&[audience]);
     v
 }
 
@@ -296,8 +289,8 @@ mod tests {
     fn hs256() -> Authenticator {
         Authenticator::new(AuthMode::Hs256 {
             secret: secret(),
-            issuer: Some("awaknow-dev".into()),
-            audience: Some("awaknow".into()),
+            issuer: "awaknow-dev".into(),
+            audience: "awaknow".into(),
         })
     }
 
@@ -353,6 +346,14 @@ mod tests {
             chrono::Duration::minutes(5),
         )
         .unwrap();
+        let wrong_iss = sign_dev_token(
+            &secret(),
+            "user-2",
+            "someone-else",
+            "awaknow",
+            chrono::Duration::minutes(5),
+        )
+        .unwrap();
         let expired = sign_dev_token(
             &secret(),
             "user-2",
@@ -361,9 +362,18 @@ mod tests {
             chrono::Duration::minutes(-5),
         )
         .unwrap();
+        // Signed with the right key but naming no issuer or audience at all.
+        let unbound = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &serde_json::json!({ "sub": "user-2", "exp": chrono::Utc::now().timestamp() + 300 }),
+            &EncodingKey::from_secret(secret().expose().as_bytes()),
+        )
+        .unwrap();
         for bad in [
             format!("Bearer {other_key}"),
             format!("Bearer {wrong_aud}"),
+            format!("Bearer {wrong_iss}"),
+            format!("Bearer {unbound}"),
             format!("Bearer {expired}"),
             token.clone(),
             "Bearer".into(),
@@ -415,5 +425,73 @@ mod tests {
             AuthMode::Authorizer
         ));
         assert!(AuthMode::from_lookup(|v| (v == "AUTH_MODE").then(|| "magic".into())).is_err());
+    }
+
+    fn lookup<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn verifying_modes_refuse_to_start_without_issuer_and_audience() {
+        let hs256 = ("JWT_HS256_SECRET", "dev-secret-dev-secret-dev-secret-42");
+        let jwks = (
+            "JWT_JWKS_URL",
+            "https://issuer.example/.well-known/jwks.json",
+        );
+        for (mode, needs) in [("hs256", hs256), ("jwks", jwks)] {
+            for bound in [
+                vec![],
+                vec![("JWT_ISSUER", "https://issuer.example")],
+                vec![("JWT_AUDIENCE", "awaknow")],
+                vec![("JWT_ISSUER", "  "), ("JWT_AUDIENCE", "awaknow")],
+            ] {
+                let mut vars = vec![("AUTH_MODE", mode), needs];
+                vars.extend(bound.iter().copied());
+                let err = AuthMode::from_lookup(lookup(&vars)).unwrap_err();
+                let message = err.to_string();
+                assert!(
+                    message.contains("JWT_ISSUER") && message.contains("JWT_AUDIENCE"),
+                    "{mode} with {bound:?}: {message}"
+                );
+            }
+            let mut vars = vec![("AUTH_MODE", mode), needs];
+            vars.extend([
+                ("JWT_ISSUER", "https://issuer.example"),
+                ("JWT_AUDIENCE", "awaknow"),
+            ]);
+            assert!(AuthMode::from_lookup(lookup(&vars)).is_ok(), "{mode}");
+        }
+        // API Gateway's authorizer checks both itself (template.yaml requires them).
+        assert!(matches!(
+            AuthMode::from_lookup(lookup(&[("AUTH_MODE", "authorizer")])).unwrap(),
+            AuthMode::Authorizer
+        ));
+    }
+
+    #[test]
+    fn the_jwks_cache_is_tuned_by_configuration() {
+        let vars = [
+            ("AUTH_MODE", "jwks"),
+            ("JWT_JWKS_URL", "https://issuer.example/jwks"),
+            ("JWT_ISSUER", "https://issuer.example"),
+            ("JWT_AUDIENCE", "awaknow"),
+            ("JWT_JWKS_REFETCH_SECONDS", "120"),
+        ];
+        let Ok(AuthMode::Jwks { settings, .. }) = AuthMode::from_lookup(lookup(&vars)) else {
+            panic!("jwks mode expected");
+        };
+        assert_eq!(settings.refetch_interval, Duration::from_secs(120));
+        assert_eq!(
+            settings.default_ttl,
+            Duration::from_secs(600),
+            "ten minutes"
+        );
+        let mut bad = vars.to_vec();
+        bad.push(("JWT_JWKS_CACHE_SECONDS", "ten"));
+        assert!(AuthMode::from_lookup(lookup(&bad)).is_err());
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod identity;
+pub mod jwks;
 pub mod request;
 pub mod response;
 pub mod routes;

@@ -28,6 +28,9 @@ pub struct UsageView {
     pub remaining_minutes: i64,
     #[serde(serialize_with = "rfc3339")]
     pub resets_at: DateTime<Utc>,
+    /// Sessions the user owns that are pending or active, and how many may be at once.
+    pub open_sessions: i64,
+    pub max_open_sessions: u32,
 }
 
 impl From<Usage> for UsageView {
@@ -41,6 +44,8 @@ impl From<Usage> for UsageView {
             reserved_minutes: u.reserved_minutes,
             remaining_minutes: u.remaining_minutes,
             resets_at: u.resets_at,
+            open_sessions: u.open_sessions,
+            max_open_sessions: u.max_open_sessions,
         }
     }
 }

@@ -16,6 +16,12 @@ pub struct Account {
     pub used_minutes: i64,
     pub reserved_minutes: i64,
     pub available_minutes: i64,
+    /// Sessions the user owns that are pending or active. Each holds one of the Tavus account's
+    /// concurrent conversations, so a reservation is also conditioned on this being below the
+    /// cap. It belongs to no period: a rollover keeps it. Absent on accounts written before the
+    /// cap existed, which counts as none.
+    #[serde(default)]
+    pub open_sessions: i64,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -36,12 +42,14 @@ impl Account {
             used_minutes: 0,
             reserved_minutes: 0,
             available_minutes: limit,
+            open_sessions: 0,
             updated_at: now,
         }
     }
 
     /// What the account will look like once rolled into the period containing `now`: the same
-    /// plan at its current limit, nothing used or reserved. Unchanged when already current.
+    /// plan at its current limit, nothing used or reserved, the same sessions still open.
+    /// Unchanged when already current.
     pub fn rolled_to(&self, catalog: &PlanCatalog, now: DateTime<Utc>) -> Account {
         let period = Period::containing(now);
         if self.period >= period {
@@ -49,6 +57,7 @@ impl Account {
         }
         let mut next = Account::fresh(self.user_id.clone(), self.plan, catalog, now);
         next.period = period;
+        next.open_sessions = self.open_sessions;
         next
     }
 
@@ -59,7 +68,12 @@ impl Account {
 
     /// The usage a client sees at `now`. An account still in an old period is shown as it will
     /// be after its (lazy or scheduled) rollover, so a late reset never shows stale numbers.
-    pub fn usage_at(&self, catalog: &PlanCatalog, now: DateTime<Utc>) -> Usage {
+    pub fn usage_at(
+        &self,
+        catalog: &PlanCatalog,
+        max_open_sessions: u32,
+        now: DateTime<Utc>,
+    ) -> Usage {
         let current = self.rolled_to(catalog, now);
         Usage {
             user_id: current.user_id,
@@ -70,6 +84,8 @@ impl Account {
             reserved_minutes: current.reserved_minutes,
             remaining_minutes: current.available_minutes.max(0),
             resets_at: current.period.resets_at(),
+            open_sessions: current.open_sessions.max(0),
+            max_open_sessions,
         }
     }
 }
@@ -85,6 +101,10 @@ pub struct Usage {
     pub reserved_minutes: i64,
     pub remaining_minutes: i64,
     pub resets_at: DateTime<Utc>,
+    /// Sessions the user owns that are still pending or active.
+    pub open_sessions: i64,
+    /// The most the user may have open at once.
+    pub max_open_sessions: u32,
 }
 
 #[cfg(test)]
@@ -119,7 +139,8 @@ mod tests {
         a.used_minutes = 20;
         a.reserved_minutes = 5;
         a.available_minutes = 0;
-        let usage = a.usage_at(&catalog, at("2026-11-02T08:00:00Z"));
+        a.open_sessions = 1;
+        let usage = a.usage_at(&catalog, 2, at("2026-11-02T08:00:00Z"));
         assert_eq!(usage.period.to_string(), "2026-11");
         assert_eq!(
             (
@@ -130,6 +151,22 @@ mod tests {
             (0, 0, 25)
         );
         assert_eq!(usage.resets_at, at("2026-12-01T00:00:00Z"));
+        assert_eq!(
+            (usage.open_sessions, usage.max_open_sessions),
+            (1, 2),
+            "a session open across the month boundary is still open"
+        );
+    }
+
+    #[test]
+    fn an_account_stored_before_the_cap_has_no_open_sessions() {
+        let stored = serde_json::json!({
+            "user_id": "u1", "plan": "free", "period": "2026-11", "limit_minutes": 25,
+            "used_minutes": 0, "reserved_minutes": 0, "available_minutes": 25,
+            "updated_at": "2026-11-02T08:00:00Z"
+        });
+        let account: Account = serde_json::from_value(stored).unwrap();
+        assert_eq!(account.open_sessions, 0);
     }
 
     #[test]
@@ -138,7 +175,7 @@ mod tests {
         let mut a = Account::fresh(user(), PlanId::Free, &catalog, at("2026-11-02T08:00:00Z"));
         a.used_minutes = 40;
         a.available_minutes = -15;
-        let usage = a.usage_at(&catalog, at("2026-11-03T08:00:00Z"));
+        let usage = a.usage_at(&catalog, 2, at("2026-11-03T08:00:00Z"));
         assert_eq!(usage.remaining_minutes, 0);
         assert_eq!(usage.used_minutes, 40);
     }

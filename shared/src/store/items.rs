@@ -70,6 +70,11 @@ pub struct SessionItem {
     pub open_shard: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_until: Option<String>,
+    /// The reservation counted this session in its account's `open_sessions`, so its close must
+    /// give the place back. Sessions written before the cap existed lack it, and their close
+    /// leaves the counter alone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub holds_open_place: bool,
     #[serde(flatten)]
     pub session: Session,
 }
@@ -81,6 +86,7 @@ impl SessionItem {
             sk: keys::session_sk(session.session_id),
             open_shard: Some(keys::open_shard_key(keys::shard_of(&session.owner_id))),
             open_until: Some(keys::sortable_time(session.open_until())),
+            holds_open_place: true,
             session,
         }
     }

@@ -13,7 +13,11 @@ use awaknow_core::store::{
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
 
-use crate::support::{alone, at, fresh_ledger, user};
+use crate::support::{alone, at, fresh_ledger_with_cap, user};
+
+/// These tests race many reservations on one account to show the minutes hold: the cap on open
+/// sessions (tested in open_sessions.rs) is raised out of their way.
+const UNCAPPED: u32 = 1_000;
 
 /// Fires `sizes.len()` reservations at once and returns the granted sessions and the refusals.
 async fn race(
@@ -56,7 +60,7 @@ async fn recorded_sessions(ledger: &DynamoLedger, owner: &UserId) -> Vec<Session
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_one_minute_reservations_grant_exactly_the_free_allowance_twenty_times() {
-    let ledger = Arc::new(fresh_ledger().await);
+    let ledger = Arc::new(fresh_ledger_with_cap(UNCAPPED).await);
     let now = at("2026-11-24T10:00:00Z");
     for round in 0..20 {
         let owner = user(&format!("race{round}"));
@@ -80,7 +84,7 @@ async fn two_hundred_one_minute_reservations_grant_exactly_the_free_allowance_tw
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mixed_sizes_never_exceed_the_limit_and_lose_no_grant() {
-    let ledger = Arc::new(fresh_ledger().await);
+    let ledger = Arc::new(fresh_ledger_with_cap(UNCAPPED).await);
     let now = at("2026-11-24T10:00:00Z");
     for round in 0..10u32 {
         let owner = user(&format!("mixed{round}"));
@@ -126,7 +130,7 @@ async fn mixed_sizes_never_exceed_the_limit_and_lose_no_grant() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_requests_roll_a_stale_account_over_exactly_once() {
-    let ledger = Arc::new(fresh_ledger().await);
+    let ledger = Arc::new(fresh_ledger_with_cap(UNCAPPED).await);
     let owner = user("stale");
     let october = at("2026-10-15T12:00:00Z");
     ledger.ensure_account(&owner, october).await.unwrap();
@@ -179,7 +183,7 @@ async fn fifty_concurrent_requests_roll_a_stale_account_over_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn plan_changes_racing_reservations_keep_the_invariant() {
-    let ledger = Arc::new(fresh_ledger().await);
+    let ledger = Arc::new(fresh_ledger_with_cap(UNCAPPED).await);
     let owner = user("planrace");
     let now = at("2026-11-24T10:00:00Z");
     ledger.ensure_account(&owner, now).await.unwrap();

@@ -8,7 +8,7 @@ use awaknow_core::store::{
     Reserved,
 };
 
-use crate::support::{alone, at, fresh_ledger, user};
+use crate::support::{alone, at, fresh_ledger, fresh_ledger_with_cap, user};
 
 fn new_session(reserved: Reserved) -> awaknow_core::domain::Session {
     match reserved {
@@ -210,7 +210,8 @@ async fn a_settlement_that_misdescribes_the_session_changes_nothing() {
 
 #[tokio::test]
 async fn reservations_are_capped_by_what_is_left_and_exhaustion_says_when_it_resets() {
-    let ledger = fresh_ledger().await;
+    // Three sessions stay open here: about minutes, not the cap on open sessions.
+    let ledger = fresh_ledger_with_cap(3).await;
     let owner = user("cap");
     let now = at("2026-11-24T10:00:00Z");
     assert_eq!(
@@ -342,7 +343,7 @@ async fn participants_find_the_session_but_only_the_owner_is_charged() {
 
 #[tokio::test]
 async fn sessions_are_listed_newest_first_across_pages() {
-    let ledger = fresh_ledger().await;
+    let ledger = fresh_ledger_with_cap(5).await;
     let owner = user("lister");
     ledger
         .ensure_account(&owner, at("2026-11-24T09:00:00Z"))

@@ -4,7 +4,9 @@
 
 mod concurrency;
 mod fuzz;
+mod jwks;
 mod lifecycle;
+mod open_sessions;
 mod reset;
 mod rollover;
 mod secrets;
@@ -12,3 +14,4 @@ mod simulator;
 mod support;
 mod table;
 mod tavus_client;
+mod template;

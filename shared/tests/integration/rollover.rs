@@ -1,6 +1,6 @@
 //! Periods: the lazy rollover, late settlements into the history, and plan changes.
 
-use awaknow_core::domain::{EndReason, Period, PlanId};
+use awaknow_core::domain::{Account, EndReason, Period, PlanId};
 use awaknow_core::store::{
     ChangePlan, CloseSession, Closed, Closing, ReadUsage, ReserveMinutes, Reserved,
     RollOverAccount, RolledOver,
@@ -102,7 +102,15 @@ async fn a_session_that_ends_after_the_rollover_is_settled_into_its_own_period()
     assert_eq!(again, Closed::AlreadyClosed);
 
     let after = ledger.read_account(&owner).await.unwrap().unwrap();
-    assert_eq!(before, after, "the new period's account is left alone");
+    assert_eq!(
+        Account {
+            open_sessions: before.open_sessions - 1,
+            ..before
+        },
+        after,
+        "the new period's minutes are left alone; the session's place is given back"
+    );
+    assert_eq!(after.open_sessions, 1, "the other session is still open");
     assert_eq!(
         (
             after.used_minutes,

@@ -31,6 +31,12 @@ pub async fn fresh_ledger() -> DynamoLedger {
     DynamoLedger::new(client, table, PlanCatalog::default())
 }
 
+/// A ledger on a new table that lets each user hold `cap` open sessions at once: for tests about
+/// minutes, which open more sessions than the default cap of two.
+pub async fn fresh_ledger_with_cap(cap: u32) -> DynamoLedger {
+    fresh_ledger().await.with_max_open_sessions(cap)
+}
+
 pub fn user(name: &str) -> UserId {
     UserId::parse(&format!("{name}-{}", ulid::Ulid::new())).expect("valid user id")
 }

@@ -50,6 +50,8 @@ impl Answer {
 pub struct Api {
     pub base: String,
     pub tavus: String,
+    /// The simulator's API key (random under `make test`).
+    pub tavus_key: String,
     http: reqwest::Client,
     secret: Secret,
 }
@@ -83,6 +85,7 @@ impl Api {
         Api {
             base: env("GATEWAY_URL"),
             tavus: env("TAVUS_URL"),
+            tavus_key: env("TAVUS_SIM_API_KEY"),
             http: reqwest::Client::new(),
             secret: Secret::new(env("DEV_JWT_SECRET")),
         }
@@ -166,7 +169,7 @@ impl Api {
 
     /// The callback URL Tavus was given for a conversation (read back from the simulator).
     pub async fn callback_url(&self, conversation_id: &str) -> String {
-        simulator_callback_url(&self.tavus, conversation_id).await
+        simulator_callback_url(&self.tavus, &self.tavus_key, conversation_id).await
     }
 
     /// Posts a callback as Tavus would: no token in a header, the proof is in the URL.
@@ -192,6 +195,24 @@ impl Api {
         let status = response.status().as_u16();
         let body = response.json().await.unwrap_or(Value::Null);
         (status, body)
+    }
+
+    /// Moves a user to a plan through the set-plan function, as the billing system does.
+    pub async fn set_plan(&self, user: &str, plan: &str) {
+        let answer: Value = self
+            .http
+            .post(format!(
+                "{}/2015-03-31/functions/set-plan/invocations",
+                env("FUNCTIONS_URL")
+            ))
+            .json(&serde_json::json!({ "user_id": user, "plan": plan }))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("set-plan unreachable: {e}"))
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("set-plan answer: {e}"));
+        assert_eq!(answer["plan"], plan, "set-plan refused: {answer}");
     }
 
     /// Adds a fault rule to the shared simulator; with `when_body_contains` it only touches
@@ -286,11 +307,11 @@ pub fn event(file: &str, user: &str, body: Option<&Value>) -> String {
     value.to_string()
 }
 
-/// The callback URL a simulator at `tavus` was given for a conversation.
-pub async fn simulator_callback_url(tavus: &str, conversation_id: &str) -> String {
+/// The callback URL a simulator at `tavus` (with that API key) was given for a conversation.
+pub async fn simulator_callback_url(tavus: &str, api_key: &str, conversation_id: &str) -> String {
     let conversation: Value = reqwest::Client::new()
         .get(format!("{tavus}/v2/conversations/{conversation_id}"))
-        .header("x-api-key", "sim-key")
+        .header("x-api-key", api_key)
         .send()
         .await
         .unwrap_or_else(|e| panic!("simulator unreachable: {e}"))

@@ -1,9 +1,13 @@
 //! Closing a session: settle it (minutes move from reserved to used) or release it (nothing
 //! charged). One transaction closes the session, conditioned on it still being open, and books
 //! the minutes on the account, or, when the account has rolled over since the session was
-//! created, on that period's history item. A duplicate or late close changes nothing.
+//! created, on that period's history item. The same transaction gives back the session's place
+//! among its owner's open sessions (on the account), so the place is freed exactly when the
+//! session closes, once. A duplicate or late close changes nothing.
 
-use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 
 use super::errors::{ItemOutcome, TransactFailure, any_conflict, bad_request, unexpected};
 use super::{DynamoLedger, MAX_ATTEMPTS, backoff, from_item, key, n, s};
@@ -21,6 +25,25 @@ enum Book {
     History,
 }
 
+/// Whether the closing gives back the session's place among its owner's open sessions: always,
+/// unless the session never took one (written before the cap existed) or the counter is already
+/// at zero (it never goes below).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Release,
+    NotHeld,
+}
+
+/// Positions of the items in the close transaction.
+const SESSION_ITEM: usize = 0;
+const BOOKED_ITEM: usize = 1;
+/// Only when booking into the history: the account, whose counter is released there.
+const PLACE_ITEM: usize = 2;
+
+fn update(update: Update) -> TransactWriteItem {
+    TransactWriteItem::builder().update(update).build()
+}
+
 impl CloseSession for DynamoLedger {
     async fn close(&self, closing: Closing) -> Result<Closed, LedgerError> {
         if closing.status.is_open() {
@@ -29,29 +52,24 @@ impl CloseSession for DynamoLedger {
             ));
         }
         let mut book = Book::Account;
+        let mut place = Place::Release;
         for attempt in 0..MAX_ATTEMPTS {
-            let result = self
+            let mut request = self
                 .client
                 .transact_write_items()
-                .transact_items(
-                    TransactWriteItem::builder()
-                        .update(self.close_session(&closing)?)
-                        .build(),
-                )
-                .transact_items(
-                    TransactWriteItem::builder()
-                        .update(self.book_minutes(&closing, book)?)
-                        .build(),
-                )
-                .send()
-                .await;
-            let outcomes = match result {
+                .transact_items(update(self.close_session(&closing, place)?))
+                .transact_items(update(self.book_minutes(&closing, book, place)?));
+            if book == Book::History && place == Place::Release {
+                request = request.transact_items(update(self.release_place(&closing)?));
+            }
+            let outcomes = match request.send().await {
                 Ok(_) => {
                     tracing::info!(
                         session_id = %closing.session_id,
                         status = closing.status.as_str(),
                         charged_minutes = closing.charged_minutes,
                         into_history = book == Book::History,
+                        released_place = place == Place::Release,
                         "session closed"
                     );
                     return Ok(match book {
@@ -68,21 +86,35 @@ impl CloseSession for DynamoLedger {
                     TransactFailure::Failed(e) => return Err(e),
                 },
             };
-            match outcomes.as_slice() {
-                [ItemOutcome::ConditionFailed(None), _] => {
+            match outcomes.get(SESSION_ITEM) {
+                Some(ItemOutcome::ConditionFailed(None)) => {
                     return Err(LedgerError::SessionNotFound);
                 }
-                [ItemOutcome::ConditionFailed(Some(item)), _] => {
-                    let session = from_item::<SessionItem>(item.clone())?.session;
-                    return if session.status.is_open() {
-                        Err(LedgerError::SessionMismatch(
-                            "the conversation, period or reservation differs from the session's",
-                        ))
-                    } else {
-                        Ok(Closed::AlreadyClosed)
-                    };
+                Some(ItemOutcome::ConditionFailed(Some(item))) => {
+                    let stored = from_item::<SessionItem>(item.clone())?;
+                    let session = &stored.session;
+                    if !session.status.is_open() {
+                        return Ok(Closed::AlreadyClosed);
+                    }
+                    let described = session.period == closing.period
+                        && session.reserved_minutes == closing.reserved_minutes
+                        && closing
+                            .expect_conversation
+                            .as_ref()
+                            .is_none_or(|c| session.conversation_id.as_ref() == Some(c));
+                    if described && place == Place::Release && !stored.holds_open_place {
+                        // Opened before the cap existed: it took no place, it gives none back.
+                        place = Place::NotHeld;
+                        continue;
+                    }
+                    return Err(LedgerError::SessionMismatch(
+                        "the conversation, period or reservation differs from the session's",
+                    ));
                 }
-                [_, ItemOutcome::ConditionFailed(account)] if book == Book::Account => {
+                _ => {}
+            }
+            match outcomes.get(BOOKED_ITEM) {
+                Some(ItemOutcome::ConditionFailed(account)) if book == Book::Account => {
                     let account = match account {
                         Some(item) => from_item::<AccountItem>(item.clone())?.account,
                         None => {
@@ -96,18 +128,35 @@ impl CloseSession for DynamoLedger {
                         book = Book::History;
                         continue;
                     }
-                    return Err(LedgerError::SessionMismatch(
-                        "the session's period is later than its account's",
-                    ));
+                    if account.period < closing.period {
+                        return Err(LedgerError::SessionMismatch(
+                            "the session's period is later than its account's",
+                        ));
+                    }
+                    if place == Place::Release && account.open_sessions < 1 {
+                        place = Place::NotHeld;
+                        continue;
+                    }
+                    // The account changed between the write and its check: try again.
+                    backoff(attempt).await;
+                    continue;
                 }
-                [_, ItemOutcome::ConditionFailed(_)] => {
+                Some(ItemOutcome::ConditionFailed(_)) => {
                     return Err(LedgerError::CorruptItem(format!(
                         "no history item for period {} although the account rolled over",
                         closing.period
                     )));
                 }
-                outcomes if any_conflict(outcomes) => backoff(attempt).await,
-                outcomes => return Err(unexpected(outcomes)),
+                _ => {}
+            }
+            if let Some(ItemOutcome::ConditionFailed(_)) = outcomes.get(PLACE_ITEM) {
+                place = Place::NotHeld;
+                continue;
+            }
+            if any_conflict(&outcomes) {
+                backoff(attempt).await;
+            } else {
+                return Err(unexpected(&outcomes));
             }
         }
         Err(LedgerError::Contention {
@@ -120,23 +169,27 @@ impl DynamoLedger {
     /// Marks the session closed and takes it out of the open-sessions index (or leaves it there,
     /// due when Tavus's copy is to be deleted), if it is still open with the period and
     /// reservation (and conversation) the caller names.
-    fn close_session(&self, closing: &Closing) -> Result<Update, LedgerError> {
+    fn close_session(&self, closing: &Closing, place: Place) -> Result<Update, LedgerError> {
+        let mut condition =
+            "#status IN (:pending, :active) AND period = :period AND reserved_minutes = :reserved"
+                .to_owned();
+        if place == Place::Release {
+            // Only a session that took a place gives one back.
+            condition.push_str(" AND holds_open_place = :held");
+        }
+        if closing.expect_conversation.is_some() {
+            condition.push_str(" AND conversation_id = :cid");
+        }
         let set = "SET #status = :closed, charged_minutes = :charged, ended_at = :ended, end_reason = :reason";
         let update_expression = match closing.delete_tavus_copy_at {
             Some(_) => format!("{set}, open_until = :delete_at"),
             None => format!("{set} REMOVE open_shard, open_until"),
         };
-        let mut condition = String::from(
-            "#status IN (:pending, :active) AND period = :period AND reserved_minutes = :reserved",
-        );
-        if closing.expect_conversation.is_some() {
-            condition.push_str(" AND conversation_id = :cid");
-        }
-        let mut update = Update::builder();
+        let mut builder = Update::builder();
         for (name, value) in optional_values(closing) {
-            update = update.expression_attribute_values(name, value);
+            builder = builder.expression_attribute_values(name, value);
         }
-        update
+        let builder = builder
             .table_name(&self.table)
             .set_key(Some(key(
                 keys::user_pk(&closing.owner),
@@ -156,27 +209,45 @@ impl DynamoLedger {
             )
             .expression_attribute_values(":period", s(closing.period.to_string()))
             .expression_attribute_values(":reserved", n(i64::from(closing.reserved_minutes)))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(bad_request)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let builder = match place {
+            Place::Release => {
+                builder.expression_attribute_values(":held", AttributeValue::Bool(true))
+            }
+            Place::NotHeld => builder,
+        };
+        builder.build().map_err(bad_request)
     }
 
-    /// Moves the reservation to used (charged minutes) on the account or on the history item.
-    fn book_minutes(&self, closing: &Closing, book: Book) -> Result<Update, LedgerError> {
+    /// Moves the reservation to used (charged minutes) on the account or on the history item;
+    /// on the account, also gives back the session's place among the open ones.
+    fn book_minutes(
+        &self,
+        closing: &Closing,
+        book: Book,
+        place: Place,
+    ) -> Result<Update, LedgerError> {
         let charged = i64::from(closing.charged_minutes);
         let reserved = i64::from(closing.reserved_minutes);
         let builder = Update::builder()
             .table_name(&self.table)
             .expression_attribute_values(":charged", n(charged))
             .expression_attribute_values(":reserved", n(reserved));
+        let (release, only_if_held) = match place {
+            Place::Release => (
+                ", open_sessions = open_sessions - :one",
+                " AND open_sessions > :zero",
+            ),
+            Place::NotHeld => ("", ""),
+        };
         let builder = match book {
             Book::Account => builder
                 .set_key(Some(key(keys::user_pk(&closing.owner), keys::ACCOUNT_SK)))
-                .update_expression(
+                .update_expression(format!(
                     "SET used_minutes = used_minutes + :charged, reserved_minutes = reserved_minutes - :reserved, \
-                     available_minutes = available_minutes + :released, updated_at = :now",
-                )
-                .condition_expression("period = :period")
+                     available_minutes = available_minutes + :released, updated_at = :now{release}"
+                ))
+                .condition_expression(format!("period = :period{only_if_held}"))
                 .expression_attribute_values(":released", n(reserved - charged))
                 .expression_attribute_values(":now", s(closing.ended_at.to_rfc3339()))
                 .expression_attribute_values(":period", s(closing.period.to_string()))
@@ -190,7 +261,27 @@ impl DynamoLedger {
                 .condition_expression("attribute_exists(pk)")
                 .expression_attribute_values(":one", n(1)),
         };
+        let builder = match (book, place) {
+            (Book::Account, Place::Release) => builder
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":zero", n(0)),
+            _ => builder,
+        };
         builder.build().map_err(bad_request)
+    }
+
+    /// Gives back the place of a session booked into its period's history: the counter lives on
+    /// the account, whatever period the account is in now.
+    fn release_place(&self, closing: &Closing) -> Result<Update, LedgerError> {
+        Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user_pk(&closing.owner), keys::ACCOUNT_SK)))
+            .update_expression("SET open_sessions = open_sessions - :one")
+            .condition_expression("open_sessions > :zero")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":zero", n(0))
+            .build()
+            .map_err(bad_request)
     }
 }
 

@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::LedgerError;
+use crate::config::DEFAULT_MAX_OPEN_SESSIONS;
 use crate::domain::PlanCatalog;
 
 mod close;
@@ -35,19 +36,32 @@ pub struct DynamoLedger {
     client: Client,
     table: String,
     plans: PlanCatalog,
+    max_open_sessions: u32,
 }
 
 impl DynamoLedger {
+    /// A ledger with the default cap on open sessions ([`DEFAULT_MAX_OPEN_SESSIONS`]).
     pub fn new(client: Client, table: impl Into<String>, plans: PlanCatalog) -> Self {
         DynamoLedger {
             client,
             table: table.into(),
             plans,
+            max_open_sessions: DEFAULT_MAX_OPEN_SESSIONS,
         }
+    }
+
+    /// The same ledger allowing each user `cap` open sessions at once (at least one).
+    pub fn with_max_open_sessions(mut self, cap: u32) -> Self {
+        self.max_open_sessions = cap.max(1);
+        self
     }
 
     pub fn plans(&self) -> &PlanCatalog {
         &self.plans
+    }
+
+    pub fn max_open_sessions(&self) -> u32 {
+        self.max_open_sessions
     }
 
     pub fn table(&self) -> &str {

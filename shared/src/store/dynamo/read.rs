@@ -132,7 +132,7 @@ impl ReadUsage for DynamoLedger {
             .await?
             // A user who never opened a session has the whole free allowance.
             .unwrap_or_else(|| Account::fresh(user.clone(), PlanId::Free, &self.plans, now));
-        Ok(account.usage_at(&self.plans, now))
+        Ok(account.usage_at(&self.plans, self.max_open_sessions, now))
     }
 }
 

@@ -110,7 +110,9 @@ impl ReserveMinutes for DynamoLedger {
                 },
             };
 
-            // A retry of a request that already went through is answered from the first attempt.
+            // A retry of a request that already went through is answered from the first attempt,
+            // whatever else failed: DynamoDB reports every item's reason, in request order, and
+            // the idempotency record is read before the account's (its cap or its minutes).
             if let Some(i) = idempotency_item
                 && let Some(ItemOutcome::ConditionFailed(Some(item))) = outcomes.get(i)
             {
@@ -136,6 +138,14 @@ impl ReserveMinutes for DynamoLedger {
                         return Err(LedgerError::SessionMismatch(
                             "the account is already in a later period than this request's clock",
                         ));
+                    }
+                    // The cap first: ending an open session is what the user can do about it,
+                    // and it also gives back the minutes that session holds.
+                    if account.open_sessions >= i64::from(self.max_open_sessions) {
+                        return Err(LedgerError::TooManyOpenSessions {
+                            open_sessions: account.open_sessions,
+                            max_open_sessions: self.max_open_sessions,
+                        });
                     }
                     if account.available_minutes < 1 {
                         return Err(exhausted(&account));
@@ -185,11 +195,21 @@ impl DynamoLedger {
         let reserve = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(keys::user_pk(&request.owner), keys::ACCOUNT_SK)))
+            // The place among the user's open sessions is taken in the same write as the
+            // minutes, so no amount of concurrency opens more than the cap. An account written
+            // before the cap existed has no counter: it starts from zero.
             .update_expression(
-                "SET reserved_minutes = reserved_minutes + :m, available_minutes = available_minutes - :m, updated_at = :now",
+                "SET reserved_minutes = reserved_minutes + :m, available_minutes = available_minutes - :m, \
+                 open_sessions = if_not_exists(open_sessions, :zero) + :one, updated_at = :now",
             )
-            .condition_expression("period = :p AND available_minutes >= :m")
+            .condition_expression(
+                "period = :p AND available_minutes >= :m \
+                 AND (attribute_not_exists(open_sessions) OR open_sessions < :cap)",
+            )
             .expression_attribute_values(":m", n(minutes))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":cap", n(i64::from(self.max_open_sessions)))
             .expression_attribute_values(":p", s(session.period.to_string()))
             .expression_attribute_values(":now", s(request.now.to_rfc3339()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)

@@ -228,7 +228,10 @@ async fn dynamodb_stopped_mid_run_is_503_and_nothing_is_lost_or_stuck_after() {
         .create(&client, "faults")
         .await
         .unwrap();
-    let ledger = Arc::new(DynamoLedger::new(client, "faults", PlanCatalog::default()));
+    // Fourteen creates for one owner, none ended: about the outage, not the cap on open sessions.
+    let ledger = Arc::new(
+        DynamoLedger::new(client, "faults", PlanCatalog::default()).with_max_open_sessions(100),
+    );
     let keys = keys(&env("TAVUS_SECRET_ID")).await;
     let sim = tavus_sim::start(tavus_sim::SimConfig::default(), 0)
         .await

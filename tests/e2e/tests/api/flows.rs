@@ -48,6 +48,12 @@ async fn create_reserves_and_end_charges() {
         (Some(10), Some(0))
     );
     assert_eq!(usage.body["plan"], "free");
+    assert_eq!(usage.body["open_sessions"], 1);
+    assert!(
+        usage.body["max_open_sessions"]
+            .as_u64()
+            .is_some_and(|m| m >= 1)
+    );
     assert!(
         usage.body["resets_at"]
             .as_str()
@@ -74,6 +80,10 @@ async fn create_reserves_and_end_charges() {
         (Some(0), Some(1))
     );
     assert_eq!(usage.body["remaining_minutes"], 24);
+    assert_eq!(
+        usage.body["open_sessions"], 0,
+        "ending gives the place back"
+    );
 
     // Ending twice changes nothing.
     let again = api
@@ -277,6 +287,10 @@ async fn tavus_failing_is_502_and_nothing_stays_reserved() {
         ),
         (Some(0), Some(0))
     );
+    assert_eq!(
+        usage.body["open_sessions"], 0,
+        "the failed create gave its place back"
+    );
     let listed = api.get(&user, "/sessions").await;
     assert_eq!(listed.body["sessions"][0]["status"], "failed");
     assert_eq!(listed.body["sessions"][0]["end_reason"], "tavus_failed");
@@ -302,6 +316,13 @@ async fn tavus_at_capacity_is_503_with_retry_after() {
 async fn sixty_concurrent_creates_for_one_free_user_reserve_exactly_25_minutes() {
     let api = Api::from_env();
     let user = Api::user("crowd");
+    // About minutes: `make test` gives the stack a cap on open sessions above the 25 sessions
+    // the minutes allow, so only the minutes refuse here (open_sessions.rs races the cap).
+    let cap = api.get(&user, "/usage").await.body["max_open_sessions"].as_u64();
+    assert!(
+        cap.is_some_and(|cap| cap > 25),
+        "the stack's cap {cap:?} would refuse before the minutes: run through make test"
+    );
     let body = reflect(1);
     let answers = join_all((0..60).map(|_| api.post(&user, "/sessions", &body))).await;
     let created = answers.iter().filter(|a| a.status == 201).count();
@@ -321,4 +342,5 @@ async fn sixty_concurrent_creates_for_one_free_user_reserve_exactly_25_minutes()
         ),
         (Some(25), Some(0))
     );
+    assert_eq!(usage.body["open_sessions"], 25);
 }

@@ -6,6 +6,8 @@ mod burst;
 mod events;
 mod faults;
 mod flows;
+mod logs;
+mod open_sessions;
 mod round_trips;
 mod settlement;
 mod sweeper;

@@ -109,6 +109,10 @@ async fn fifty_duplicated_shuffled_callbacks_charge_each_session_once() {
         "account total = sum of charges"
     );
     assert_eq!(usage.body["reserved_minutes"], 0);
+    assert_eq!(
+        usage.body["open_sessions"], 0,
+        "each callback-settled session gave its place back once"
+    );
     assert!(charges >= expected_total && charges <= expected_total + 10);
 }
 

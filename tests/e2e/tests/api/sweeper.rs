@@ -104,7 +104,8 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
         .await
         .unwrap();
     assert_eq!(ended.status(), 204);
-    let callback_url = e2e_tests::simulator_callback_url(&sim.base_url(), &conversation_id).await;
+    let callback_url =
+        e2e_tests::simulator_callback_url(&sim.base_url(), "sim-key", &conversation_id).await;
 
     // 3. An active session Tavus knows nothing about.
     let unknown = UserId::parse(&e2e_tests::Api::user("unknown")).unwrap();
@@ -171,6 +172,14 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
         7,
         "no answer: the whole reservation"
     );
+    // Released or settled, each swept session gave its place back.
+    for user in [&crashed, &silent, &unknown] {
+        assert_eq!(
+            ledger.usage(user, later).await.unwrap().open_sessions,
+            0,
+            "{user}"
+        );
+    }
 
     // The callback arrives after all: it charges nothing more.
     let token = callback_url.rsplit('/').next().unwrap();

@@ -256,7 +256,7 @@ async fn a_create_whose_answer_was_lost_leaves_no_conversation_running() {
 
     let all: Value = reqwest::Client::new()
         .get(format!("{}/v2/conversations?limit=1000", api.tavus))
-        .header("x-api-key", "sim-key")
+        .header("x-api-key", &api.tavus_key)
         .send()
         .await
         .unwrap()

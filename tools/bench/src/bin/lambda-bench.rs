@@ -319,6 +319,11 @@ async fn main() {
         ("TAVUS_SECRET_ID", secret_id.clone()),
         ("TAVUS_BASE_URL", sim.base_url()),
         ("PUBLIC_API_URL", "http://127.0.0.1:9".to_owned()),
+        // Each client keeps every session it opens: the cap on open sessions is out of the way.
+        (
+            "MAX_OPEN_SESSIONS_PER_USER",
+            std::env::var("MAX_OPEN_SESSIONS_PER_USER").unwrap_or_else(|_| "1000000".to_owned()),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
