@@ -65,9 +65,16 @@ fn shared_ledger(config: &aws_config::SdkConfig) -> DynamoLedger {
 async fn tavus_slower_than_the_deadline_is_502_and_releases_the_minutes() {
     let ledger = shared_ledger(&local_sdk(&env("DYNAMODB_ENDPOINT")).await);
     let keys = keys(&env("TAVUS_SECRET_ID")).await;
-    let sim = tavus_sim::start(tavus_sim::SimConfig::default(), 0)
-        .await
-        .unwrap();
+    let sim = tavus_sim::start(
+        tavus_sim::SimConfig {
+            // The key the stack's secret holds.
+            api_keys: vec![e2e_tests::stack_tavus_key()],
+            ..tavus_sim::SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
     reqwest::Client::new()
         .post(format!("{}/_sim/faults", sim.base_url()))
         .json(&json!({ "latency_ms": 5000 }))
@@ -105,9 +112,16 @@ async fn tavus_slower_than_the_deadline_is_502_and_releases_the_minutes() {
 async fn a_missing_secret_is_503_and_nothing_stays_reserved() {
     let ledger = shared_ledger(&local_sdk(&env("DYNAMODB_ENDPOINT")).await);
     let keys = keys("awaknow/no-such-secret").await;
-    let sim = tavus_sim::start(tavus_sim::SimConfig::default(), 0)
-        .await
-        .unwrap();
+    let sim = tavus_sim::start(
+        tavus_sim::SimConfig {
+            // The key the stack's secret holds.
+            api_keys: vec![e2e_tests::stack_tavus_key()],
+            ..tavus_sim::SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
     let owner = UserId::parse(&e2e_tests::Api::user("nosecret")).unwrap();
     let result = create_session(
         &ledger,
@@ -233,9 +247,16 @@ async fn dynamodb_stopped_mid_run_is_503_and_nothing_is_lost_or_stuck_after() {
         DynamoLedger::new(client, "faults", PlanCatalog::default()).with_max_open_sessions(100),
     );
     let keys = keys(&env("TAVUS_SECRET_ID")).await;
-    let sim = tavus_sim::start(tavus_sim::SimConfig::default(), 0)
-        .await
-        .unwrap();
+    let sim = tavus_sim::start(
+        tavus_sim::SimConfig {
+            // The key the stack's secret holds.
+            api_keys: vec![e2e_tests::stack_tavus_key()],
+            ..tavus_sim::SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
     let tavus = Arc::new(tavus(sim.base_url(), &keys));
     let owner = UserId::parse(&e2e_tests::Api::user("outage")).unwrap();
 

@@ -83,9 +83,16 @@ async fn the_happy_create_and_usage_paths_make_the_fewest_round_trips() {
     ));
     // A simulator of this test's own, so its counts are this test's alone; 200 ms per answer
     // shows whether the usage read overlaps the Tavus call.
-    let sim = tavus_sim::start(tavus_sim::SimConfig::default(), 0)
-        .await
-        .unwrap();
+    let sim = tavus_sim::start(
+        tavus_sim::SimConfig {
+            // The key the stack's secret holds.
+            api_keys: vec![e2e_tests::stack_tavus_key()],
+            ..tavus_sim::SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
     reqwest::Client::new()
         .post(format!("{}/_sim/faults", sim.base_url()))
         .json(&json!({ "latency_ms": 200 }))

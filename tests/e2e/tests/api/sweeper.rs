@@ -46,9 +46,16 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
         SecretsManagerSource::new(secrets, env("TAVUS_SECRET_ID")),
         Duration::from_secs(300),
     ));
-    let sim = tavus_sim::start(tavus_sim::SimConfig::default(), 0)
-        .await
-        .unwrap();
+    let sim = tavus_sim::start(
+        tavus_sim::SimConfig {
+            // The key the stack's secret holds.
+            api_keys: vec![e2e_tests::stack_tavus_key()],
+            ..tavus_sim::SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
     let tavus = TavusClient::new(
         e2e_tests::sim_tavus_config(&sim.base_url()),
         Arc::clone(&keys),
@@ -104,8 +111,12 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
         .await
         .unwrap();
     assert_eq!(ended.status(), 204);
-    let callback_url =
-        e2e_tests::simulator_callback_url(&sim.base_url(), "sim-key", &conversation_id).await;
+    let callback_url = e2e_tests::simulator_callback_url(
+        &sim.base_url(),
+        &e2e_tests::stack_tavus_key(),
+        &conversation_id,
+    )
+    .await;
 
     // 3. An active session Tavus knows nothing about.
     let unknown = UserId::parse(&e2e_tests::Api::user("unknown")).unwrap();
