@@ -260,7 +260,7 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
             "{}/v2/conversations/{conversation_id}",
             sim.base_url()
         ))
-        .header("x-api-key", "sim-key")
+        .header("x-api-key", e2e_tests::stack_tavus_key())
         .send()
         .await
         .unwrap();
@@ -277,7 +277,12 @@ struct Rig {
 }
 
 impl Rig {
+    /// `sim` with the stack secret's key, which the Tavus client reads from moto.
     async fn new(sim: tavus_sim::SimConfig) -> Rig {
+        let sim = tavus_sim::SimConfig {
+            api_keys: vec![e2e_tests::stack_tavus_key()],
+            ..sim
+        };
         let secrets = aws_sdk_secretsmanager::Client::new(&local_sdk(&env("MOTO_ENDPOINT")).await);
         Rig {
             ledger: own_table().await,
@@ -430,7 +435,7 @@ async fn the_sweeper_ends_our_conversations_that_no_active_session_holds() {
         async move {
             let answer: Value = reqwest::Client::new()
                 .post(format!("{base}/v2/conversations"))
-                .header("x-api-key", "sim-key")
+                .header("x-api-key", e2e_tests::stack_tavus_key())
                 .json(&json!({ "persona_id": "p", "conversation_name": "x", "callback_url": callback }))
                 .send()
                 .await
@@ -463,7 +468,7 @@ async fn the_sweeper_ends_our_conversations_that_no_active_session_holds() {
         async move {
             let c: Value = reqwest::Client::new()
                 .get(format!("{base}/v2/conversations/{id}"))
-                .header("x-api-key", "sim-key")
+                .header("x-api-key", e2e_tests::stack_tavus_key())
                 .send()
                 .await
                 .unwrap()
