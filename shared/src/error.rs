@@ -26,6 +26,15 @@ pub enum LedgerError {
     #[error("no such session")]
     SessionNotFound,
 
+    /// The session is still pending or active, and this needs it closed (erasure).
+    #[error("the session is still open")]
+    SessionOpen,
+
+    /// A conditional write's precondition (the notes' `If-Match`) no longer holds: nothing was
+    /// written.
+    #[error("the precondition does not hold any more")]
+    PreconditionFailed,
+
     /// The same idempotency key came with a different request.
     #[error("the idempotency key was already used with a different request")]
     IdempotencyConflict,

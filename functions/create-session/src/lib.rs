@@ -1,13 +1,18 @@
-//! `create-session`: `POST /sessions` and `POST /sessions/{id}/end`. Translates the request into
-//! one call of the core and its result into a response; no rule lives here.
+//! `create-session`: `POST /sessions`, `POST /sessions/{id}/end`, `DELETE /sessions/{id}` and
+//! `PUT /sessions/{id}/notes` (the writes; erasure needs the Tavus client this function holds).
+//! Translates the request into one call of the core and its result into a response; no rule
+//! lives here.
 
 use awaknow_core::api::identity::Authenticator;
-use awaknow_core::api::response::{json, problem};
+use awaknow_core::api::response::{json, json_tagged, no_content, problem};
 use awaknow_core::api::sessions::{self, CreateContext, WebhookKey};
 use awaknow_core::api::{ApiError, Route, routes};
+use awaknow_core::api::{erasure, notes};
 use awaknow_core::lambda::{ApiRequest, to_lambda};
-use awaknow_core::store::{ActivateSession, CloseSession, GetSession, ReadUsage, ReserveMinutes};
-use awaknow_core::tavus::{CreateConversation, EndConversation};
+use awaknow_core::store::{
+    ActivateSession, CloseSession, EraseSession, GetSession, ReadUsage, ReserveMinutes, WriteNotes,
+};
+use awaknow_core::tavus::{CreateConversation, DeleteConversation, EndConversation};
 use lambda_http::{Body, Request, Response};
 
 /// What the function holds across invocations.
@@ -25,8 +30,15 @@ pub async fn handle<L, T, K>(
     request: Request,
 ) -> Result<Response<Body>, std::convert::Infallible>
 where
-    L: ReserveMinutes + ActivateSession + CloseSession + ReadUsage + GetSession + Sync,
-    T: CreateConversation + EndConversation + Sync,
+    L: ReserveMinutes
+        + ActivateSession
+        + CloseSession
+        + ReadUsage
+        + GetSession
+        + EraseSession
+        + WriteNotes
+        + Sync,
+    T: CreateConversation + EndConversation + DeleteConversation + Sync,
     K: WebhookKey + Sync,
 {
     let request = ApiRequest::from_lambda(&request);
@@ -39,8 +51,15 @@ async fn respond<L, T, K>(
     request: &ApiRequest,
 ) -> Result<http::Response<String>, ApiError>
 where
-    L: ReserveMinutes + ActivateSession + CloseSession + ReadUsage + GetSession + Sync,
-    T: CreateConversation + EndConversation + Sync,
+    L: ReserveMinutes
+        + ActivateSession
+        + CloseSession
+        + ReadUsage
+        + GetSession
+        + EraseSession
+        + WriteNotes
+        + Sync,
+    T: CreateConversation + EndConversation + DeleteConversation + Sync,
     K: WebhookKey + Sync,
 {
     let route = routes::route(&request.method, &request.path)?.ok_or(ApiError::NotFound)?;
@@ -75,6 +94,22 @@ where
                 sessions::end_session(&app.ledger, &app.tavus, &user, &id, now, request.deadline)
                     .await?;
             Ok(json(200, &ended))
+        }
+        Route::DeleteSession(id) => {
+            erasure::delete_session(&app.ledger, &app.tavus, &user, &id, request.deadline).await?;
+            Ok(no_content())
+        }
+        Route::PutNotes(id) => {
+            let saved = notes::put_notes(
+                &app.ledger,
+                &user,
+                &id,
+                request.header("if-match"),
+                &request.body,
+                now,
+            )
+            .await?;
+            Ok(json_tagged(200, &saved.notes, &saved.etag))
         }
         // Routed to another function.
         _ => Err(ApiError::NotFound),

@@ -1,12 +1,14 @@
-//! `get-usage`: `GET /usage`, `GET /sessions`, `GET /sessions/{id}` and
-//! `GET /sessions/{id}/transcript`. Reads only.
+//! `get-usage`: `GET /usage`, `GET /usage/history`, `GET /sessions`, `GET /sessions/{id}`,
+//! `GET /sessions/{id}/transcript` and `GET /sessions/{id}/notes`. Reads only.
 
 use awaknow_core::api::identity::Authenticator;
-use awaknow_core::api::response::{json, problem};
-use awaknow_core::api::sessions;
+use awaknow_core::api::response::{json, json_tagged, problem};
 use awaknow_core::api::{ApiError, Route, routes};
+use awaknow_core::api::{history, notes, sessions};
 use awaknow_core::lambda::{ApiRequest, to_lambda};
-use awaknow_core::store::{GetSession, ListSessions, ReadTranscript, ReadUsage};
+use awaknow_core::store::{
+    GetSession, ListSessions, ReadNotes, ReadTranscript, ReadUsage, ReadUsageHistory,
+};
 use lambda_http::{Body, Request, Response};
 
 pub struct App<L> {
@@ -19,7 +21,7 @@ pub async fn handle<L>(
     request: Request,
 ) -> Result<Response<Body>, std::convert::Infallible>
 where
-    L: ReadUsage + GetSession + ListSessions + ReadTranscript + Sync,
+    L: ReadUsage + ReadUsageHistory + GetSession + ListSessions + ReadTranscript + ReadNotes + Sync,
 {
     let request = ApiRequest::from_lambda(&request);
     let response = respond(app, &request).await.unwrap_or_else(|e| problem(&e));
@@ -28,7 +30,7 @@ where
 
 async fn respond<L>(app: &App<L>, request: &ApiRequest) -> Result<http::Response<String>, ApiError>
 where
-    L: ReadUsage + GetSession + ListSessions + ReadTranscript + Sync,
+    L: ReadUsage + ReadUsageHistory + GetSession + ListSessions + ReadTranscript + ReadNotes + Sync,
 {
     let route = routes::route(&request.method, &request.path)?.ok_or(ApiError::NotFound)?;
     let user = app
@@ -52,7 +54,21 @@ where
         }
         Route::GetSession(id) => Ok(json(
             200,
-            &sessions::get_session(&app.ledger, &user, &id).await?,
+            &sessions::get_session(&app.ledger, &user, &id, chrono::Utc::now()).await?,
+        )),
+        Route::GetNotes(id) => {
+            let found = notes::get_notes(&app.ledger, &user, &id).await?;
+            Ok(json_tagged(200, &found.notes, &found.etag))
+        }
+        Route::UsageHistory => Ok(json(
+            200,
+            &history::usage_history(
+                &app.ledger,
+                &user,
+                request.query.get("limit").map(String::as_str),
+                chrono::Utc::now(),
+            )
+            .await?,
         )),
         Route::GetTranscript(id) => Ok(json(
             200,

@@ -11,6 +11,8 @@ use crate::tavus::TavusError;
 
 /// Seconds a client is asked to wait when Tavus is at capacity.
 pub const AT_CAPACITY_RETRY_AFTER: u32 = 30;
+/// Seconds a client is asked to wait before erasing again when Tavus kept its copy.
+pub const ERASURE_RETRY_AFTER: u32 = 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -39,6 +41,15 @@ pub enum ApiError {
     TavusAtCapacity,
     #[error("dependency unavailable: {0}")]
     DependencyUnavailable(String),
+    /// Erasure: the session is still pending or active.
+    #[error("the session is still open")]
+    SessionActive,
+    /// A write's `If-Match` no longer matches.
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// Erasure: Tavus could not delete its copy of the conversation, so nothing was erased.
+    #[error("tavus did not delete its copy: {0}")]
+    TavusCopyKept(String),
     #[error("method not allowed")]
     MethodNotAllowed,
 }
@@ -101,6 +112,24 @@ impl ApiError {
                 Some(5),
             ),
             ApiError::MethodNotAllowed => (Problem::new(405, "method_not_allowed", "Method not allowed"), None),
+            ApiError::SessionActive => (
+                Problem::new(409, "session_active", "The session is still open")
+                    .with_detail("end the session first (POST /sessions/{id}/end), then erase it"),
+                None,
+            ),
+            ApiError::PreconditionFailed => (
+                Problem::new(412, "precondition_failed", "The notes changed")
+                    .with_detail(
+                        "the notes changed since the ETag sent in If-Match; nothing was written: \
+                         read them again (GET), merge, and write with the new ETag",
+                    ),
+                None,
+            ),
+            ApiError::TavusCopyKept(_) => (
+                Problem::new(503, "dependency_unavailable", "A service we depend on is unavailable")
+                    .with_detail("the video service could not delete its copy of the call; nothing was erased, try again shortly"),
+                Some(ERASURE_RETRY_AFTER),
+            ),
         }
     }
 }
@@ -122,6 +151,8 @@ impl From<LedgerError> for ApiError {
                 resets_at,
             },
             LedgerError::SessionNotFound => ApiError::NotFound,
+            LedgerError::SessionOpen => ApiError::SessionActive,
+            LedgerError::PreconditionFailed => ApiError::PreconditionFailed,
             LedgerError::IdempotencyConflict => ApiError::IdempotencyConflict,
             LedgerError::TooManyOpenSessions {
                 open_sessions,
@@ -195,6 +226,21 @@ mod tests {
                 "tavus_unavailable",
             ),
             (ApiError::TavusAtCapacity, 503, "tavus_at_capacity"),
+            (
+                ApiError::from(LedgerError::SessionOpen),
+                409,
+                "session_active",
+            ),
+            (
+                ApiError::from(LedgerError::PreconditionFailed),
+                412,
+                "precondition_failed",
+            ),
+            (
+                ApiError::TavusCopyKept("x".into()),
+                503,
+                "dependency_unavailable",
+            ),
             (
                 ApiError::DependencyUnavailable("x".into()),
                 503,

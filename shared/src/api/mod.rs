@@ -2,9 +2,12 @@
 //! what each route does with the ledger and Tavus, and how every error becomes one problem
 //! response. The functions only translate a Lambda event into these calls.
 
+pub mod erasure;
 pub mod error;
+pub mod history;
 pub mod identity;
 pub mod jwks;
+pub mod notes;
 pub mod request;
 pub mod response;
 pub mod routes;

@@ -4,8 +4,10 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::ApiError;
+use crate::domain::history::{DEFAULT_HISTORY_PERIODS, MAX_HISTORY_PERIODS};
 use crate::domain::minutes::TAVUS_MAX_CALL_MINUTES;
-use crate::domain::{SessionId, SessionType, UserId};
+use crate::domain::notes::MAX_NOTES_CHARS;
+use crate::domain::{Precondition, SessionId, SessionType, UserId};
 use crate::store::IdempotencyKey;
 
 pub const MAX_PROMPT_CHARS: usize = 4000;
@@ -224,6 +226,54 @@ pub fn page(
     Ok((limit, cursor))
 }
 
+/// The text of a `PUT /sessions/{id}/notes` body, `{"text": "..."}`: at most
+/// [`MAX_NOTES_CHARS`] characters; empty clears the notes.
+pub fn notes_text(body: &[u8]) -> Result<String, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid(format!("body: not valid JSON ({e})")))?;
+    let Value::Object(body) = value else {
+        return Err(ApiError::invalid("body: must be a JSON object"));
+    };
+    if let Some(unknown) = body.keys().find(|k| k.as_str() != "text") {
+        return Err(ApiError::invalid(format!("{unknown}: unknown field")));
+    }
+    match body.get("text") {
+        None | Some(Value::Null) => Err(ApiError::invalid("text: required")),
+        Some(Value::String(text)) => {
+            let chars = text.chars().count();
+            if chars > MAX_NOTES_CHARS {
+                Err(ApiError::invalid(format!(
+                    "text: at most {MAX_NOTES_CHARS} characters (got {chars})"
+                )))
+            } else {
+                Ok(text.clone())
+            }
+        }
+        Some(_) => Err(ApiError::invalid("text: must be a string")),
+    }
+}
+
+/// The `If-Match` header of a notes write.
+pub fn precondition(if_match: Option<&str>) -> Result<Precondition, ApiError> {
+    Precondition::from_if_match(if_match).map_err(|e| ApiError::invalid(e.to_string()))
+}
+
+/// `?limit=` of `GET /usage/history`.
+pub fn history_limit(limit: Option<&str>) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_HISTORY_PERIODS),
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=MAX_HISTORY_PERIODS).contains(l))
+            .ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "limit: a whole number from 1 to {MAX_HISTORY_PERIODS}"
+                ))
+            }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,6 +360,43 @@ mod tests {
         assert!(idempotency_key(None, &a).unwrap().is_none());
         for bad in ["", "has space", "ünï", &"k".repeat(129)] {
             assert!(idempotency_key(Some(bad), &a).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn notes_bodies_are_checked_and_counted_in_characters() {
+        let ok =
+            |text: &str| notes_text(serde_json::json!({ "text": text }).to_string().as_bytes());
+        assert_eq!(ok("").unwrap(), "");
+        assert_eq!(ok(&"é".repeat(20_000)).unwrap().chars().count(), 20_000);
+        let too_long = ok(&"x".repeat(20_001)).unwrap_err();
+        assert!(
+            matches!(&too_long, ApiError::InvalidRequest { detail } if detail.starts_with("text: at most 20000")),
+            "{too_long:?}"
+        );
+        for (body, field) in [
+            ("{}", "text"),
+            (r#"{"text": 5}"#, "text"),
+            (r#"{"text": null}"#, "text"),
+            (r#"{"text": "a", "owner": "b"}"#, "owner"),
+            ("[]", "body"),
+            ("nope", "body"),
+        ] {
+            match notes_text(body.as_bytes()) {
+                Err(ApiError::InvalidRequest { detail }) => {
+                    assert!(detail.starts_with(field), "{body}: {detail}")
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn history_limits_are_bounded() {
+        assert_eq!(history_limit(None).unwrap(), 12);
+        assert_eq!(history_limit(Some("24")).unwrap(), 24);
+        for bad in ["0", "25", "-1", "1.5", "twelve", ""] {
+            assert!(history_limit(Some(bad)).is_err(), "{bad}");
         }
     }
 

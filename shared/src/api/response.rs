@@ -15,6 +15,17 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Response<String> {
     }
 }
 
+/// A JSON body with its entity tag (`ETag`, a quoted strong tag).
+pub fn json_tagged<T: Serialize>(status: u16, body: &T, etag: &str) -> Response<String> {
+    let mut response = json(status, body);
+    if response.status().is_success()
+        && let Ok(value) = HeaderValue::from_str(etag)
+    {
+        response.headers_mut().insert(http::header::ETAG, value);
+    }
+    response
+}
+
 pub fn no_content() -> Response<String> {
     let mut response = Response::new(String::new());
     *response.status_mut() = StatusCode::NO_CONTENT;

@@ -1,4 +1,5 @@
-//! The routes of DESIGN.md section 5, matched on method and path.
+//! The routes of DESIGN.md section 5 (and of notes, erasure and usage history), matched on
+//! method and path.
 
 use super::ApiError;
 
@@ -11,6 +12,11 @@ pub enum Route {
     GetSession(String),
     GetTranscript(String),
     TavusWebhook(String),
+    /// The session and everything kept with it, erased by its owner.
+    DeleteSession(String),
+    GetNotes(String),
+    PutNotes(String),
+    UsageHistory,
 }
 
 /// The route for a method and path (no stage prefix); `None` when no route has that path.
@@ -26,8 +32,18 @@ pub fn route(method: &str, path: &str) -> Result<Option<Route>, ApiError> {
             "GET" => Route::Usage,
             _ => return Err(ApiError::MethodNotAllowed),
         },
+        ["usage", "history"] => match method {
+            "GET" => Route::UsageHistory,
+            _ => return Err(ApiError::MethodNotAllowed),
+        },
         ["sessions", id] if !id.is_empty() => match method {
             "GET" => Route::GetSession((*id).to_owned()),
+            "DELETE" => Route::DeleteSession((*id).to_owned()),
+            _ => return Err(ApiError::MethodNotAllowed),
+        },
+        ["sessions", id, "notes"] if !id.is_empty() => match method {
+            "GET" => Route::GetNotes((*id).to_owned()),
+            "PUT" => Route::PutNotes((*id).to_owned()),
             _ => return Err(ApiError::MethodNotAllowed),
         },
         ["sessions", id, "end"] if !id.is_empty() => match method {
@@ -78,6 +94,26 @@ mod tests {
             route("POST", "/webhooks/tavus/v1.a.b").unwrap(),
             Some(Route::TavusWebhook("v1.a.b".into()))
         );
+        assert_eq!(
+            route("DELETE", "/sessions/01J").unwrap(),
+            Some(Route::DeleteSession("01J".into()))
+        );
+        assert_eq!(
+            route("GET", "/sessions/01J/notes").unwrap(),
+            Some(Route::GetNotes("01J".into()))
+        );
+        assert_eq!(
+            route("PUT", "/sessions/01J/notes").unwrap(),
+            Some(Route::PutNotes("01J".into()))
+        );
+        assert_eq!(
+            route("GET", "/usage/history").unwrap(),
+            Some(Route::UsageHistory)
+        );
+        assert!(matches!(
+            route("POST", "/sessions/01J/notes"),
+            Err(ApiError::MethodNotAllowed)
+        ));
         assert_eq!(route("GET", "/nothing").unwrap(), None);
         assert!(matches!(
             route("DELETE", "/sessions"),

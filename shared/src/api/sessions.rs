@@ -104,7 +104,8 @@ where
             tracing::info!(session_id = %session.session_id, "idempotent replay");
             let usage = ledger.usage(cx.owner, cx.now).await?;
             return Ok(CreatedView {
-                session: SessionView::with_join(session, Role::Owner),
+                session: SessionView::with_join(session.clone(), Role::Owner)
+                    .with_progress(&session, Utc::now()),
                 usage: usage.into(),
             });
         }
@@ -186,7 +187,9 @@ where
     };
     tracing::info!(session_id = %active.session_id, "session active");
     Ok(CreatedView {
-        session: SessionView::with_join(active, Role::Owner),
+        // The countdown from the time of the answer: the Tavus call took a moment since `now`.
+        session: SessionView::with_join(active.clone(), Role::Owner)
+            .with_progress(&active, Utc::now()),
         usage: usage.into(),
     })
 }
@@ -289,15 +292,18 @@ pub async fn usage<L: ReadUsage + Sync>(
     Ok(ledger.usage(user, now).await?.into())
 }
 
+/// `GET /sessions/{id}`: with the way into the room and the countdown (by `now`, the server's
+/// clock) while the call runs.
 pub async fn get_session<L: GetSession + Sync>(
     ledger: &L,
     user: &UserId,
     raw_id: &str,
+    now: DateTime<Utc>,
 ) -> Result<SessionView, ApiError> {
     let (session, role) = ledger
         .get_session(user, request::session_id(raw_id)?)
         .await?;
-    Ok(SessionView::with_join(session, role))
+    Ok(SessionView::with_join(session.clone(), role).with_progress(&session, now))
 }
 
 /// `GET /sessions/{id}/transcript`: for the owner and the participants, once it arrived.

@@ -4,7 +4,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
 
 use crate::domain::session::join_url;
-use crate::domain::{EndReason, Role, Session, SessionStatus, SessionType, Usage, UserId};
+use crate::domain::{
+    EndReason, Notes, PeriodUsage, Role, Session, SessionId, SessionStatus, SessionType, Usage,
+    UserId,
+};
 
 fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
@@ -75,6 +78,15 @@ pub struct SessionView {
     #[serde(serialize_with = "rfc3339_opt")]
     pub ended_at: Option<DateTime<Utc>>,
     pub end_reason: Option<EndReason>,
+    /// While the call runs (in the session's own responses): when Tavus ends it at the latest,
+    /// and the seconds left by the server's clock, for a countdown that trusts no phone clock.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "rfc3339_opt"
+    )]
+    pub ends_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining_seconds: Option<i64>,
 }
 
 impl SessionView {
@@ -96,6 +108,8 @@ impl SessionView {
             created_at: session.created_at,
             ended_at: session.ended_at,
             end_reason: session.end_reason,
+            ends_at: None,
+            remaining_seconds: None,
         }
     }
 }
@@ -123,6 +137,17 @@ impl SessionView {
     }
 }
 
+impl SessionView {
+    /// Adds the countdown of an active call at `now` (see [`Session::progress`]).
+    pub fn with_progress(mut self, session: &Session, now: DateTime<Utc>) -> SessionView {
+        if let Some(progress) = session.progress(now) {
+            self.ends_at = Some(progress.ends_at);
+            self.remaining_seconds = Some(progress.remaining_seconds);
+        }
+        self
+    }
+}
+
 /// `POST /sessions`: the session and the usage after its reservation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CreatedView {
@@ -141,4 +166,63 @@ pub struct SessionListView {
 pub struct TranscriptView {
     pub session_id: String,
     pub transcript: Vec<crate::domain::Turn>,
+}
+
+/// `GET|PUT /sessions/{id}/notes`: the caller's own notes (the `ETag` header carries their tag).
+#[derive(Clone, PartialEq, Serialize)]
+pub struct NotesView {
+    pub session_id: String,
+    pub text: String,
+    /// `null` until the first write.
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for NotesView {
+    // Never print what the person wrote.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotesView")
+            .field("session_id", &self.session_id)
+            .field("chars", &self.text.chars().count())
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
+}
+
+impl NotesView {
+    pub fn new(session_id: SessionId, notes: Notes) -> NotesView {
+        NotesView {
+            session_id: session_id.to_string(),
+            text: notes.text,
+            updated_at: notes.updated_at,
+        }
+    }
+}
+
+/// One period of `GET /usage/history`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PeriodView {
+    pub period: String,
+    pub plan: crate::domain::PlanId,
+    pub limit_minutes: i64,
+    pub used_minutes: i64,
+    pub sessions: i64,
+}
+
+impl From<PeriodUsage> for PeriodView {
+    fn from(p: PeriodUsage) -> PeriodView {
+        PeriodView {
+            period: p.period.to_string(),
+            plan: p.plan,
+            limit_minutes: p.limit_minutes,
+            used_minutes: p.used_minutes,
+            sessions: p.sessions,
+        }
+    }
+}
+
+/// `GET /usage/history`: periods newest first, the current one included.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UsageHistoryView {
+    pub periods: Vec<PeriodView>,
 }

@@ -226,15 +226,21 @@ where
         tracing::warn!(session_id = %claims.session_id, "transcript for another conversation than the session's; ignored");
         return Ok(Handled::Ignored);
     }
-    ledger
+    match ledger
         .store_transcript(&claims.owner, claims.session_id, &transcript)
         .await
-        .map_err(|e| match e {
-            LedgerError::SessionMismatch(why) => {
-                ApiError::invalid(format!("properties.transcript: {why}"))
-            }
-            other => other.into(),
-        })?;
+    {
+        Ok(()) => {}
+        // Erased (or being erased) since it was read: nothing of it may be stored again.
+        Err(LedgerError::SessionNotFound) => {
+            tracing::warn!(session_id = %claims.session_id, "transcript for a session erased meanwhile; ignored");
+            return Ok(Handled::Ignored);
+        }
+        Err(LedgerError::SessionMismatch(why)) => {
+            return Err(ApiError::invalid(format!("properties.transcript: {why}")));
+        }
+        Err(other) => return Err(other.into()),
+    }
     if cx.delete_after_call && !session.status.is_open() {
         delete_tavus_copy(ledger, cx.tavus, &session, conversation_id, cx.deadline).await;
     }

@@ -22,6 +22,11 @@ pub struct Account {
     /// cap existed, which counts as none.
     #[serde(default)]
     pub open_sessions: i64,
+    /// Sessions created (minutes reserved) in this period, counted by the reservation's own
+    /// write and archived with the period at rollover. Absent on accounts written before it was
+    /// counted, which counts as none.
+    #[serde(default)]
+    pub sessions: i64,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -43,13 +48,14 @@ impl Account {
             reserved_minutes: 0,
             available_minutes: limit,
             open_sessions: 0,
+            sessions: 0,
             updated_at: now,
         }
     }
 
     /// What the account will look like once rolled into the period containing `now`: the same
-    /// plan at its current limit, nothing used or reserved, the same sessions still open.
-    /// Unchanged when already current.
+    /// plan at its current limit, nothing used or reserved, no session created yet, the same
+    /// sessions still open. Unchanged when already current.
     pub fn rolled_to(&self, catalog: &PlanCatalog, now: DateTime<Utc>) -> Account {
         let period = Period::containing(now);
         if self.period >= period {
@@ -166,7 +172,7 @@ mod tests {
             "updated_at": "2026-11-02T08:00:00Z"
         });
         let account: Account = serde_json::from_value(stored).unwrap();
-        assert_eq!(account.open_sessions, 0);
+        assert_eq!((account.open_sessions, account.sessions), (0, 0));
     }
 
     #[test]

@@ -137,6 +137,13 @@ pub struct Session {
     pub end_reason: Option<EndReason>,
 }
 
+/// How far an active call is: see [`Session::progress`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub ends_at: DateTime<Utc>,
+    pub remaining_seconds: i64,
+}
+
 impl EndReason {
     /// The reason Tavus gave for a shutdown, matched by prefix: its docs spell the reasons both
     /// with and without a trailing " reached".
@@ -168,6 +175,21 @@ impl Session {
         self.created_at + chrono::Duration::minutes(i64::from(self.reserved_minutes))
     }
 
+    /// While the call runs: when Tavus ends it at the latest (our creation plus the reservation,
+    /// its `max_call_duration`) and the whole seconds left until then by `now` (the server's
+    /// clock, so a phone with a wrong clock still counts down right), never negative. `None`
+    /// unless the session is active.
+    pub fn progress(&self, now: DateTime<Utc>) -> Option<Progress> {
+        if self.status != SessionStatus::Active {
+            return None;
+        }
+        let ends_at = self.reservation_ends_at();
+        Some(Progress {
+            ends_at,
+            remaining_seconds: (ends_at - now).num_seconds().max(0),
+        })
+    }
+
     /// Until when the session may stay open before the sweeper looks at it: a pending session
     /// only for as long as creating a conversation can take, an active one for its reservation.
     pub fn open_until(&self) -> DateTime<Utc> {
@@ -196,6 +218,51 @@ mod tests {
             join_url("https://tavus.daily.co/c1?lang=en", &token),
             "https://tavus.daily.co/c1?lang=en&t=eyJhbGciOi.secret.sig"
         );
+    }
+
+    fn session(status: SessionStatus) -> Session {
+        let created_at = DateTime::parse_from_rfc3339("2026-11-24T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        Session {
+            session_id: SessionId::new_at(created_at),
+            owner_id: UserId::parse("u1").unwrap(),
+            session_type: SessionType::ReflectAlone,
+            participants: Vec::new(),
+            status,
+            period: Period::containing(created_at),
+            reserved_minutes: 10,
+            charged_minutes: None,
+            conversation_id: Some("c1".into()),
+            conversation_url: None,
+            meeting_token: None,
+            created_at,
+            ended_at: None,
+            end_reason: None,
+        }
+    }
+
+    #[test]
+    fn an_active_call_counts_down_to_its_reservation_and_never_below_zero() {
+        let active = session(SessionStatus::Active);
+        let ends_at = active.created_at + chrono::Duration::minutes(10);
+        let at = |seconds: i64| active.created_at + chrono::Duration::milliseconds(seconds);
+        assert_eq!(
+            active.progress(active.created_at),
+            Some(Progress {
+                ends_at,
+                remaining_seconds: 600
+            })
+        );
+        assert_eq!(active.progress(at(90_500)).unwrap().remaining_seconds, 509);
+        assert_eq!(active.progress(at(700_000)).unwrap().remaining_seconds, 0);
+        for status in [
+            SessionStatus::Pending,
+            SessionStatus::Ended,
+            SessionStatus::Failed,
+        ] {
+            assert_eq!(session(status).progress(active.created_at), None);
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::keys;
-use crate::domain::{Account, Period, PlanId, Session, SessionId, SessionType, UserId};
+use crate::domain::{Account, Notes, Period, PlanId, Session, SessionId, SessionType, UserId};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccountItem {
@@ -40,7 +40,23 @@ pub struct PeriodHistory {
     /// Reserved by sessions still open at close, less those settled since.
     pub open_reserved_minutes: i64,
     pub late_settlements: i64,
+    /// Sessions created in the period (the account's count at rollover). Absent on history
+    /// written before sessions were counted, which counts as none.
+    #[serde(default)]
+    pub sessions: i64,
     pub closed_at: DateTime<Utc>,
+}
+
+impl PeriodHistory {
+    pub fn usage(&self) -> crate::domain::PeriodUsage {
+        crate::domain::PeriodUsage {
+            period: self.period,
+            plan: self.plan,
+            limit_minutes: self.limit_minutes,
+            used_minutes: self.used_minutes,
+            sessions: self.sessions,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -117,6 +133,58 @@ impl ParticipationItem {
             session_id: session.session_id,
             session_type: session.session_type,
             created_at: session.created_at,
+        }
+    }
+}
+
+/// One person's notes on a session, under the owner's partition (see [`keys::notes_sk`]).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotesItem {
+    pub pk: String,
+    pub sk: String,
+    pub session_id: SessionId,
+    pub author: UserId,
+    pub text: String,
+    /// A new ULID on every write: what `If-Match` is checked against.
+    pub revision: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for NotesItem {
+    // Never print what the person wrote.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotesItem")
+            .field("sk", &self.sk)
+            .field("revision", &self.revision)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NotesItem {
+    pub fn new(
+        owner: &UserId,
+        session_id: SessionId,
+        author: &UserId,
+        text: &str,
+        revision: String,
+        updated_at: DateTime<Utc>,
+    ) -> Self {
+        NotesItem {
+            pk: keys::user_pk(owner),
+            sk: keys::notes_sk(session_id, author),
+            session_id,
+            author: author.clone(),
+            text: text.to_owned(),
+            revision,
+            updated_at,
+        }
+    }
+
+    pub fn notes(self) -> Notes {
+        Notes {
+            text: self.text,
+            revision: Some(self.revision),
+            updated_at: Some(self.updated_at),
         }
     }
 }

@@ -24,6 +24,10 @@ pub const OPEN_SESSIONS_INDEX: &str = "open-sessions";
 pub const OPEN_SHARD: &str = "open_shard";
 pub const OPEN_UNTIL: &str = "open_until";
 
+/// Set on a session item when its erasure begins. Writes of what is kept with a session are
+/// conditioned on its absence, so none lands after the erasure has looked for what to remove.
+pub const ERASING: &str = "erasing";
+
 /// How many partitions each sparse index is spread over. Fixed: it is part of stored data.
 pub const INDEX_SHARDS: u32 = 32;
 
@@ -40,7 +44,27 @@ pub fn session_sk(session: SessionId) -> String {
 }
 
 pub fn period_sk(period: Period) -> String {
-    format!("PERIOD#{period}")
+    format!("{PERIOD_SK_PREFIX}{period}")
+}
+
+pub const PERIOD_SK_PREFIX: &str = "PERIOD#";
+
+/// A transcript's manifest; its chunks follow as `TRANSCRIPT#<session>#<n>`, so this is also
+/// the prefix of every transcript item of the session.
+pub fn transcript_sk(session: SessionId) -> String {
+    format!("TRANSCRIPT#{session}")
+}
+
+/// One person's notes on a session, under the session owner's partition (whoever wrote them),
+/// so erasing a session finds every person's notes with one Query on that partition.
+pub fn notes_sk(session: SessionId, author: &UserId) -> String {
+    format!("{}{author}", notes_prefix(session))
+}
+
+/// The prefix of every person's notes on a session (session ids have a fixed length, so no
+/// other session's notes share it).
+pub fn notes_prefix(session: SessionId) -> String {
+    format!("NOTES#{session}#")
 }
 
 pub fn idempotency_sk(key: &str) -> String {

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 
 use crate::LedgerError;
 use crate::domain::{
-    Account, EndReason, MeetingToken, Period, PlanId, Role, Session, SessionId, SessionStatus,
-    SessionType, Transcript, Usage, UserId,
+    Account, EndReason, MeetingToken, Notes, Period, PeriodUsage, PlanId, Precondition, Role,
+    Session, SessionId, SessionStatus, SessionType, Transcript, Usage, UserId,
 };
 
 pub mod dynamo;
@@ -288,4 +288,65 @@ pub trait FindStaleAccounts {
         start: Option<dynamo::Item>,
         limit: i32,
     ) -> impl Future<Output = Result<StalePage, LedgerError>> + Send;
+}
+
+pub trait ReadUsageHistory {
+    /// The newest `limit` periods, the current one first (see
+    /// [`crate::domain::history::usage_history`]).
+    fn usage_history(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<PeriodUsage>, LedgerError>> + Send;
+}
+
+/// Whose notes on which session: the session's owner keeps every person's notes on it.
+#[derive(Debug, Clone, Copy)]
+pub struct NotesKey<'a> {
+    pub owner: &'a UserId,
+    pub session_id: SessionId,
+    pub author: &'a UserId,
+}
+
+pub trait ReadNotes {
+    /// The author's notes on the session; unwritten ones if the author never wrote any.
+    fn read_notes(
+        &self,
+        key: NotesKey<'_>,
+    ) -> impl Future<Output = Result<Notes, LedgerError>> + Send;
+}
+
+pub trait WriteNotes {
+    /// Replaces the author's notes if `precondition` holds for them (else
+    /// [`LedgerError::PreconditionFailed`], nothing written) and the session still exists and is
+    /// not being erased (else [`LedgerError::SessionNotFound`]). Returns the notes written.
+    fn write_notes(
+        &self,
+        key: NotesKey<'_>,
+        text: &str,
+        precondition: &Precondition,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Notes, LedgerError>> + Send;
+}
+
+/// What an erasure removed besides the session item, for the log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Erased {
+    pub transcript_items: usize,
+    pub notes: usize,
+    pub participations: usize,
+}
+
+pub trait EraseSession {
+    /// Removes a closed session and everything kept with it in the table: its transcript, every
+    /// person's notes, the participants' participation items; the session item last, so an
+    /// erasure cut short is finished by the next. Nothing else (minutes, usage, history)
+    /// changes. An open session is [`LedgerError::SessionOpen`]; one already gone,
+    /// [`LedgerError::SessionNotFound`]. Tavus's copy must be gone before this is called: it
+    /// also takes the session out of the sweeper's index.
+    fn erase_session(
+        &self,
+        session: &Session,
+    ) -> impl Future<Output = Result<Erased, LedgerError>> + Send;
 }

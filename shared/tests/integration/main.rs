@@ -3,7 +3,9 @@
 //! them, so they share one build; each test has its own table, secret and servers.
 
 mod concurrency;
+mod erasure;
 mod fuzz;
+mod history;
 mod jwks;
 mod lifecycle;
 mod open_sessions;

@@ -13,8 +13,11 @@ use crate::config::DEFAULT_MAX_OPEN_SESSIONS;
 use crate::domain::PlanCatalog;
 
 mod close;
+mod erase;
 mod errors;
+mod history;
 mod import;
+mod notes;
 mod plan;
 mod read;
 mod reserve;

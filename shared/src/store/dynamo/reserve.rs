@@ -197,10 +197,13 @@ impl DynamoLedger {
             .set_key(Some(key(keys::user_pk(&request.owner), keys::ACCOUNT_SK)))
             // The place among the user's open sessions is taken in the same write as the
             // minutes, so no amount of concurrency opens more than the cap. An account written
-            // before the cap existed has no counter: it starts from zero.
+            // before the cap existed has no counter: it starts from zero. The period's count of
+            // sessions rides along (no round trip of its own); a replayed create fails the
+            // idempotency record's condition, so the whole write, count included, is undone.
             .update_expression(
                 "SET reserved_minutes = reserved_minutes + :m, available_minutes = available_minutes - :m, \
-                 open_sessions = if_not_exists(open_sessions, :zero) + :one, updated_at = :now",
+                 open_sessions = if_not_exists(open_sessions, :zero) + :one, \
+                 sessions = if_not_exists(sessions, :zero) + :one, updated_at = :now",
             )
             .condition_expression(
                 "period = :p AND available_minutes >= :m \

@@ -75,19 +75,27 @@ impl DynamoLedger {
             used_minutes: seen.used_minutes,
             open_reserved_minutes: seen.reserved_minutes,
             late_settlements: 0,
+            sessions: seen.sessions,
             closed_at: now,
+        };
+        // The count of sessions is archived too, so it is a condition as well: a reservation
+        // released since the read leaves every minute total as it was but one more session.
+        let sessions_as_read = if seen.sessions == 0 {
+            "(attribute_not_exists(sessions) OR sessions = :sessions)"
+        } else {
+            "sessions = :sessions"
         };
         let reset = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(keys::user_pk(&seen.user_id), keys::ACCOUNT_SK)))
             .update_expression(
                 "SET period = :to, limit_minutes = :limit, used_minutes = :zero, reserved_minutes = :zero, \
-                 available_minutes = :limit, updated_at = :now",
+                 available_minutes = :limit, sessions = :zero, updated_at = :now",
             )
-            .condition_expression(
+            .condition_expression(format!(
                 "period = :from AND #plan = :plan AND limit_minutes = :old_limit \
-                 AND used_minutes = :used AND reserved_minutes = :reserved",
-            )
+                 AND used_minutes = :used AND reserved_minutes = :reserved AND {sessions_as_read}"
+            ))
             .expression_attribute_names("#plan", "plan")
             .expression_attribute_values(":to", s(to.to_string()))
             .expression_attribute_values(":from", s(seen.period.to_string()))
@@ -98,6 +106,7 @@ impl DynamoLedger {
             .expression_attribute_values(":old_limit", n(seen.limit_minutes))
             .expression_attribute_values(":used", n(seen.used_minutes))
             .expression_attribute_values(":reserved", n(seen.reserved_minutes))
+            .expression_attribute_values(":sessions", n(seen.sessions))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::None)
             .build()
             .map_err(bad_request)?;

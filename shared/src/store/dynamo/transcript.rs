@@ -3,12 +3,14 @@
 //! partition, `TRANSCRIPT#<session>#<n>`, plus a manifest `TRANSCRIPT#<session>` naming the
 //! chunk count and size. Chunks and manifest are written in transactions of at most ten chunks
 //! (3 MB, under the 4 MB limit), the manifest in the last one, so a reader sees a transcript
-//! whole or not at all. A repeated callback writes the same items again.
+//! whole or not at all. A repeated callback writes the same items again. Each transaction also
+//! checks that the session exists and is not being erased, so no transcript outlives its
+//! session.
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
-use super::errors::{TransactFailure, bad_request, unavailable};
+use super::errors::{ItemOutcome, TransactFailure, bad_request, unavailable};
 use super::{DynamoLedger, Item, key, n, s};
 use crate::LedgerError;
 use crate::domain::{SessionId, Transcript, UserId};
@@ -21,7 +23,7 @@ const CHUNKS_PER_TRANSACTION: usize = 10;
 pub const MAX_TRANSCRIPT_BYTES: usize = 8_000_000;
 
 fn manifest_sk(session: SessionId) -> String {
-    format!("TRANSCRIPT#{session}")
+    keys::transcript_sk(session)
 }
 
 fn chunk_sk(session: SessionId, index: usize) -> String {
@@ -65,9 +67,15 @@ impl StoreTranscript for DynamoLedger {
         manifest.insert("bytes".into(), n(bytes.len() as i64));
         manifest.insert("session_id".into(), s(session.to_string()));
         items.push(self.put(manifest)?);
+        let session_check = self.session_exists_check(owner, session)?;
         let groups: Vec<Vec<TransactWriteItem>> = items
             .chunks(CHUNKS_PER_TRANSACTION)
-            .map(<[_]>::to_vec)
+            .map(|chunks| {
+                let mut group = Vec::with_capacity(chunks.len() + 1);
+                group.push(session_check.clone());
+                group.extend_from_slice(chunks);
+                group
+            })
             .collect();
         for group in groups {
             for attempt in 0..super::MAX_ATTEMPTS {
@@ -80,6 +88,15 @@ impl StoreTranscript for DynamoLedger {
                 {
                     Ok(_) => break,
                     Err(err) => match TransactFailure::from_sdk(err) {
+                        // The session check comes first: the session is gone or being erased.
+                        TransactFailure::Cancelled(outcomes)
+                            if matches!(
+                                outcomes.first(),
+                                Some(ItemOutcome::ConditionFailed(_))
+                            ) =>
+                        {
+                            return Err(LedgerError::SessionNotFound);
+                        }
                         TransactFailure::Conflict | TransactFailure::Cancelled(_)
                             if attempt + 1 < super::MAX_ATTEMPTS =>
                         {

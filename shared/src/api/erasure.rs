@@ -1,0 +1,78 @@
+//! `DELETE /sessions/{id}`: the owner erases a session. Everything kept about it goes: Tavus's
+//! copy of the conversation, then the session, its transcript, every person's notes and the
+//! participants' participation items. What it was charged stays charged: the account, the
+//! period's history and so the usage figures do not change.
+//!
+//! [`erase`] is the one place a session is erased; whatever else comes to be kept with a session
+//! (a recording object, ...) is deleted there, before the table's items, as Tavus's copy is.
+
+use std::time::Instant;
+
+use super::ApiError;
+use super::request;
+use crate::domain::{Role, Session, UserId};
+use crate::store::{EraseSession, Erased, GetSession};
+use crate::tavus::DeleteConversation;
+
+/// `DELETE /sessions/{id}`: for the owner of a closed session (a participant gets 404, as
+/// anyone else; a pending or active session is 409 `session_active`: end it first).
+pub async fn delete_session<L, T>(
+    ledger: &L,
+    tavus: &T,
+    owner: &UserId,
+    raw_id: &str,
+    deadline: Instant,
+) -> Result<(), ApiError>
+where
+    L: GetSession + EraseSession + Sync,
+    T: DeleteConversation + Sync,
+{
+    let (session, role) = ledger
+        .get_session(owner, request::session_id(raw_id)?)
+        .await?;
+    if role != Role::Owner {
+        // Participants may read a session and keep notes on it, but only its owner erases it.
+        return Err(ApiError::NotFound);
+    }
+    if session.status.is_open() {
+        return Err(ApiError::SessionActive);
+    }
+    erase(ledger, tavus, &session, deadline).await
+}
+
+/// Erases a closed session everywhere it is kept, outside first: Tavus's copy of the
+/// conversation (whether or not the sweeper was still due to delete it, and also when
+/// `TAVUS_DELETE_AFTER_CALL` keeps copies: the user asked for it to go), then the table's items.
+/// If Tavus cannot delete its copy nothing is erased and the answer is a retryable 503, so the
+/// copy is never left without the session that leads the sweeper to it.
+pub async fn erase<L, T>(
+    ledger: &L,
+    tavus: &T,
+    session: &Session,
+    deadline: Instant,
+) -> Result<(), ApiError>
+where
+    L: EraseSession + Sync,
+    T: DeleteConversation + Sync,
+{
+    if let Some(conversation_id) = &session.conversation_id {
+        // Idempotent: a copy Tavus no longer has counts as deleted.
+        if let Err(e) = tavus.delete_conversation(conversation_id, deadline).await {
+            tracing::warn!(session_id = %session.session_id, error = %e, "tavus did not delete its copy; nothing erased");
+            return Err(ApiError::TavusCopyKept(e.to_string()));
+        }
+    }
+    let Erased {
+        transcript_items,
+        notes,
+        participations,
+    } = ledger.erase_session(session).await?;
+    tracing::info!(
+        session_id = %session.session_id,
+        transcript_items,
+        notes,
+        participations,
+        "session erased"
+    );
+    Ok(())
+}

@@ -1,0 +1,454 @@
+//! Notes and erasure on DynamoDB Local: each person's notes under the owner's partition, their
+//! entity tags, and erasing a session with everything kept with it, exactly, even when an
+//! erasure was cut short or Tavus cannot delete its copy.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use awaknow_core::LedgerError;
+use awaknow_core::api::ApiError;
+use awaknow_core::api::erasure;
+use awaknow_core::domain::{
+    EndReason, Precondition, Role, Session, SessionType, Transcript, Turn, UserId,
+};
+use awaknow_core::store::DynamoLedger;
+use awaknow_core::store::keys;
+use awaknow_core::store::{
+    ActivateSession, Activation, CloseSession, Closing, EraseSession, Erased, FindOpenSessions,
+    GetSession, NotesKey, ReadNotes, ReadTranscript, ReservationRequest, ReserveMinutes, Reserved,
+    StoreTranscript, WriteNotes,
+};
+use awaknow_core::tavus::{DeleteConversation, TavusError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+
+use crate::support::{at, fresh_ledger, user};
+
+const NOW: &str = "2026-11-24T10:00:00Z";
+
+/// A session of `owner` with `partner`, active on conversation `c-<session>`.
+async fn active_session(ledger: &DynamoLedger, owner: &UserId, partner: &UserId) -> Session {
+    let request = ReservationRequest {
+        owner: owner.clone(),
+        session_type: SessionType::ResolveTogether,
+        participants: vec![partner.clone()],
+        requested_minutes: Some(10),
+        now: at(NOW),
+        idempotency: None,
+    };
+    let Reserved::New(pending) = ledger.reserve(request).await.unwrap() else {
+        panic!("a new session")
+    };
+    let conversation_id = format!("c-{}", pending.session_id);
+    ledger
+        .activate(
+            &pending,
+            Activation {
+                conversation_id: &conversation_id,
+                conversation_url: Some("https://tavus.daily.co/room"),
+                meeting_token: None,
+            },
+        )
+        .await
+        .unwrap()
+}
+
+/// Settled as a shutdown callback does: still in the open-sessions index until Tavus's copy is
+/// deleted.
+async fn settle(ledger: &DynamoLedger, session: &Session, ended_at: DateTime<Utc>) -> Session {
+    ledger
+        .close(
+            Closing::settle(session, 3, EndReason::ParticipantLeft, ended_at)
+                .delete_tavus_copy(session, ended_at),
+        )
+        .await
+        .unwrap();
+    ledger
+        .get_session(&session.owner_id, session.session_id)
+        .await
+        .unwrap()
+        .0
+}
+
+fn notes_key<'a>(session: &'a Session, author: &'a UserId) -> NotesKey<'a> {
+    NotesKey {
+        owner: &session.owner_id,
+        session_id: session.session_id,
+        author,
+    }
+}
+
+/// A transcript of about 1 MB: four chunks and a manifest.
+fn long_transcript() -> Transcript {
+    Transcript {
+        turns: (0..1000)
+            .map(|i| Turn {
+                role: if i % 2 == 0 { "user" } else { "assistant" }.into(),
+                content: format!("{i} {}", "words ".repeat(170)),
+            })
+            .collect(),
+    }
+}
+
+/// Every item of a partition whose sort key starts with `prefix`.
+async fn items(ledger: &DynamoLedger, user: &UserId, prefix: &str) -> usize {
+    ledger
+        .client()
+        .query()
+        .table_name(ledger.table())
+        .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+        .expression_attribute_values(":pk", AttributeValue::S(keys::user_pk(user)))
+        .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .count as usize
+}
+
+async fn in_sweep_index(ledger: &DynamoLedger, session: &Session) -> bool {
+    ledger
+        .open_sessions_due(
+            keys::shard_of(&session.owner_id),
+            at("2030-01-01T00:00:00Z"),
+            1000,
+        )
+        .await
+        .unwrap()
+        .iter()
+        .any(|s| s.session_id == session.session_id)
+}
+
+#[tokio::test]
+async fn each_person_has_private_notes_guarded_by_their_tag() {
+    let ledger = fresh_ledger().await;
+    let (owner, partner) = (user("notes-owner"), user("notes-partner"));
+    let session = active_session(&ledger, &owner, &partner).await;
+    let now = at(NOW);
+
+    let unwritten = ledger
+        .read_notes(notes_key(&session, &owner))
+        .await
+        .unwrap();
+    assert_eq!((unwritten.text.as_str(), unwritten.updated_at), ("", None));
+    let first_write = Precondition::from_if_match(Some(&unwritten.etag())).unwrap();
+    let mine = ledger
+        .write_notes(
+            notes_key(&session, &owner),
+            "owner's thoughts",
+            &first_write,
+            now,
+        )
+        .await
+        .unwrap();
+    let theirs = ledger
+        .write_notes(
+            notes_key(&session, &partner),
+            "partner's thoughts",
+            &Precondition::Any,
+            now,
+        )
+        .await
+        .unwrap();
+    assert_ne!(mine.etag(), theirs.etag());
+    assert_eq!(
+        ledger
+            .read_notes(notes_key(&session, &owner))
+            .await
+            .unwrap(),
+        mine
+    );
+    assert_eq!(
+        ledger
+            .read_notes(notes_key(&session, &partner))
+            .await
+            .unwrap()
+            .text,
+        "partner's thoughts"
+    );
+
+    // A second tab still holding the first tag: refused, nothing written.
+    let stale = ledger
+        .write_notes(notes_key(&session, &owner), "overwrite", &first_write, now)
+        .await;
+    assert!(
+        matches!(stale, Err(LedgerError::PreconditionFailed)),
+        "{stale:?}"
+    );
+    assert_eq!(
+        ledger
+            .read_notes(notes_key(&session, &owner))
+            .await
+            .unwrap(),
+        mine
+    );
+    // With the current tag it goes through, and gets a new tag.
+    let current = Precondition::from_if_match(Some(&mine.etag())).unwrap();
+    let newer = ledger
+        .write_notes(
+            notes_key(&session, &owner),
+            "second thoughts",
+            &current,
+            now,
+        )
+        .await
+        .unwrap();
+    assert_ne!(newer.etag(), mine.etag());
+
+    // Notes on a session that does not exist are never written.
+    let mut missing = session.clone();
+    missing.session_id = awaknow_core::domain::SessionId::new_at(now);
+    let orphan = ledger
+        .write_notes(notes_key(&missing, &owner), "x", &Precondition::Any, now)
+        .await;
+    assert!(
+        matches!(orphan, Err(LedgerError::SessionNotFound)),
+        "{orphan:?}"
+    );
+    assert_eq!(
+        items(&ledger, &owner, &keys::notes_prefix(missing.session_id)).await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn erasing_removes_everything_kept_with_the_session_and_no_minute() {
+    let ledger = fresh_ledger().await;
+    let (owner, partner) = (user("erase-owner"), user("erase-partner"));
+    let active = active_session(&ledger, &owner, &partner).await;
+
+    // Open: refused, nothing changes.
+    assert!(matches!(
+        ledger.erase_session(&active).await,
+        Err(LedgerError::SessionOpen)
+    ));
+    let session = settle(&ledger, &active, at("2026-11-24T10:02:30Z")).await;
+    assert!(
+        in_sweep_index(&ledger, &session).await,
+        "waiting for Tavus's copy to go"
+    );
+    ledger
+        .store_transcript(&owner, session.session_id, &long_transcript())
+        .await
+        .unwrap();
+    for author in [&owner, &partner] {
+        ledger
+            .write_notes(
+                notes_key(&session, author),
+                "mine",
+                &Precondition::Any,
+                at(NOW),
+            )
+            .await
+            .unwrap();
+    }
+    let account_before = ledger.read_account(&owner).await.unwrap().unwrap();
+
+    let erased = ledger.erase_session(&session).await.unwrap();
+    assert_eq!(
+        erased,
+        Erased {
+            transcript_items: 5,
+            notes: 2,
+            participations: 1
+        }
+    );
+    for reader in [&owner, &partner] {
+        assert!(matches!(
+            ledger.get_session(reader, session.session_id).await,
+            Err(LedgerError::SessionNotFound)
+        ));
+    }
+    assert_eq!(
+        ledger
+            .read_transcript(&owner, session.session_id)
+            .await
+            .unwrap(),
+        None
+    );
+    for (who, prefix) in [
+        (&owner, keys::transcript_sk(session.session_id)),
+        (&owner, keys::notes_prefix(session.session_id)),
+        (&owner, keys::session_sk(session.session_id)),
+        (&partner, keys::session_sk(session.session_id)),
+    ] {
+        assert_eq!(items(&ledger, who, &prefix).await, 0, "{prefix} of {who}");
+    }
+    assert!(!in_sweep_index(&ledger, &session).await);
+    assert_eq!(
+        ledger.read_account(&owner).await.unwrap().unwrap(),
+        account_before,
+        "what was charged stays charged"
+    );
+    // Nothing of it can be written again, and a second erasure finds nothing.
+    assert!(matches!(
+        ledger
+            .store_transcript(&owner, session.session_id, &long_transcript())
+            .await,
+        Err(LedgerError::SessionNotFound)
+    ));
+    assert_eq!(
+        items(&ledger, &owner, &keys::transcript_sk(session.session_id)).await,
+        0
+    );
+    assert!(matches!(
+        ledger.erase_session(&session).await,
+        Err(LedgerError::SessionNotFound)
+    ));
+}
+
+#[tokio::test]
+async fn an_erasure_cut_short_blocks_writes_and_the_next_one_finishes_it() {
+    let ledger = fresh_ledger().await;
+    let (owner, partner) = (user("cut-owner"), user("cut-partner"));
+    let active = active_session(&ledger, &owner, &partner).await;
+    let session = settle(&ledger, &active, at("2026-11-24T10:02:30Z")).await;
+    ledger
+        .write_notes(
+            notes_key(&session, &partner),
+            "before",
+            &Precondition::Any,
+            at(NOW),
+        )
+        .await
+        .unwrap();
+    // As the first step of an erasure leaves it when the function stops right after.
+    ledger
+        .client()
+        .update_item()
+        .table_name(ledger.table())
+        .key("pk", AttributeValue::S(keys::user_pk(&owner)))
+        .key(
+            "sk",
+            AttributeValue::S(keys::session_sk(session.session_id)),
+        )
+        .update_expression("SET #e = :yes")
+        .expression_attribute_names("#e", keys::ERASING)
+        .expression_attribute_values(":yes", AttributeValue::Bool(true))
+        .send()
+        .await
+        .unwrap();
+
+    let late_notes = ledger
+        .write_notes(
+            notes_key(&session, &owner),
+            "late",
+            &Precondition::Any,
+            at(NOW),
+        )
+        .await;
+    assert!(
+        matches!(late_notes, Err(LedgerError::SessionNotFound)),
+        "{late_notes:?}"
+    );
+    let late_transcript = ledger
+        .store_transcript(&owner, session.session_id, &long_transcript())
+        .await;
+    assert!(matches!(late_transcript, Err(LedgerError::SessionNotFound)));
+    assert_eq!(
+        items(&ledger, &owner, &keys::transcript_sk(session.session_id)).await,
+        0,
+        "no chunk of the refused transcript was written"
+    );
+
+    let (found, role) = ledger
+        .get_session(&owner, session.session_id)
+        .await
+        .unwrap();
+    assert_eq!(role, Role::Owner);
+    let erased = ledger.erase_session(&found).await.unwrap();
+    assert_eq!((erased.notes, erased.participations), (1, 1));
+    assert_eq!(
+        items(&ledger, &owner, &keys::notes_prefix(session.session_id)).await,
+        0
+    );
+    assert!(matches!(
+        ledger.get_session(&owner, session.session_id).await,
+        Err(LedgerError::SessionNotFound)
+    ));
+}
+
+/// Tavus for erasure: remembers what it deleted, or fails every delete.
+struct FakeTavus {
+    fail: bool,
+    deleted: Mutex<Vec<String>>,
+}
+
+impl FakeTavus {
+    fn new(fail: bool) -> FakeTavus {
+        FakeTavus {
+            fail,
+            deleted: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl DeleteConversation for FakeTavus {
+    async fn delete_conversation(
+        &self,
+        conversation_id: &str,
+        _deadline: Instant,
+    ) -> Result<(), TavusError> {
+        if self.fail {
+            return Err(TavusError::Unavailable {
+                attempts: 4,
+                last: "connection refused".into(),
+            });
+        }
+        self.deleted
+            .lock()
+            .unwrap()
+            .push(conversation_id.to_owned());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn tavus_keeping_its_copy_erases_nothing_and_the_owner_alone_erases() {
+    let ledger = fresh_ledger().await;
+    let (owner, partner) = (user("api-owner"), user("api-partner"));
+    let active = active_session(&ledger, &owner, &partner).await;
+    let id = active.session_id.to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let tavus = FakeTavus::new(false);
+
+    let open = erasure::delete_session(&ledger, &tavus, &owner, &id, deadline).await;
+    assert!(matches!(open, Err(ApiError::SessionActive)), "{open:?}");
+    let session = settle(&ledger, &active, at("2026-11-24T10:02:30Z")).await;
+    let by_partner = erasure::delete_session(&ledger, &tavus, &partner, &id, deadline).await;
+    assert!(
+        matches!(by_partner, Err(ApiError::NotFound)),
+        "{by_partner:?}"
+    );
+    assert!(tavus.deleted.lock().unwrap().is_empty());
+
+    // Tavus down: a retryable 503, and the session still where the sweeper finds it.
+    let down = FakeTavus::new(true);
+    let refused = erasure::delete_session(&ledger, &down, &owner, &id, deadline).await;
+    let Err(error) = refused else {
+        panic!("erased although Tavus kept its copy")
+    };
+    let (problem, retry_after) = error.problem();
+    assert_eq!(
+        (problem.status, problem.code),
+        (503, "dependency_unavailable")
+    );
+    assert!(retry_after.is_some());
+    assert!(ledger.get_session(&owner, session.session_id).await.is_ok());
+    assert!(
+        in_sweep_index(&ledger, &session).await,
+        "the sweeper still deletes the copy"
+    );
+
+    erasure::delete_session(&ledger, &tavus, &owner, &id, deadline)
+        .await
+        .unwrap();
+    assert_eq!(
+        *tavus.deleted.lock().unwrap(),
+        [session.conversation_id.clone().unwrap()]
+    );
+    assert!(matches!(
+        ledger.get_session(&owner, session.session_id).await,
+        Err(LedgerError::SessionNotFound)
+    ));
+}
