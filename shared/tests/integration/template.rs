@@ -101,3 +101,75 @@ fn the_cap_on_open_sessions_is_a_parameter_every_function_gets() {
         "!Ref MaxOpenSessionsPerUser"
     );
 }
+
+/// Every HTTP route of the template is one the core routes (and the other way round), and the
+/// API's CORS lets a browser use the notes' entity tags and the new methods.
+#[test]
+fn the_templates_routes_are_the_cores_and_cors_allows_them() {
+    use awaknow_core::api::routes::route;
+
+    let (_, template) = template();
+    let mut declared = Vec::new();
+    for (_, resource) in template["Resources"].as_mapping().expect("Resources") {
+        let Some(events) = resource["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for (_, event) in events {
+            if event["Type"].as_str() == Some("HttpApi") {
+                let props = &event["Properties"];
+                declared.push(format!(
+                    "{} {}",
+                    props["Method"]
+                        .as_str()
+                        .expect("Method")
+                        .to_ascii_uppercase(),
+                    props["Path"].as_str().expect("Path")
+                ));
+            }
+        }
+    }
+    declared.sort();
+    let mut expected = vec![
+        "POST /sessions",
+        "GET /sessions",
+        "GET /sessions/{id}",
+        "DELETE /sessions/{id}",
+        "POST /sessions/{id}/end",
+        "GET /sessions/{id}/transcript",
+        "GET /sessions/{id}/notes",
+        "PUT /sessions/{id}/notes",
+        "GET /usage",
+        "GET /usage/history",
+        "POST /webhooks/tavus/{token}",
+    ];
+    expected.sort();
+    assert_eq!(declared, expected);
+    for key in &declared {
+        let (method, path) = key.split_once(' ').expect("a route key");
+        let concrete = path
+            .replace("{id}", "01KAWK3T5Y8ZQ4V2F6N9R0B1CD")
+            .replace("{token}", "v1.a.b");
+        assert!(
+            matches!(route(method, &concrete), Ok(Some(_))),
+            "{key} is not routed by the core"
+        );
+    }
+
+    let cors = &template["Resources"]["Api"]["Properties"]["CorsConfiguration"];
+    let list = |field: &str| -> Vec<String> {
+        cors[field]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("CorsConfiguration.{field}"))
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_ascii_lowercase))
+            .collect()
+    };
+    assert!(list("AllowHeaders").contains(&"if-match".to_owned()));
+    assert!(list("ExposeHeaders").contains(&"etag".to_owned()));
+    for method in ["put", "delete"] {
+        assert!(
+            list("AllowMethods").contains(&method.to_owned()),
+            "{method}"
+        );
+    }
+}

@@ -24,6 +24,8 @@ pub struct Answer {
     pub body: Value,
     pub content_type: String,
     pub retry_after: Option<String>,
+    /// The `ETag` header (notes).
+    pub etag: Option<String>,
 }
 
 impl Answer {
@@ -38,6 +40,7 @@ impl Answer {
         };
         let content_type = header("content-type").unwrap_or_default();
         let retry_after = header("retry-after");
+        let etag = header("etag");
         let text = response.text().await.unwrap_or_default();
         let body = if text.is_empty() {
             Value::Null
@@ -49,6 +52,7 @@ impl Answer {
             body,
             content_type,
             retry_after,
+            etag,
         }
     }
 }
@@ -160,6 +164,43 @@ impl Api {
             Some(key),
         )
         .await
+    }
+
+    /// A request of `user` with extra headers (e.g. `If-Match`).
+    pub async fn send_as(
+        &self,
+        method: reqwest::Method,
+        user: &str,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let url = format!("{}{path}", self.base);
+        let auth = format!("Bearer {}", self.token(user));
+        send_retrying_throttled(|| {
+            let mut request = self
+                .http
+                .request(method.clone(), &url)
+                .header("authorization", &auth);
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            request
+        })
+        .await
+    }
+
+    pub async fn put(&self, user: &str, path: &str, body: &Value) -> Answer {
+        self.send_as(reqwest::Method::PUT, user, path, Some(body), &[])
+            .await
+    }
+
+    pub async fn delete(&self, user: &str, path: &str) -> Answer {
+        self.send_as(reqwest::Method::DELETE, user, path, None, &[])
+            .await
     }
 
     pub async fn get(&self, user: &str, path: &str) -> Answer {

@@ -113,15 +113,16 @@ async fn serve(
     }
     h.insert(
         "access-control-allow-headers",
-        HeaderValue::from_static("authorization, content-type, idempotency-key"),
+        HeaderValue::from_static("authorization, content-type, idempotency-key, if-match"),
     );
     h.insert(
         "access-control-allow-methods",
-        HeaderValue::from_static("GET, POST, OPTIONS"),
+        HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"),
     );
     h.insert(
         "access-control-expose-headers",
-        HeaderValue::from_static("retry-after"),
+        // ETag: the notes' entity tag, which a browser must read to send it back as If-Match.
+        HeaderValue::from_static("retry-after, etag"),
     );
     response
 }

@@ -154,6 +154,10 @@ mod tests {
             ("GET /sessions/{id}", "get-usage", true),
             ("GET /sessions/{id}/transcript", "get-usage", true),
             ("POST /webhooks/tavus/{token}", "tavus-webhook", false),
+            ("DELETE /sessions/{id}", "create-session", true),
+            ("PUT /sessions/{id}/notes", "create-session", true),
+            ("GET /sessions/{id}/notes", "get-usage", true),
+            ("GET /usage/history", "get-usage", true),
         ] {
             assert!(
                 keys.contains(&(expected.0.to_owned(), expected.1, expected.2)),

@@ -1,5 +1,6 @@
 //! Nothing private reaches a log. A whole session goes through the local stack with private
-//! texts no other test uses (the prompt, the participant context, the transcript's turns), a
+//! texts no other test uses (the prompt, the participant context, the transcript's turns, the
+//! user's notes), a
 //! token and keys that are secrets; then every log of the stack (`LOG_DIR`: the functions under
 //! `cargo lambda watch`, the gateway, the simulator, DynamoDB Local, moto) is searched for them.
 
@@ -63,6 +64,7 @@ async fn a_whole_session_leaves_nothing_private_in_any_log() {
     let context = format!("{} she is angry about the wedding", mark("context"));
     let user_turn = format!("{} I never told anyone about the debt", mark("userturn"));
     let assistant_turn = format!("{} that sounds heavy to carry alone", mark("replyturn"));
+    let notes = format!("{} remember to call her on sunday", mark("notes"));
     let jwt = api.token(&user);
     let bearer = format!("Bearer {jwt}");
     let (client, bearer) = (&api, bearer.as_str());
@@ -90,6 +92,20 @@ async fn a_whole_session_leaves_nothing_private_in_any_log() {
         .to_owned();
     let callback_url = api.callback_url(&conversation_id).await;
     let webhook_token = callback_url.rsplit('/').next().unwrap().to_owned();
+
+    // Private notes during the call, read back.
+    let notes_path = format!("/sessions/{session_id}/notes");
+    let saved = call(
+        reqwest::Method::PUT,
+        notes_path.clone(),
+        Some(json!({ "text": notes })),
+    )
+    .await;
+    assert_eq!(saved.status, 200, "{:?}", saved.body);
+    assert_eq!(
+        call(reqwest::Method::GET, notes_path, None).await.body["text"],
+        notes.as_str()
+    );
 
     // The call ends on Tavus's side: the simulator sends the shutdown and its transcript (whose
     // system turn carries the context with the prompt) to the callback URL.
@@ -157,7 +173,11 @@ async fn a_whole_session_leaves_nothing_private_in_any_log() {
             .lines()
             .filter(|l| l.contains(&session_id) && l.contains("transcript stored"))
             .count();
-        async move { stored_lines >= 2 }
+        let notes_lines = text
+            .lines()
+            .filter(|l| l.contains(&session_id) && l.contains("notes saved"))
+            .count();
+        async move { stored_lines >= 2 && notes_lines >= 1 }
     })
     .await;
 
@@ -180,6 +200,7 @@ async fn a_whole_session_leaves_nothing_private_in_any_log() {
             "an assistant turn",
             assistant_turn.split(' ').next().unwrap(),
         ),
+        ("the notes", notes.split(' ').next().unwrap()),
         ("the JWT", &jwt),
         ("the JWT's claims", &claims),
         ("the JWT's signature", &signature),

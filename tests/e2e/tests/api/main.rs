@@ -7,6 +7,7 @@ mod events;
 mod faults;
 mod flows;
 mod logs;
+mod notes;
 mod open_sessions;
 mod round_trips;
 mod settlement;
