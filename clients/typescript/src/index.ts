@@ -15,6 +15,15 @@ export type Session = Json<"getSession", 200>;
 export type SessionList = Json<"listSessions", 200>;
 export type Usage = Json<"getUsage", 200>;
 export type Transcript = Json<"getTranscript", 200>;
+export type Notes = Json<"getNotes", 200>;
+export type UsageHistory = Json<"getUsageHistory", 200>;
+export type UsageHistoryQuery = NonNullable<operations["getUsageHistory"]["parameters"]["query"]>;
+/** Notes and their entity tag: send `etag` back to `saveNotes`, so a write never silently
+ *  replaces one made elsewhere (another tab) since this one was read. */
+export interface TaggedNotes {
+  notes: Notes;
+  etag: string;
+}
 export type ListSessionsQuery = NonNullable<operations["listSessions"]["parameters"]["query"]>;
 export type Problem = Schemas["Problem"];
 export type MinutesExhausted = Schemas["MinutesExhausted"];
@@ -90,6 +99,19 @@ export function createAwakNowClient(options: ClientOptions) {
     return data;
   }
 
+  async function tagged(call: Promise<{ data?: Notes; error?: unknown; response: Response }>): Promise<TaggedNotes> {
+    const { data, error, response } = await call;
+    const etag = response.headers.get("ETag");
+    if (!response.ok || data === undefined || etag === null) throw ApiError.from(response, error);
+    return { notes: data, etag };
+  }
+
+  /** For answers without a body (204). */
+  async function done(call: Promise<{ error?: unknown; response: Response }>): Promise<void> {
+    const { error, response } = await call;
+    if (!response.ok) throw ApiError.from(response, error);
+  }
+
   return {
     /** Reserves minutes and starts the Tavus conversation (201); join its private room at `join_url`.
      *  The same key with the same input returns the same session, so a retry never charges twice. */
@@ -101,6 +123,21 @@ export function createAwakNowClient(options: ClientOptions) {
     getSession: (id: string) => unwrap(client.GET("/sessions/{id}", { params: { path: { id } } })),
     endSession: (id: string) => unwrap(client.POST("/sessions/{id}/end", { params: { path: { id } } })),
     transcript: (id: string) => unwrap(client.GET("/sessions/{id}/transcript", { params: { path: { id } } })),
+    /** The caller's own notes on a session (empty, `updated_at: null`, before the first write). */
+    notes: (id: string) => tagged(client.GET("/sessions/{id}/notes", { params: { path: { id } } })),
+    /** Replaces the caller's notes. With `etag` (from `notes` or the last `saveNotes`), a write
+     *  made elsewhere since is never overwritten: 412 `precondition_failed` instead. */
+    saveNotes: (id: string, text: string, etag?: string) =>
+      tagged(
+        client.PUT("/sessions/{id}/notes", {
+          params: { path: { id }, ...(etag === undefined ? {} : { header: { "If-Match": etag } }) },
+          body: { text },
+        }),
+      ),
+    /** Erases a closed session (owner only): the session, its transcript, everyone's notes. */
+    eraseSession: (id: string) => done(client.DELETE("/sessions/{id}", { params: { path: { id } } })),
+    /** Usage by period, newest first, the current period included. */
+    usageHistory: (query: UsageHistoryQuery = {}) => unwrap(client.GET("/usage/history", { params: { query } })),
   };
 }
 

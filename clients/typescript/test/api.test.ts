@@ -170,3 +170,69 @@ test("a token the API does not trust is a 401, surfaced as unauthenticated", asy
   const error = await apiError(forged.usage());
   assert.deepEqual([error.status, error.code, error.problem], [401, "unauthenticated", undefined]);
 });
+
+test("notes are private to each person, and a stale ETag is 412 precondition_failed", async () => {
+  const owner = freshUser("notes-owner");
+  const partner = freshUser("notes-partner");
+  const ownerApi = clientFor(owner);
+  const partnerApi = clientFor(partner);
+  const { session_id } = await ownerApi.createSession({
+    session_type: "resolve_together",
+    prompt: "chores",
+    participants: [partner],
+    max_minutes: 3,
+  });
+
+  const empty = await ownerApi.notes(session_id);
+  assert.deepEqual(empty.notes, { session_id, text: "", updated_at: null });
+  const saved = await ownerApi.saveNotes(session_id, "ask about the budget first", empty.etag);
+  assert.equal(saved.notes.text, "ask about the budget first");
+  assert.notEqual(saved.etag, empty.etag, "every write has a new ETag");
+  await partnerApi.saveNotes(session_id, "listen more");
+  assert.equal((await ownerApi.notes(session_id)).notes.text, "ask about the budget first");
+  assert.equal((await partnerApi.notes(session_id)).notes.text, "listen more");
+
+  // Another tab still holding the first ETag: refused, nothing overwritten.
+  const stale = await apiError(ownerApi.saveNotes(session_id, "from the other tab", empty.etag));
+  assert.deepEqual([stale.status, stale.code], [412, "precondition_failed"]);
+  const current = await ownerApi.notes(session_id);
+  assert.deepEqual([current.notes.text, current.etag], ["ask about the budget first", saved.etag]);
+
+  const stranger = await apiError(clientFor(freshUser("notes-stranger")).notes(session_id));
+  assert.deepEqual([stranger.status, stranger.code], [404, "not_found"]);
+  const tooLong = await apiError(ownerApi.saveNotes(session_id, "x".repeat(20_001), current.etag));
+  assert.deepEqual([tooLong.status, tooLong.code], [400, "invalid_request"]);
+  assert.equal((await ownerApi.notes(session_id)).notes.text, "ask about the budget first");
+});
+
+test("an active session counts down; an ended one can be erased, and is gone", async () => {
+  const api = clientFor(freshUser("erase"));
+  const created = await api.createSession(reflect(4));
+  const read = await api.getSession(created.session_id);
+  assert.ok(read.ends_at && read.remaining_seconds !== undefined, "the countdown of an active call");
+  assert.equal(Date.parse(read.ends_at) - Date.parse(read.created_at), 4 * 60_000);
+  assert.ok(read.remaining_seconds > 0 && read.remaining_seconds <= 4 * 60, `${read.remaining_seconds}`);
+
+  const active = await apiError(api.eraseSession(created.session_id));
+  assert.deepEqual([active.status, active.code], [409, "session_active"]);
+  const ended = await api.endSession(created.session_id);
+  assert.equal(ended.status, "ended");
+  const used = (await api.usage()).used_minutes;
+  await api.eraseSession(created.session_id);
+  const gone = await apiError(api.getSession(created.session_id));
+  assert.deepEqual([gone.status, gone.code], [404, "not_found"]);
+  assert.equal((await api.usage()).used_minutes, used, "what was charged stays charged");
+});
+
+test("usage history lists the current period first with its sessions", async () => {
+  const api = clientFor(freshUser("history"));
+  await api.createSession(reflect(1));
+  await api.createSession(reflect(1));
+  const { periods } = await api.usageHistory({ limit: 3 });
+  const usage = await api.usage();
+  assert.deepEqual(periods, [
+    { period: usage.period, plan: "free", limit_minutes: usage.limit_minutes, used_minutes: 0, sessions: 2 },
+  ]);
+  const refused = await apiError(api.usageHistory({ limit: 25 }));
+  assert.deepEqual([refused.status, refused.code], [400, "invalid_request"]);
+});

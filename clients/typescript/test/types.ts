@@ -15,9 +15,24 @@ export async function typesArePrecise(api: AwakNowClient, error: ApiError): Prom
   // @ts-expect-error the query has no such parameter
   await api.listSessions({ page: 2 });
 
+  const { notes, etag } = await api.notes("s1");
+  const written: string | null = notes.updated_at;
+  await api.saveNotes("s1", notes.text, etag);
+  // @ts-expect-error notes are text
+  await api.saveNotes("s1", 42);
+  const history = await api.usageHistory({ limit: 6 });
+  const sessions: number | undefined = history.periods[0]?.sessions;
+  // @ts-expect-error the history has no cursor
+  await api.usageHistory({ cursor: "x" });
+  const session = await api.getSession("s1");
+  const left: number | undefined = session.remaining_seconds;
+  void [written, sessions, left];
+
   const code: ErrorCode = error.code;
   // @ts-expect-error codes are a closed set
   const wrong: typeof code = "teapot";
+  const conflict: ErrorCode = "precondition_failed";
+  void conflict;
   const plan: "free" | "reflect_plus" | "resolve_together" | undefined = error.minutesExhausted?.plan;
   void [minutes, url, wrong, plan];
 }
