@@ -12,3 +12,4 @@ mod round_trips;
 mod settlement;
 mod sweeper;
 mod tavus_rules;
+mod telemetry;
