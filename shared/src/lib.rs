@@ -11,6 +11,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod lambda;
+pub mod metrics;
 pub mod problem;
 pub mod reset;
 pub mod secrets;

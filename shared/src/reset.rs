@@ -101,6 +101,7 @@ pub async fn reset(
         seconds: started.elapsed().as_secs_f64(),
     };
     tracing::info!(?report, "reset finished");
+    crate::metrics::record::reset_finished(&report);
     report
 }
 

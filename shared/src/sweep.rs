@@ -22,6 +22,7 @@ use crate::api::webhook::delete_tavus_copy;
 use crate::api::webhook_token;
 use crate::domain::minutes::settled_minutes;
 use crate::domain::{EndReason, Session, SessionStatus, Transcript};
+use crate::metrics::record::{self, ClosedBy};
 use crate::store::keys::INDEX_SHARDS;
 use crate::store::{
     CloseSession, Closed, Closing, FindOpenSessions, ForgetTavusCopy, GetSession, ReadTranscript,
@@ -135,6 +136,7 @@ where
         report.complete = false;
     }
     tracing::info!(?report, "sweep finished");
+    record::sweep_finished(&report);
     report
 }
 
@@ -259,7 +261,7 @@ where
     }
 
     async fn close(&self, session: &Session, closing: Closing, outcome: Outcome) -> Outcome {
-        match self.ledger.close(closing).await {
+        match record::close(self.ledger, closing, ClosedBy::Sweeper).await {
             Ok(Closed::AlreadyClosed) => Outcome::AlreadyClosed,
             Ok(_) => {
                 tracing::info!(session_id = %session.session_id, status = session.status.as_str(), "swept");

@@ -1,11 +1,13 @@
 //! Logging: JSON lines on stdout, which Lambda sends to CloudWatch. The runtime wraps every
-//! invocation in a span carrying `requestId`, so each line names its request.
+//! invocation in a span carrying `requestId`, so each line names its request. The metrics
+//! (`crate::metrics`) are JSON lines on the same stdout.
 
 use tracing_subscriber::EnvFilter;
 
 /// Installs the JSON subscriber. The level comes from `AWS_LAMBDA_LOG_LEVEL` (Lambda's logging
-/// controls) or `RUST_LOG`, and is INFO otherwise.
+/// controls) or `RUST_LOG`, and is INFO otherwise. The metrics go to stdout from now on too.
 pub fn init_json_logs() {
+    crate::metrics::write_to_stdout();
     let filter = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .ok()
         .map(|level| EnvFilter::new(level.to_lowercase()))

@@ -12,6 +12,7 @@ use super::views::{CreatedView, SessionListView, SessionView, TranscriptView, Us
 use super::webhook_token::{self, CallbackClaims};
 use crate::domain::minutes::charged_minutes;
 use crate::domain::{EndReason, Role, Session, SessionStatus, UserId};
+use crate::metrics::record::{self, ClosedBy};
 use crate::secrets::{FetchSecret, Secret, SecretCache, SecretError};
 use crate::store::ReadTranscript;
 use crate::store::{
@@ -97,7 +98,8 @@ where
             now: cx.now,
             idempotency,
         })
-        .await?;
+        .await
+        .inspect_err(record::create_refused)?;
     let session = match reserved {
         Reserved::New(session) => session,
         Reserved::Replayed(session) => {
@@ -111,6 +113,7 @@ where
         }
     };
     tracing::info!(session_id = %session.session_id, reserved_minutes = session.reserved_minutes, "minutes reserved");
+    record::minutes_reserved(&session);
 
     let signing_key = match keys.webhook_key().await {
         Ok(key) => key,
@@ -145,6 +148,7 @@ where
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(session_id = %session.session_id, error = %e, "tavus did not create the conversation");
+            record::create_failed(&e);
             release(ledger, &session, EndReason::TavusFailed, cx.now).await;
             return Err(e.into());
         }
@@ -176,6 +180,7 @@ where
         // charged, and the usage is read again without the reservation.
         let ended = settle_unused(ledger, active, cx.now).await?;
         let usage = ledger.usage(cx.owner, cx.now).await?;
+        record::session_created(&ended, usage.plan);
         return Ok(CreatedView {
             session: SessionView::new(ended, Role::Owner),
             usage: usage.into(),
@@ -186,6 +191,7 @@ where
         Err(_) => ledger.usage(cx.owner, cx.now).await?,
     };
     tracing::info!(session_id = %active.session_id, "session active");
+    record::session_created(&active, usage.plan);
     Ok(CreatedView {
         // The countdown from the time of the answer: the Tavus call took a moment since `now`.
         session: SessionView::with_join(active.clone(), Role::Owner)
@@ -210,14 +216,14 @@ async fn end_unrecorded<T: EndConversation>(
 
 /// Settles a session whose conversation Tavus created already ended (test mode) with nothing
 /// charged; Tavus's copy is deleted by the sweeper like any other.
-async fn settle_unused<L: CloseSession>(
+async fn settle_unused<L: CloseSession + Sync>(
     ledger: &L,
     active: Session,
     now: DateTime<Utc>,
 ) -> Result<Session, ApiError> {
     let closing =
         Closing::settle(&active, 0, EndReason::TestMode, now).delete_tavus_copy(&active, now);
-    ledger.close(closing).await?;
+    record::close(ledger, closing, ClosedBy::Create).await?;
     tracing::info!(session_id = %active.session_id, "tavus created the conversation ended (test mode); charged 0");
     Ok(Session {
         status: SessionStatus::Ended,
@@ -230,13 +236,14 @@ async fn settle_unused<L: CloseSession>(
 
 /// Gives back a reservation that will not be used. A failure here is logged, not returned: the
 /// client's error is the one that caused it, and the sweeper releases what is left pending.
-async fn release<L: CloseSession>(
+async fn release<L: CloseSession + Sync>(
     ledger: &L,
     session: &Session,
     reason: EndReason,
     now: DateTime<Utc>,
 ) {
-    if let Err(e) = ledger.close(Closing::release(session, reason, now)).await {
+    let closing = Closing::release(session, reason, now);
+    if let Err(e) = record::close(ledger, closing, ClosedBy::Create).await {
         tracing::error!(session_id = %session.session_id, error = %e, "could not release the reservation; the sweeper will");
     }
 }
@@ -279,7 +286,7 @@ where
         // Still being created, or never got a conversation: cancel the reservation.
         _ => Closing::release(&session, EndReason::UserEnded, now),
     };
-    ledger.close(closing).await?;
+    record::close(ledger, closing, ClosedBy::Owner).await?;
     let (settled, _) = ledger.get_session(owner, session_id).await?;
     Ok(SessionView::new(settled, Role::Owner))
 }

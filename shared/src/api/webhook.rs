@@ -14,6 +14,7 @@ use super::webhook_token::{self, CallbackClaims};
 use crate::LedgerError;
 use crate::domain::minutes::settled_minutes;
 use crate::domain::{EndReason, Session, SessionStatus, SessionType, Transcript};
+use crate::metrics::record::{self, ClosedBy};
 use crate::store::{CloseSession, Closing, ForgetTavusCopy, GetSession, StoreTranscript};
 use crate::tavus::DeleteConversation;
 use crate::tavus::model::parse_tavus_time;
@@ -108,6 +109,7 @@ where
     T: DeleteConversation + Sync,
     K: WebhookKey + Sync,
 {
+    record::callback_received();
     let key = cx.keys.webhook_key().await?;
     // A bad token learns nothing and changes nothing: 404 before the body is even read.
     let claims = webhook_token::verify(&key, token).ok_or(ApiError::NotFound)?;
@@ -142,6 +144,7 @@ where
         CallbackEvent::Other => Ok(Handled::Ignored),
     }?;
     tracing::info!(session_id = %claims.session_id, outcome = ?handled, "callback handled");
+    record::callback_handled(handled);
     Ok(handled)
 }
 
@@ -188,7 +191,7 @@ async fn shutdown<L: CloseSession + Sync>(
     )
     .for_conversation(conversation_id)
     .delete_tavus_copy(&session, ended_at);
-    match ledger.close(closing).await {
+    match record::close(ledger, closing, ClosedBy::Callback).await {
         Ok(crate::store::Closed::AlreadyClosed) => Ok(Handled::AlreadySettled),
         Ok(_) => Ok(Handled::Settled),
         // A session that is gone or was recorded otherwise: acknowledge, so Tavus stops sending.

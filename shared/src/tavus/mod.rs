@@ -12,6 +12,7 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::domain::{SessionType, minutes::TAVUS_MAX_CALL_MINUTES};
+use crate::metrics::record::{self, TavusOperation, TavusOutcome};
 use crate::secrets::{FetchSecret, SecretCache};
 
 mod config;
@@ -171,6 +172,7 @@ impl<F: FetchSecret> TavusClient<F> {
         lost_create: Option<&str>,
     ) -> Result<Reply, TavusError> {
         let url = format!("{}{}", self.config.base_url, path);
+        let operation = operation(&method, path);
         let mut values = self.keys.get().await?;
         let mut refreshed = false;
         let mut attempts = 0;
@@ -181,9 +183,11 @@ impl<F: FetchSecret> TavusClient<F> {
                 return Err(TavusError::DeadlineExceeded { attempts, last });
             }
             attempts += 1;
+            let started = Instant::now();
             let outcome = self
                 .attempt(&method, &url, path, body, &values, remaining, attempts)
                 .await;
+            record::tavus_request(operation, started.elapsed(), outcome.metric());
             let (retry_after, maybe_acted) = match outcome {
                 Attempt::Done(bytes) => return Ok(Reply::Body(bytes)),
                 Attempt::Failed(e) => return Err(e),
@@ -200,6 +204,7 @@ impl<F: FetchSecret> TavusClient<F> {
                     why,
                     retry_after,
                     maybe_acted,
+                    ..
                 } => {
                     last = why;
                     (retry_after, maybe_acted)
@@ -250,18 +255,20 @@ impl<F: FetchSecret> TavusClient<F> {
             Err(err) => {
                 // A refused connection never reached Tavus; a timeout or a reset may have.
                 let maybe_acted = !err.is_connect();
-                let why = if err.is_timeout() {
-                    "timed out".to_owned()
+                let (why, metric) = if err.is_timeout() {
+                    ("timed out".to_owned(), TavusOutcome::Timeout)
                 } else if err.is_connect() {
-                    "could not connect".to_owned()
+                    ("could not connect".to_owned(), TavusOutcome::Connect)
                 } else {
-                    format!("request failed: {}", err.without_url())
+                    let why = format!("request failed: {}", err.without_url());
+                    (why, TavusOutcome::Network)
                 };
                 tracing::debug!(%method, path, attempt, error = %why, "tavus request failed");
                 return Attempt::Retry {
                     why,
                     retry_after: None,
                     maybe_acted,
+                    metric,
                 };
             }
         };
@@ -290,11 +297,17 @@ impl<F: FetchSecret> TavusClient<F> {
                 message,
             });
         }
+        let throttled = status == StatusCode::TOO_MANY_REQUESTS;
         Attempt::Retry {
             why: format!("HTTP {}", status.as_u16()),
             retry_after,
             // A 429 was refused before anything happened; a 5xx may come after the work.
-            maybe_acted: status != StatusCode::TOO_MANY_REQUESTS,
+            maybe_acted: !throttled,
+            metric: if throttled {
+                TavusOutcome::Throttled
+            } else {
+                TavusOutcome::ServerError
+            },
         }
     }
 
@@ -399,8 +412,33 @@ enum Attempt {
         retry_after: Option<Duration>,
         /// Tavus may have acted on the request although its answer was lost.
         maybe_acted: bool,
+        metric: TavusOutcome,
     },
     Failed(TavusError),
+}
+
+impl Attempt {
+    /// How the request went, for the metrics.
+    fn metric(&self) -> TavusOutcome {
+        match self {
+            Attempt::Done(_) => TavusOutcome::Answered,
+            Attempt::KeyRefused => TavusOutcome::Unauthorized,
+            Attempt::Retry { metric, .. } => *metric,
+            Attempt::Failed(TavusError::AtCapacity) => TavusOutcome::AtCapacity,
+            Attempt::Failed(_) => TavusOutcome::Rejected,
+        }
+    }
+}
+
+/// What a request to Tavus is for, from its method and path (never its conversation id).
+fn operation(method: &Method, path: &str) -> TavusOperation {
+    match *method {
+        Method::DELETE => TavusOperation::Delete,
+        Method::POST if path.ends_with("/end") => TavusOperation::End,
+        Method::POST => TavusOperation::Create,
+        _ if path.starts_with("/v2/conversations?") => TavusOperation::List,
+        _ => TavusOperation::Get,
+    }
 }
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, TavusError> {
@@ -561,6 +599,64 @@ mod tests {
             "Invalid access token"
         );
         assert_eq!(error_message(b"oops"), "oops");
+    }
+
+    #[test]
+    fn each_request_is_named_by_its_operation() {
+        let cases = [
+            (Method::POST, "/v2/conversations", TavusOperation::Create),
+            (
+                Method::POST,
+                "/v2/conversations/c1/end",
+                TavusOperation::End,
+            ),
+            (
+                Method::GET,
+                "/v2/conversations/c1?verbose=true",
+                TavusOperation::Get,
+            ),
+            (
+                Method::GET,
+                "/v2/conversations?status=active&limit=100&page=1",
+                TavusOperation::List,
+            ),
+            (
+                Method::DELETE,
+                "/v2/conversations/c1?hard=true",
+                TavusOperation::Delete,
+            ),
+        ];
+        for (method, path, expected) in cases {
+            assert_eq!(operation(&method, path), expected, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn each_attempt_is_counted_by_how_it_went() {
+        let retry = |metric| Attempt::Retry {
+            why: String::new(),
+            retry_after: None,
+            maybe_acted: false,
+            metric,
+        };
+        let rejected = TavusError::Rejected {
+            status: 404,
+            message: String::new(),
+        };
+        let cases = [
+            (Attempt::Done(bytes::Bytes::new()), TavusOutcome::Answered),
+            (Attempt::KeyRefused, TavusOutcome::Unauthorized),
+            (
+                Attempt::Failed(TavusError::AtCapacity),
+                TavusOutcome::AtCapacity,
+            ),
+            (Attempt::Failed(rejected), TavusOutcome::Rejected),
+            (retry(TavusOutcome::Throttled), TavusOutcome::Throttled),
+            (retry(TavusOutcome::Timeout), TavusOutcome::Timeout),
+        ];
+        for (attempt, expected) in cases {
+            assert_eq!(attempt.metric(), expected);
+        }
     }
 
     #[test]

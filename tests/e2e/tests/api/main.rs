@@ -13,3 +13,4 @@ mod round_trips;
 mod settlement;
 mod sweeper;
 mod tavus_rules;
+mod telemetry;
