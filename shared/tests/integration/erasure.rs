@@ -2,7 +2,6 @@
 //! entity tags, and erasing a session with everything kept with it, exactly, even when an
 //! erasure was cut short or Tavus cannot delete its copy.
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use awaknow_core::LedgerError;
@@ -18,7 +17,6 @@ use awaknow_core::store::{
     GetSession, NotesKey, ReadNotes, ReadTranscript, ReservationRequest, ReserveMinutes, Reserved,
     StoreTranscript, WriteNotes,
 };
-use awaknow_core::tavus::{DeleteConversation, TavusError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
@@ -368,39 +366,35 @@ async fn an_erasure_cut_short_blocks_writes_and_the_next_one_finishes_it() {
     ));
 }
 
-/// Tavus for erasure: remembers what it deleted, or fails every delete.
-struct FakeTavus {
-    fail: bool,
-    deleted: Mutex<Vec<String>>,
+/// Tavus over HTTP (wiremock): answers every delete with `status`; the client's key is in moto.
+async fn tavus_answering(
+    status: u16,
+) -> (
+    wiremock::MockServer,
+    awaknow_core::tavus::TavusClient<awaknow_core::secrets::SecretsManagerSource>,
+) {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("DELETE"))
+        .respond_with(wiremock::ResponseTemplate::new(status))
+        .mount(&server)
+        .await;
+    let (keys, _) = crate::tavus_client::keys_with("tk-erasure").await;
+    let client =
+        awaknow_core::tavus::TavusClient::new(crate::tavus_client::config_for(&server.uri()), keys)
+            .unwrap();
+    (server, client)
 }
 
-impl FakeTavus {
-    fn new(fail: bool) -> FakeTavus {
-        FakeTavus {
-            fail,
-            deleted: Mutex::new(Vec::new()),
-        }
-    }
-}
-
-impl DeleteConversation for FakeTavus {
-    async fn delete_conversation(
-        &self,
-        conversation_id: &str,
-        _deadline: Instant,
-    ) -> Result<(), TavusError> {
-        if self.fail {
-            return Err(TavusError::Unavailable {
-                attempts: 4,
-                last: "connection refused".into(),
-            });
-        }
-        self.deleted
-            .lock()
-            .unwrap()
-            .push(conversation_id.to_owned());
-        Ok(())
-    }
+/// The paths of the deletes a Tavus stand-in server received.
+async fn deleted(server: &wiremock::MockServer) -> Vec<String> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.method.as_str() == "DELETE")
+        .map(|r| format!("{}?{}", r.url.path(), r.url.query().unwrap_or("")))
+        .collect()
 }
 
 #[tokio::test]
@@ -410,7 +404,7 @@ async fn tavus_keeping_its_copy_erases_nothing_and_the_owner_alone_erases() {
     let active = active_session(&ledger, &owner, &partner).await;
     let id = active.session_id.to_string();
     let deadline = Instant::now() + Duration::from_secs(10);
-    let tavus = FakeTavus::new(false);
+    let (server, tavus) = tavus_answering(204).await;
 
     let open = erasure::delete_session(&ledger, &tavus, &owner, &id, deadline).await;
     assert!(matches!(open, Err(ApiError::SessionActive)), "{open:?}");
@@ -420,10 +414,10 @@ async fn tavus_keeping_its_copy_erases_nothing_and_the_owner_alone_erases() {
         matches!(by_partner, Err(ApiError::NotFound)),
         "{by_partner:?}"
     );
-    assert!(tavus.deleted.lock().unwrap().is_empty());
+    assert!(deleted(&server).await.is_empty());
 
     // Tavus down: a retryable 503, and the session still where the sweeper finds it.
-    let down = FakeTavus::new(true);
+    let (_down_server, down) = tavus_answering(503).await;
     let refused = erasure::delete_session(&ledger, &down, &owner, &id, deadline).await;
     let Err(error) = refused else {
         panic!("erased although Tavus kept its copy")
@@ -444,8 +438,11 @@ async fn tavus_keeping_its_copy_erases_nothing_and_the_owner_alone_erases() {
         .await
         .unwrap();
     assert_eq!(
-        *tavus.deleted.lock().unwrap(),
-        [session.conversation_id.clone().unwrap()]
+        deleted(&server).await,
+        [format!(
+            "/v2/conversations/{}?hard=true",
+            session.conversation_id.clone().unwrap()
+        )]
     );
     assert!(matches!(
         ledger.get_session(&owner, session.session_id).await,

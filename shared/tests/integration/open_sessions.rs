@@ -8,16 +8,13 @@ use std::time::{Duration, Instant};
 
 use awaknow_core::LedgerError;
 use awaknow_core::api::ApiError;
-use awaknow_core::api::sessions::{CreateContext, WebhookKey, create_session};
+use awaknow_core::api::sessions::{CreateContext, create_session};
 use awaknow_core::domain::{EndReason, PlanId, Session, UserId};
-use awaknow_core::secrets::{Secret, SecretError};
 use awaknow_core::store::{
     ActivateSession, ChangePlan, CloseSession, Closed, Closing, DynamoLedger, IdempotencyKey,
     ReadUsage, ReservationRequest, ReserveMinutes, Reserved, RollOverAccount, keys,
 };
-use awaknow_core::tavus::{
-    Conversation, CreateConversation, EndConversation, NewConversation, TavusError,
-};
+use awaknow_core::tavus::TavusClient;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
@@ -384,34 +381,24 @@ async fn sessions_and_accounts_from_before_the_cap_close_without_going_below_zer
     assert!(account.is_consistent());
 }
 
-/// Tavus failing every create, as a stand-in for the video service only (the ledger is real).
-struct FailingTavus;
-
-impl CreateConversation for FailingTavus {
-    async fn create_conversation(
-        &self,
-        _: &NewConversation<'_>,
-        _: Instant,
-    ) -> Result<Conversation, TavusError> {
-        Err(TavusError::AtCapacity)
-    }
-}
-
-impl EndConversation for FailingTavus {
-    async fn end_conversation(&self, _: &str, _: Instant) -> Result<(), TavusError> {
-        Ok(())
-    }
-}
-
-struct Key;
-
-impl WebhookKey for Key {
-    async fn webhook_key(&self) -> Result<Secret, SecretError> {
-        Ok(Secret::new("k".repeat(64)))
-    }
-}
-
+/// A create through the real client against the simulator, which answers every create with
+/// Tavus's concurrency-limit 400; the key comes from moto.
 async fn create(ledger: &DynamoLedger, owner: &UserId, now: DateTime<Utc>) -> Result<(), ApiError> {
+    let sim = tavus_sim::start(
+        tavus_sim::SimConfig {
+            max_concurrent: 0,
+            ..tavus_sim::SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let (keys, _) = crate::tavus_client::keys_with("sim-key").await;
+    let tavus = TavusClient::new(
+        crate::tavus_client::config_for(&sim.base_url()),
+        Arc::clone(&keys),
+    )
+    .unwrap();
     let body = br#"{"session_type": "reflect_alone", "prompt": "a walk", "max_minutes": 2}"#;
     let cx = CreateContext {
         owner,
@@ -420,7 +407,7 @@ async fn create(ledger: &DynamoLedger, owner: &UserId, now: DateTime<Utc>) -> Re
         now,
         deadline: Instant::now() + Duration::from_secs(5),
     };
-    create_session(ledger, &FailingTavus, &Key, cx, body)
+    create_session(ledger, &tavus, &keys, cx, body)
         .await
         .map(|_| ())
 }
