@@ -319,6 +319,9 @@ async fn main() {
         ("TAVUS_SECRET_ID", secret_id.clone()),
         ("TAVUS_BASE_URL", sim.base_url()),
         ("PUBLIC_API_URL", "http://127.0.0.1:9".to_owned()),
+        // create-session refuses to start without a persona or replica per session type.
+        ("TAVUS_PERSONA_ID_REFLECT", "p-sim-reflect".to_owned()),
+        ("TAVUS_PERSONA_ID_RESOLVE", "p-sim-resolve".to_owned()),
         // Each client keeps every session it opens: the cap on open sessions is out of the way.
         (
             "MAX_OPEN_SESSIONS_PER_USER",
