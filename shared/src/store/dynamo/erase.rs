@@ -105,28 +105,7 @@ impl DynamoLedger {
 
     /// The keys of every item of `pk` whose sort key starts with `prefix`, read consistently.
     async fn keys_with_prefix(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, LedgerError> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(pk))
-                .expression_attribute_values(":prefix", s(prefix))
-                .projection_expression("pk, sk")
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| unavailable(&e))?;
-            found.extend(output.items.unwrap_or_default());
-            match output.last_evaluated_key {
-                Some(next) => start = Some(next),
-                None => return Ok(found),
-            }
-        }
+        self.items_with_prefix(pk, prefix, Some("pk, sk")).await
     }
 
     /// A delete; the session's own is conditioned on its erasure having begun (it is the last

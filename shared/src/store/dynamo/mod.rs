@@ -78,6 +78,40 @@ impl DynamoLedger {
 
 pub type Item = HashMap<String, AttributeValue>;
 
+impl DynamoLedger {
+    /// Every item of partition `pk` whose sort key starts with `prefix`, read consistently and
+    /// page by page; only the attributes of `projection` when one is given.
+    pub(crate) async fn items_with_prefix(
+        &self,
+        pk: &str,
+        prefix: &str,
+        projection: Option<&str>,
+    ) -> Result<Vec<Item>, LedgerError> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":prefix", s(prefix))
+                .set_projection_expression(projection.map(str::to_owned))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| errors::unavailable(&e))?;
+            found.extend(output.items.unwrap_or_default());
+            match output.last_evaluated_key {
+                Some(next) => start = Some(next),
+                None => return Ok(found),
+            }
+        }
+    }
+}
+
 /// The backoff between retries of a lost race, for jobs outside this module.
 pub async fn backoff_for(attempt: u32) {
     backoff(attempt).await;

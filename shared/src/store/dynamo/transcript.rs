@@ -10,7 +10,7 @@
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
-use super::errors::{ItemOutcome, TransactFailure, bad_request, unavailable};
+use super::errors::{ItemOutcome, TransactFailure, bad_request};
 use super::{DynamoLedger, Item, key, n, s};
 use crate::LedgerError;
 use crate::domain::{SessionId, Transcript, UserId};
@@ -124,28 +124,9 @@ impl ReadTranscript for DynamoLedger {
         owner: &UserId,
         session: SessionId,
     ) -> Result<Option<Transcript>, LedgerError> {
-        let pk = keys::user_pk(owner);
-        let mut items: Vec<Item> = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":prefix", s(manifest_sk(session)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| unavailable(&e))?;
-            items.extend(output.items.unwrap_or_default());
-            match output.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => break,
-            }
-        }
+        let items = self
+            .items_with_prefix(&keys::user_pk(owner), &manifest_sk(session), None)
+            .await?;
         // The manifest sorts first; without it the transcript has not (fully) arrived.
         let Some(manifest) = items
             .first()
