@@ -6,11 +6,12 @@
 
 pub mod api;
 pub mod aws;
-pub mod build;
 pub mod config;
+pub mod deadline;
 pub mod domain;
 pub mod error;
-pub mod lambda;
+pub mod hex;
+pub mod jobs;
 pub mod metrics;
 pub mod problem;
 pub mod reset;
@@ -19,5 +20,6 @@ pub mod store;
 pub mod sweep;
 pub mod tavus;
 pub mod telemetry;
+pub mod wiring;
 
 pub use error::LedgerError;

@@ -16,9 +16,9 @@ use serde::Serialize;
 
 use crate::LedgerError;
 use crate::domain::{Period, UserId};
+use crate::store::DynamoLedger;
 use crate::store::dynamo::{MAX_ATTEMPTS, RollAttempt};
 use crate::store::keys::INDEX_SHARDS;
-use crate::store::{DynamoLedger, FindStaleAccounts};
 
 #[derive(Debug, Clone)]
 pub struct ResetOptions {

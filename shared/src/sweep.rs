@@ -17,21 +17,18 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use crate::LedgerError;
-use crate::api::sessions::WebhookKey;
+
 use crate::api::webhook::delete_tavus_copy;
 use crate::api::webhook_token;
 use crate::domain::minutes::settled_minutes;
 use crate::domain::{EndReason, Session, SessionStatus, Transcript};
 use crate::metrics::record::{self, ClosedBy};
+use crate::secrets::Secrets;
+use crate::store::DynamoLedger;
 use crate::store::keys::INDEX_SHARDS;
-use crate::store::{
-    CloseSession, Closed, Closing, FindOpenSessions, ForgetTavusCopy, GetSession, ReadTranscript,
-    StoreTranscript,
-};
-use crate::tavus::{
-    Conversation, ConversationDetails, DeleteConversation, EndConversation, GetConversation,
-    LIST_PAGE_SIZE, ListConversations,
-};
+use crate::store::{Closed, Closing};
+use crate::tavus::Tavus;
+use crate::tavus::{Conversation, ConversationDetails, LIST_PAGE_SIZE};
 
 /// How many sessions are handled at once.
 const CONCURRENCY: usize = 8;
@@ -95,25 +92,14 @@ enum Outcome {
 
 /// Sweeps every shard for sessions due before `now - grace`, then ends orphaned conversations,
 /// until done or `deadline`.
-pub async fn sweep<L, T, K>(
-    ledger: &L,
-    tavus: &T,
-    keys: &K,
+pub async fn sweep(
+    ledger: &DynamoLedger,
+    tavus: &Tavus,
+    keys: &Secrets,
     options: SweepOptions,
     now: DateTime<Utc>,
     deadline: Instant,
-) -> SweepReport
-where
-    L: FindOpenSessions
-        + CloseSession
-        + GetSession
-        + ReadTranscript
-        + StoreTranscript
-        + ForgetTavusCopy
-        + Sync,
-    T: GetConversation + EndConversation + DeleteConversation + ListConversations + Sync,
-    K: WebhookKey + Sync,
-{
+) -> SweepReport {
     let mut report = SweepReport {
         complete: true,
         ..SweepReport::default()
@@ -140,19 +126,15 @@ where
     report
 }
 
-struct Sweeper<'a, L, T> {
-    ledger: &'a L,
-    tavus: &'a T,
+struct Sweeper<'a> {
+    ledger: &'a DynamoLedger,
+    tavus: &'a Tavus,
     options: SweepOptions,
     now: DateTime<Utc>,
     deadline: Instant,
 }
 
-impl<L, T> Sweeper<'_, L, T>
-where
-    L: FindOpenSessions + CloseSession + ReadTranscript + StoreTranscript + ForgetTavusCopy + Sync,
-    T: GetConversation + EndConversation + DeleteConversation + Sync,
-{
+impl Sweeper<'_> {
     /// Sweeps one shard; false when the deadline stopped it.
     async fn sweep_shard(&self, shard: u32, report: &mut SweepReport) -> bool {
         let cutoff = self.now - self.options.grace;
@@ -401,19 +383,15 @@ fn count_outcome(report: &mut SweepReport, outcome: Outcome) {
 }
 
 /// Ends every active conversation of ours that no active session holds.
-async fn end_orphans<L, T, K>(
-    ledger: &L,
-    tavus: &T,
-    keys: &K,
+async fn end_orphans(
+    ledger: &DynamoLedger,
+    tavus: &Tavus,
+    keys: &Secrets,
     options: SweepOptions,
     now: DateTime<Utc>,
     deadline: Instant,
     report: &mut SweepReport,
-) where
-    L: GetSession + Sync,
-    T: EndConversation + ListConversations + Sync,
-    K: WebhookKey + Sync,
-{
+) {
     let key = match keys.webhook_key().await {
         Ok(key) => key,
         Err(e) => {
@@ -475,8 +453,8 @@ fn ours(
 
 /// Whether an active session holds this conversation. When the ledger cannot say, it does (an
 /// orphan waits for the next sweep rather than a live call being cut).
-async fn held<L: GetSession + Sync>(
-    ledger: &L,
+async fn held(
+    ledger: &DynamoLedger,
     claims: &webhook_token::CallbackClaims,
     conversation_id: &str,
 ) -> bool {

@@ -1,28 +1,26 @@
-//! Lambda `create-session`: composition root. The SDK clients, the secret cache, the Tavus client
-//! and the authenticator are built once per execution environment.
+//! Lambda `create-session`: `POST /sessions`, `POST /sessions/{id}/end`, `DELETE /sessions/{id}` and `PUT /sessions/{id}/notes`: the writes that need Tavus.
+//! A composition root: the routes, their handlers and the HTTP shell are in the core crate
+//! (`awaknow_core::api`); this binary reads its configuration, builds its clients once per
+//! execution environment and serves.
 
 use std::sync::Arc;
 
-use awaknow_core::build;
-use create_session::{App, handle};
+use awaknow_core::api::routes::Function;
+use awaknow_core::api::shell;
+use awaknow_core::config::HttpConfig;
 use lambda_http::{Error, run_concurrent, service_fn};
+
+const FUNCTION: Function = Function::CreateSession;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     awaknow_core::telemetry::init_json_logs();
+    let config = HttpConfig::from_env(FUNCTION)?;
     let sdk = awaknow_core::aws::sdk_config().await;
-    let secrets = build::secrets(&sdk)?;
-    let app = App {
-        ledger: build::ledger(&sdk)?,
-        tavus: build::tavus_for_create(&secrets)?,
-        keys: Arc::clone(&secrets),
-        auth: build::authenticator()?,
-        public_url: build::public_url(),
-    };
-    let app = Arc::new(app);
+    let app = Arc::new(awaknow_core::wiring::http_app(&sdk, &config)?);
     run_concurrent(service_fn(move |request| {
         let app = Arc::clone(&app);
-        async move { handle(&app, request).await }
+        async move { shell::handle(&app, FUNCTION, request).await }
     }))
     .await
 }

@@ -1,22 +1,26 @@
-//! Lambda `get-usage`: composition root. Only the DynamoDB client and the authenticator.
+//! Lambda `get-usage`: `GET /usage`, `GET /usage/history`, `GET /sessions`, `GET /sessions/{id}` and the session's transcript and notes: the reads.
+//! A composition root: the routes, their handlers and the HTTP shell are in the core crate
+//! (`awaknow_core::api`); this binary reads its configuration, builds its clients once per
+//! execution environment and serves.
 
 use std::sync::Arc;
 
-use get_usage::{App, handle};
+use awaknow_core::api::routes::Function;
+use awaknow_core::api::shell;
+use awaknow_core::config::HttpConfig;
 use lambda_http::{Error, run_concurrent, service_fn};
+
+const FUNCTION: Function = Function::GetUsage;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     awaknow_core::telemetry::init_json_logs();
+    let config = HttpConfig::from_env(FUNCTION)?;
     let sdk = awaknow_core::aws::sdk_config().await;
-    let app = App {
-        ledger: awaknow_core::build::ledger(&sdk)?,
-        auth: awaknow_core::build::authenticator()?,
-    };
-    let app = Arc::new(app);
+    let app = Arc::new(awaknow_core::wiring::http_app(&sdk, &config)?);
     run_concurrent(service_fn(move |request| {
         let app = Arc::clone(&app);
-        async move { handle(&app, request).await }
+        async move { shell::handle(&app, FUNCTION, request).await }
     }))
     .await
 }

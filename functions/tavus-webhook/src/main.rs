@@ -1,28 +1,26 @@
-//! Lambda `tavus-webhook`: composition root. The DynamoDB client and the secret cache (for the
-//! webhook signing key) are built once per execution environment.
+//! Lambda `tavus-webhook`: `POST /webhooks/tavus/{token}`: Tavus's callbacks (no JWT: the signed token is the proof).
+//! A composition root: the routes, their handlers and the HTTP shell are in the core crate
+//! (`awaknow_core::api`); this binary reads its configuration, builds its clients once per
+//! execution environment and serves.
 
 use std::sync::Arc;
 
-use awaknow_core::build;
+use awaknow_core::api::routes::Function;
+use awaknow_core::api::shell;
+use awaknow_core::config::HttpConfig;
 use lambda_http::{Error, run_concurrent, service_fn};
-use tavus_webhook::{App, handle};
+
+const FUNCTION: Function = Function::TavusWebhook;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     awaknow_core::telemetry::init_json_logs();
+    let config = HttpConfig::from_env(FUNCTION)?;
     let sdk = awaknow_core::aws::sdk_config().await;
-    let secrets = build::secrets(&sdk)?;
-    let tavus = build::tavus(&secrets)?;
-    let app = App {
-        ledger: build::ledger(&sdk)?,
-        delete_after_call: tavus.delete_after_call(),
-        tavus,
-        keys: secrets,
-    };
-    let app = Arc::new(app);
+    let app = Arc::new(awaknow_core::wiring::http_app(&sdk, &config)?);
     run_concurrent(service_fn(move |request| {
         let app = Arc::clone(&app);
-        async move { handle(&app, request).await }
+        async move { shell::handle(&app, FUNCTION, request).await }
     }))
     .await
 }

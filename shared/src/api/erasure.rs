@@ -11,22 +11,19 @@ use std::time::Instant;
 use super::ApiError;
 use super::request;
 use crate::domain::{Role, Session, UserId};
-use crate::store::{EraseSession, Erased, GetSession};
-use crate::tavus::DeleteConversation;
+use crate::store::DynamoLedger;
+use crate::store::Erased;
+use crate::tavus::Tavus;
 
 /// `DELETE /sessions/{id}`: for the owner of a closed session (a participant gets 404, as
 /// anyone else; a pending or active session is 409 `session_active`: end it first).
-pub async fn delete_session<L, T>(
-    ledger: &L,
-    tavus: &T,
+pub async fn delete_session(
+    ledger: &DynamoLedger,
+    tavus: &Tavus,
     owner: &UserId,
     raw_id: &str,
     deadline: Instant,
-) -> Result<(), ApiError>
-where
-    L: GetSession + EraseSession + Sync,
-    T: DeleteConversation + Sync,
-{
+) -> Result<(), ApiError> {
     let (session, role) = ledger
         .get_session(owner, request::session_id(raw_id)?)
         .await?;
@@ -45,16 +42,12 @@ where
 /// `TAVUS_DELETE_AFTER_CALL` keeps copies: the user asked for it to go), then the table's items.
 /// If Tavus cannot delete its copy nothing is erased and the answer is a retryable 503, so the
 /// copy is never left without the session that leads the sweeper to it.
-pub async fn erase<L, T>(
-    ledger: &L,
-    tavus: &T,
+pub async fn erase(
+    ledger: &DynamoLedger,
+    tavus: &Tavus,
     session: &Session,
     deadline: Instant,
-) -> Result<(), ApiError>
-where
-    L: EraseSession + Sync,
-    T: DeleteConversation + Sync,
-{
+) -> Result<(), ApiError> {
     if let Some(conversation_id) = &session.conversation_id {
         // Idempotent: a copy Tavus no longer has counts as deleted.
         if let Err(e) = tavus.delete_conversation(conversation_id, deadline).await {

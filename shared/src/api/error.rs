@@ -50,11 +50,17 @@ pub enum ApiError {
     /// Erasure: Tavus could not delete its copy of the conversation, so nothing was erased.
     #[error("tavus did not delete its copy: {0}")]
     TavusCopyKept(String),
-    #[error("method not allowed")]
-    MethodNotAllowed,
+    /// A bug or corrupt data: retrying cannot help, so no `Retry-After`. The cause is logged
+    /// with the request id; the body says nothing of it.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl ApiError {
+    pub fn internal(cause: impl Into<String>) -> ApiError {
+        ApiError::Internal(cause.into())
+    }
+
     pub fn invalid(detail: impl Into<String>) -> ApiError {
         ApiError::InvalidRequest {
             detail: detail.into(),
@@ -111,7 +117,11 @@ impl ApiError {
                     .with_detail("try again shortly"),
                 Some(5),
             ),
-            ApiError::MethodNotAllowed => (Problem::new(405, "method_not_allowed", "Method not allowed"), None),
+            ApiError::Internal(_) => (
+                Problem::new(500, "internal", "Something went wrong on our side")
+                    .with_detail("the error is logged with this request's id; retrying will not help until it is fixed"),
+                None,
+            ),
             ApiError::SessionActive => (
                 Problem::new(409, "session_active", "The session is still open")
                     .with_detail("end the session first (POST /sessions/{id}/end), then erase it"),
@@ -161,10 +171,12 @@ impl From<LedgerError> for ApiError {
                 open_sessions,
                 max_open_sessions,
             },
-            other @ (LedgerError::SessionMismatch(_)
-            | LedgerError::Contention { .. }
-            | LedgerError::Unavailable(_)
-            | LedgerError::CorruptItem(_)) => ApiError::DependencyUnavailable(other.to_string()),
+            other @ (LedgerError::Contention { .. } | LedgerError::Unavailable(_)) => {
+                ApiError::DependencyUnavailable(other.to_string())
+            }
+            other @ (LedgerError::SessionMismatch(_) | LedgerError::CorruptItem(_)) => {
+                ApiError::Internal(other.to_string())
+            }
         }
     }
 }
@@ -246,6 +258,16 @@ mod tests {
                 503,
                 "dependency_unavailable",
             ),
+            (
+                ApiError::from(LedgerError::CorruptItem("no plan".into())),
+                500,
+                "internal",
+            ),
+            (
+                ApiError::from(LedgerError::SessionMismatch("x")),
+                500,
+                "internal",
+            ),
         ];
         for (error, status, code) in cases {
             let (problem, _) = error.problem();
@@ -305,6 +327,14 @@ mod tests {
         .problem();
         assert!(!problem.to_json().contains("10.0.0.1"));
         assert_eq!(retry, Some(5));
+        let (problem, retry) =
+            ApiError::from(LedgerError::CorruptItem("plan at 10.0.0.2".into())).problem();
+        assert!(!problem.to_json().contains("10.0.0.2"));
+        assert_eq!(
+            (problem.status, retry),
+            (500, None),
+            "a bug is not worth retrying"
+        );
         let (problem, retry) = ApiError::from(TavusError::AtCapacity).problem();
         assert_eq!(
             (problem.code, retry),

@@ -6,10 +6,10 @@ use super::ApiError;
 use super::request;
 use super::views::UsageHistoryView;
 use crate::domain::UserId;
-use crate::store::ReadUsageHistory;
+use crate::store::DynamoLedger;
 
-pub async fn usage_history<L: ReadUsageHistory + Sync>(
-    ledger: &L,
+pub async fn usage_history(
+    ledger: &DynamoLedger,
     user: &UserId,
     limit: Option<&str>,
     now: DateTime<Utc>,

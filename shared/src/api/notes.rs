@@ -10,7 +10,8 @@ use super::ApiError;
 use super::request;
 use super::views::NotesView;
 use crate::domain::UserId;
-use crate::store::{GetSession, NotesKey, ReadNotes, WriteNotes};
+use crate::store::DynamoLedger;
+use crate::store::NotesKey;
 
 /// Notes and their entity tag (for the `ETag` header).
 #[derive(Debug)]
@@ -21,8 +22,8 @@ pub struct TaggedNotes {
 
 /// `GET /sessions/{id}/notes`: the caller's own notes; unwritten ones (`""`, `updated_at:
 /// null`) before the first write.
-pub async fn get_notes<L: GetSession + ReadNotes + Sync>(
-    ledger: &L,
+pub async fn get_notes(
+    ledger: &DynamoLedger,
     user: &UserId,
     raw_id: &str,
 ) -> Result<TaggedNotes, ApiError> {
@@ -44,8 +45,8 @@ pub async fn get_notes<L: GetSession + ReadNotes + Sync>(
 
 /// `PUT /sessions/{id}/notes` with `{"text"}`: replaces the caller's own notes, if `If-Match`
 /// (when sent) still names their tag; otherwise 412 and nothing changes.
-pub async fn put_notes<L: GetSession + WriteNotes + Sync>(
-    ledger: &L,
+pub async fn put_notes(
+    ledger: &DynamoLedger,
     user: &UserId,
     raw_id: &str,
     if_match: Option<&str>,

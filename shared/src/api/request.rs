@@ -170,7 +170,7 @@ impl CreateSessionRequest {
     pub fn fingerprint(&self) -> String {
         let canonical = serde_json::to_vec(self).unwrap_or_default();
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &canonical);
-        digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+        crate::hex::encode(digest.as_ref())
     }
 }
 

@@ -9,7 +9,7 @@ use crate::problem;
 pub fn json<T: Serialize>(status: u16, body: &T) -> Response<String> {
     match serde_json::to_string(body) {
         Ok(text) => with(status, "application/json", text),
-        Err(e) => problem(&ApiError::DependencyUnavailable(format!(
+        Err(e) => problem(&ApiError::internal(format!(
             "cannot encode the response: {e}"
         ))),
     }

@@ -1,66 +1,121 @@
-//! The routes of DESIGN.md section 5 (and of notes, erasure and usage history), matched on
-//! method and path.
+//! The one route table: every HTTP route, the function that serves it, who may call it and the
+//! handler that answers it. API Gateway names the matched route in the event's `routeKey`
+//! (`"GET /sessions/{id}"`), so dispatch is a lookup, not path parsing. template.yaml declares
+//! the same routes; a test keeps the two equal.
 
-use super::ApiError;
+use futures::future::BoxFuture;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
+use super::App;
+use super::handlers::{self, Answer};
+use super::shell::ApiRequest;
+use crate::domain::UserId;
+
+/// The Lambda functions that serve HTTP routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
     CreateSession,
-    EndSession(String),
-    Usage,
-    ListSessions,
-    GetSession(String),
-    GetTranscript(String),
-    TavusWebhook(String),
-    /// The session and everything kept with it, erased by its owner.
-    DeleteSession(String),
-    GetNotes(String),
-    PutNotes(String),
-    UsageHistory,
+    GetUsage,
+    TavusWebhook,
 }
 
-/// The route for a method and path (no stage prefix); `None` when no route has that path.
-pub fn route(method: &str, path: &str) -> Result<Option<Route>, ApiError> {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let found = match segments.as_slice() {
-        ["sessions"] => match method {
-            "POST" => Route::CreateSession,
-            "GET" => Route::ListSessions,
-            _ => return Err(ApiError::MethodNotAllowed),
-        },
-        ["usage"] => match method {
-            "GET" => Route::Usage,
-            _ => return Err(ApiError::MethodNotAllowed),
-        },
-        ["usage", "history"] => match method {
-            "GET" => Route::UsageHistory,
-            _ => return Err(ApiError::MethodNotAllowed),
-        },
-        ["sessions", id] if !id.is_empty() => match method {
-            "GET" => Route::GetSession((*id).to_owned()),
-            "DELETE" => Route::DeleteSession((*id).to_owned()),
-            _ => return Err(ApiError::MethodNotAllowed),
-        },
-        ["sessions", id, "notes"] if !id.is_empty() => match method {
-            "GET" => Route::GetNotes((*id).to_owned()),
-            "PUT" => Route::PutNotes((*id).to_owned()),
-            _ => return Err(ApiError::MethodNotAllowed),
-        },
-        ["sessions", id, "end"] if !id.is_empty() => match method {
-            "POST" => Route::EndSession((*id).to_owned()),
-            _ => return Err(ApiError::MethodNotAllowed),
-        },
-        ["sessions", id, "transcript"] if !id.is_empty() => match method {
-            "GET" => Route::GetTranscript((*id).to_owned()),
-            _ => return Err(ApiError::MethodNotAllowed),
-        },
-        ["webhooks", "tavus", token] if !token.is_empty() => match method {
-            "POST" => Route::TavusWebhook((*token).to_owned()),
-            _ => return Err(ApiError::MethodNotAllowed),
-        },
-        _ => return Ok(None),
-    };
-    Ok(Some(found))
+impl Function {
+    /// The function's name in template.yaml and under `functions/`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::CreateSession => "create-session",
+            Function::GetUsage => "get-usage",
+            Function::TavusWebhook => "tavus-webhook",
+        }
+    }
+}
+
+/// A handler for a signed-in user.
+pub type UserHandler = for<'a> fn(&'a App, &'a UserId, &'a ApiRequest) -> BoxFuture<'a, Answer>;
+/// A handler for Tavus's callbacks: the signed token in the path is the proof, not a JWT.
+pub type CallbackHandler = for<'a> fn(&'a App, &'a ApiRequest) -> BoxFuture<'a, Answer>;
+
+/// Who may call a route, and the handler that answers.
+#[derive(Clone, Copy)]
+pub enum Access {
+    User(UserHandler),
+    Callback(CallbackHandler),
+}
+
+#[derive(Clone, Copy)]
+pub struct Route {
+    /// API Gateway's route key: method, space, path template.
+    pub key: &'static str,
+    pub function: Function,
+    pub access: Access,
+}
+
+impl Route {
+    /// Whether API Gateway must check a JWT before the function runs.
+    pub fn needs_jwt(&self) -> bool {
+        matches!(self.access, Access::User(_))
+    }
+}
+
+const fn user(key: &'static str, function: Function, handler: UserHandler) -> Route {
+    Route {
+        key,
+        function,
+        access: Access::User(handler),
+    }
+}
+
+pub const ROUTES: &[Route] = &[
+    user("POST /sessions", Function::CreateSession, |a, u, r| {
+        Box::pin(handlers::create_session(a, u, r))
+    }),
+    user(
+        "POST /sessions/{id}/end",
+        Function::CreateSession,
+        |a, u, r| Box::pin(handlers::end_session(a, u, r)),
+    ),
+    user(
+        "DELETE /sessions/{id}",
+        Function::CreateSession,
+        |a, u, r| Box::pin(handlers::delete_session(a, u, r)),
+    ),
+    user(
+        "PUT /sessions/{id}/notes",
+        Function::CreateSession,
+        |a, u, r| Box::pin(handlers::put_notes(a, u, r)),
+    ),
+    user("GET /usage", Function::GetUsage, |a, u, r| {
+        Box::pin(handlers::usage(a, u, r))
+    }),
+    user("GET /usage/history", Function::GetUsage, |a, u, r| {
+        Box::pin(handlers::usage_history(a, u, r))
+    }),
+    user("GET /sessions", Function::GetUsage, |a, u, r| {
+        Box::pin(handlers::list_sessions(a, u, r))
+    }),
+    user("GET /sessions/{id}", Function::GetUsage, |a, u, r| {
+        Box::pin(handlers::get_session(a, u, r))
+    }),
+    user(
+        "GET /sessions/{id}/transcript",
+        Function::GetUsage,
+        |a, u, r| Box::pin(handlers::get_transcript(a, u, r)),
+    ),
+    user("GET /sessions/{id}/notes", Function::GetUsage, |a, u, r| {
+        Box::pin(handlers::get_notes(a, u, r))
+    }),
+    Route {
+        key: "POST /webhooks/tavus/{token}",
+        function: Function::TavusWebhook,
+        access: Access::Callback(|a, r| Box::pin(handlers::tavus_callback(a, r))),
+    },
+];
+
+/// The route `function` serves under API Gateway's `route_key`; `None` for any other (a route of
+/// another function is not found here either).
+pub fn find(route_key: &str, function: Function) -> Option<&'static Route> {
+    ROUTES
+        .iter()
+        .find(|route| route.key == route_key && route.function == function)
 }
 
 #[cfg(test)]
@@ -68,56 +123,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_contract_route_is_matched() {
-        assert_eq!(
-            route("POST", "/sessions").unwrap(),
-            Some(Route::CreateSession)
-        );
-        assert_eq!(
-            route("GET", "/sessions").unwrap(),
-            Some(Route::ListSessions)
-        );
-        assert_eq!(route("GET", "/usage").unwrap(), Some(Route::Usage));
-        assert_eq!(
-            route("GET", "/sessions/01J/").unwrap(),
-            Some(Route::GetSession("01J".into()))
-        );
-        assert_eq!(
-            route("POST", "/sessions/01J/end").unwrap(),
-            Some(Route::EndSession("01J".into()))
-        );
-        assert_eq!(
-            route("GET", "/sessions/01J/transcript").unwrap(),
-            Some(Route::GetTranscript("01J".into()))
-        );
-        assert_eq!(
-            route("POST", "/webhooks/tavus/v1.a.b").unwrap(),
-            Some(Route::TavusWebhook("v1.a.b".into()))
-        );
-        assert_eq!(
-            route("DELETE", "/sessions/01J").unwrap(),
-            Some(Route::DeleteSession("01J".into()))
-        );
-        assert_eq!(
-            route("GET", "/sessions/01J/notes").unwrap(),
-            Some(Route::GetNotes("01J".into()))
-        );
-        assert_eq!(
-            route("PUT", "/sessions/01J/notes").unwrap(),
-            Some(Route::PutNotes("01J".into()))
-        );
-        assert_eq!(
-            route("GET", "/usage/history").unwrap(),
-            Some(Route::UsageHistory)
-        );
-        assert!(matches!(
-            route("POST", "/sessions/01J/notes"),
-            Err(ApiError::MethodNotAllowed)
-        ));
-        assert_eq!(route("GET", "/nothing").unwrap(), None);
-        assert!(matches!(
-            route("DELETE", "/sessions"),
-            Err(ApiError::MethodNotAllowed)
-        ));
+    fn each_route_key_is_listed_once_and_well_formed() {
+        let mut keys: Vec<&str> = ROUTES.iter().map(|r| r.key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), ROUTES.len(), "a route key listed twice");
+        for key in keys {
+            let (method, path) = key.split_once(' ').unwrap();
+            assert!(["GET", "POST", "PUT", "DELETE"].contains(&method), "{key}");
+            assert!(path.starts_with('/') && !path.ends_with('/'), "{key}");
+        }
+    }
+
+    #[test]
+    fn a_function_finds_only_its_own_routes() {
+        let found = find("GET /sessions/{id}", Function::GetUsage).unwrap();
+        assert_eq!(found.function, Function::GetUsage);
+        assert!(found.needs_jwt());
+        assert!(find("GET /sessions/{id}", Function::CreateSession).is_none());
+        assert!(find("POST /sessions", Function::GetUsage).is_none());
+        assert!(find("GET /nothing", Function::GetUsage).is_none());
+        let callback = find("POST /webhooks/tavus/{token}", Function::TavusWebhook).unwrap();
+        assert!(!callback.needs_jwt());
     }
 }

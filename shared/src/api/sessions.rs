@@ -1,7 +1,6 @@
 //! What each route does. Generic over the ledger and Tavus traits, so the same code runs in the
 //! Lambda functions and in tests against DynamoDB Local and the simulator.
 
-use std::future::Future;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -13,54 +12,12 @@ use super::webhook_token::{self, CallbackClaims};
 use crate::domain::minutes::charged_minutes;
 use crate::domain::{EndReason, Role, Session, SessionStatus, UserId};
 use crate::metrics::record::{self, ClosedBy};
-use crate::secrets::{FetchSecret, Secret, SecretCache, SecretError};
-use crate::store::ReadTranscript;
-use crate::store::{
-    ActivateSession, Activation, CloseSession, Closing, GetSession, ListSessions, ReadUsage,
-    ReservationRequest, ReserveMinutes, Reserved,
-};
-use crate::tavus::{
-    Conversation, CreateConversation, EndConversation, NewConversation, TavusError,
-};
 
-/// The key that signs callback URLs.
-pub trait WebhookKey {
-    fn webhook_key(&self) -> impl Future<Output = Result<Secret, SecretError>> + Send;
-}
-
-impl<F: FetchSecret> WebhookKey for SecretCache<F> {
-    async fn webhook_key(&self) -> Result<Secret, SecretError> {
-        let values = self.get().await?;
-        Ok(match &values.webhook_signing_key {
-            Some(key) => key.clone(),
-            // A plain secret holds only the Tavus key: derive a separate signing key from it, so
-            // the Tavus key itself never signs anything. Rotating it invalidates open callback
-            // URLs; the sweeper settles those sessions from Tavus's own record.
-            None => {
-                let derived = aws_lc_rs::hmac::sign(
-                    &aws_lc_rs::hmac::Key::new(
-                        aws_lc_rs::hmac::HMAC_SHA256,
-                        values.tavus_api_key.expose().as_bytes(),
-                    ),
-                    b"awaknow webhook signing key v1",
-                );
-                Secret::new(
-                    derived
-                        .as_ref()
-                        .iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect::<String>(),
-                )
-            }
-        })
-    }
-}
-
-impl<K: WebhookKey + Sync + Send> WebhookKey for std::sync::Arc<K> {
-    async fn webhook_key(&self) -> Result<Secret, SecretError> {
-        self.as_ref().webhook_key().await
-    }
-}
+use crate::secrets::Secrets;
+use crate::store::DynamoLedger;
+use crate::store::{Activation, Closing, ReservationRequest, Reserved};
+use crate::tavus::Tavus;
+use crate::tavus::{Conversation, NewConversation, TavusError};
 
 /// What `POST /sessions` needs to know about the request besides its body.
 pub struct CreateContext<'a> {
@@ -75,18 +32,13 @@ pub struct CreateContext<'a> {
 
 /// `POST /sessions`: reserve, create the Tavus conversation, record it. If Tavus fails, the
 /// reservation is released and nothing is charged.
-pub async fn create_session<L, T, K>(
-    ledger: &L,
-    tavus: &T,
-    keys: &K,
+pub async fn create_session(
+    ledger: &DynamoLedger,
+    tavus: &Tavus,
+    keys: &Secrets,
     cx: CreateContext<'_>,
     body: &[u8],
-) -> Result<CreatedView, ApiError>
-where
-    L: ReserveMinutes + ActivateSession + CloseSession + ReadUsage + Sync,
-    T: CreateConversation + EndConversation + Sync,
-    K: WebhookKey + Sync,
-{
+) -> Result<CreatedView, ApiError> {
     let request = CreateSessionRequest::parse(body, cx.owner)?;
     let idempotency = request::idempotency_key(cx.idempotency_key, &request)?;
     let reserved = ledger
@@ -200,8 +152,8 @@ where
     })
 }
 
-async fn end_unrecorded<T: EndConversation>(
-    tavus: &T,
+async fn end_unrecorded(
+    tavus: &Tavus,
     session: &Session,
     created: &Conversation,
     deadline: Instant,
@@ -216,8 +168,8 @@ async fn end_unrecorded<T: EndConversation>(
 
 /// Settles a session whose conversation Tavus created already ended (test mode) with nothing
 /// charged; Tavus's copy is deleted by the sweeper like any other.
-async fn settle_unused<L: CloseSession + Sync>(
-    ledger: &L,
+async fn settle_unused(
+    ledger: &DynamoLedger,
     active: Session,
     now: DateTime<Utc>,
 ) -> Result<Session, ApiError> {
@@ -236,12 +188,7 @@ async fn settle_unused<L: CloseSession + Sync>(
 
 /// Gives back a reservation that will not be used. A failure here is logged, not returned: the
 /// client's error is the one that caused it, and the sweeper releases what is left pending.
-async fn release<L: CloseSession + Sync>(
-    ledger: &L,
-    session: &Session,
-    reason: EndReason,
-    now: DateTime<Utc>,
-) {
+async fn release(ledger: &DynamoLedger, session: &Session, reason: EndReason, now: DateTime<Utc>) {
     let closing = Closing::release(session, reason, now);
     if let Err(e) = record::close(ledger, closing, ClosedBy::Create).await {
         tracing::error!(session_id = %session.session_id, error = %e, "could not release the reservation; the sweeper will");
@@ -249,18 +196,14 @@ async fn release<L: CloseSession + Sync>(
 }
 
 /// `POST /sessions/{id}/end`: the owner ends the call; it is settled with the minutes used.
-pub async fn end_session<L, T>(
-    ledger: &L,
-    tavus: &T,
+pub async fn end_session(
+    ledger: &DynamoLedger,
+    tavus: &Tavus,
     owner: &UserId,
     raw_id: &str,
     now: DateTime<Utc>,
     deadline: Instant,
-) -> Result<SessionView, ApiError>
-where
-    L: GetSession + CloseSession + Sync,
-    T: EndConversation + Sync,
-{
+) -> Result<SessionView, ApiError> {
     let session_id = request::session_id(raw_id)?;
     let (session, role) = ledger.get_session(owner, session_id).await?;
     if role != Role::Owner {
@@ -291,8 +234,8 @@ where
     Ok(SessionView::new(settled, Role::Owner))
 }
 
-pub async fn usage<L: ReadUsage + Sync>(
-    ledger: &L,
+pub async fn usage(
+    ledger: &DynamoLedger,
     user: &UserId,
     now: DateTime<Utc>,
 ) -> Result<UsageView, ApiError> {
@@ -301,8 +244,8 @@ pub async fn usage<L: ReadUsage + Sync>(
 
 /// `GET /sessions/{id}`: with the way into the room and the countdown (by `now`, the server's
 /// clock) while the call runs.
-pub async fn get_session<L: GetSession + Sync>(
-    ledger: &L,
+pub async fn get_session(
+    ledger: &DynamoLedger,
     user: &UserId,
     raw_id: &str,
     now: DateTime<Utc>,
@@ -314,8 +257,8 @@ pub async fn get_session<L: GetSession + Sync>(
 }
 
 /// `GET /sessions/{id}/transcript`: for the owner and the participants, once it arrived.
-pub async fn get_transcript<L: GetSession + ReadTranscript + Sync>(
-    ledger: &L,
+pub async fn get_transcript(
+    ledger: &DynamoLedger,
     user: &UserId,
     raw_id: &str,
 ) -> Result<TranscriptView, ApiError> {
@@ -332,8 +275,8 @@ pub async fn get_transcript<L: GetSession + ReadTranscript + Sync>(
     })
 }
 
-pub async fn list_sessions<L: ListSessions + Sync>(
-    ledger: &L,
+pub async fn list_sessions(
+    ledger: &DynamoLedger,
     user: &UserId,
     limit: Option<&str>,
     cursor: Option<&str>,

@@ -9,14 +9,17 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::ApiError;
-use super::sessions::WebhookKey;
+
 use super::webhook_token::{self, CallbackClaims};
 use crate::LedgerError;
 use crate::domain::minutes::settled_minutes;
 use crate::domain::{EndReason, Session, SessionStatus, SessionType, Transcript};
 use crate::metrics::record::{self, ClosedBy};
-use crate::store::{CloseSession, Closing, ForgetTavusCopy, GetSession, StoreTranscript};
-use crate::tavus::DeleteConversation;
+use crate::store::Closing;
+
+use crate::secrets::Secrets;
+use crate::store::DynamoLedger;
+use crate::tavus::Tavus;
 use crate::tavus::model::parse_tavus_time;
 
 /// The envelope Tavus documents for every conversation callback.
@@ -90,25 +93,20 @@ pub enum Handled {
 }
 
 /// What the webhook needs besides the ledger.
-pub struct CallbackContext<'a, T, K> {
-    pub tavus: &'a T,
-    pub keys: &'a K,
+pub struct CallbackContext<'a> {
+    pub tavus: &'a Tavus,
+    pub keys: &'a Secrets,
     /// Delete Tavus's copy once the transcript is stored and the session settled.
     pub delete_after_call: bool,
     pub deadline: std::time::Instant,
 }
 
-pub async fn tavus_callback<L, T, K>(
-    ledger: &L,
-    cx: CallbackContext<'_, T, K>,
+pub async fn tavus_callback(
+    ledger: &DynamoLedger,
+    cx: CallbackContext<'_>,
     token: &str,
     body: &[u8],
-) -> Result<Handled, ApiError>
-where
-    L: CloseSession + StoreTranscript + GetSession + ForgetTavusCopy + Sync,
-    T: DeleteConversation + Sync,
-    K: WebhookKey + Sync,
-{
+) -> Result<Handled, ApiError> {
     record::callback_received();
     let key = cx.keys.webhook_key().await?;
     // A bad token learns nothing and changes nothing: 404 before the body is even read.
@@ -154,8 +152,8 @@ fn created_at(claims: &CallbackClaims) -> Result<DateTime<Utc>, ApiError> {
         .ok_or(ApiError::NotFound)
 }
 
-async fn shutdown<L: CloseSession + Sync>(
-    ledger: &L,
+async fn shutdown(
+    ledger: &DynamoLedger,
     claims: &CallbackClaims,
     conversation_id: String,
     ended_at: DateTime<Utc>,
@@ -206,17 +204,13 @@ async fn shutdown<L: CloseSession + Sync>(
 /// Stores the transcript of the session that holds `conversation_id`, then, if the session is
 /// settled, deletes Tavus's copy. A failed delete is left to the sweeper, which finds the
 /// settled session in the open-sessions index until the copy is gone.
-async fn store_transcript<L, T, K>(
-    ledger: &L,
-    cx: &CallbackContext<'_, T, K>,
+async fn store_transcript(
+    ledger: &DynamoLedger,
+    cx: &CallbackContext<'_>,
     claims: &CallbackClaims,
     conversation_id: &str,
     transcript: Transcript,
-) -> Result<Handled, ApiError>
-where
-    L: StoreTranscript + GetSession + ForgetTavusCopy + Sync,
-    T: DeleteConversation + Sync,
-{
+) -> Result<Handled, ApiError> {
     let session = match ledger.get_session(&claims.owner, claims.session_id).await {
         Ok((session, _)) => session,
         Err(LedgerError::SessionNotFound) => {
@@ -252,17 +246,13 @@ where
 
 /// Deletes Tavus's copy of a settled session's conversation and records it; a failure is only
 /// logged, since the session stays where the sweeper retries it.
-pub async fn delete_tavus_copy<L, T>(
-    ledger: &L,
-    tavus: &T,
+pub async fn delete_tavus_copy(
+    ledger: &DynamoLedger,
+    tavus: &Tavus,
     session: &Session,
     conversation_id: &str,
     deadline: std::time::Instant,
-) -> bool
-where
-    L: ForgetTavusCopy + Sync,
-    T: DeleteConversation + Sync,
-{
+) -> bool {
     if let Err(e) = tavus.delete_conversation(conversation_id, deadline).await {
         tracing::warn!(session_id = %session.session_id, error = %e, "could not delete tavus's copy; the sweeper will retry");
         return false;

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Period, Session, SessionId, UserId};
-use crate::secrets::Secret;
+use crate::secrets::{FetchSecret, Secret, SecretCache, SecretError, SecretValues};
 
 const VERSION: &str = "v1";
 
@@ -36,6 +36,29 @@ impl CallbackClaims {
             period: session.period,
             reserved_minutes: session.reserved_minutes,
             created_at_ms: session.created_at.timestamp_millis(),
+        }
+    }
+}
+
+impl<F: FetchSecret> SecretCache<F> {
+    /// The key that signs callback URLs, from the cached secret.
+    pub async fn webhook_key(&self) -> Result<Secret, SecretError> {
+        Ok(signing_key(&*self.get().await?))
+    }
+}
+
+/// The secret's webhook signing key. A plain secret holds only the Tavus key: then a separate
+/// signing key is derived from it, so the Tavus key itself never signs anything. Rotating it
+/// invalidates open callback URLs; the sweeper settles those sessions from Tavus's own record.
+pub fn signing_key(values: &SecretValues) -> Secret {
+    match &values.webhook_signing_key {
+        Some(key) => key.clone(),
+        None => {
+            let derived = aws_lc_rs::hmac::sign(
+                &key(&values.tavus_api_key),
+                b"awaknow webhook signing key v1",
+            );
+            Secret::new(crate::hex::encode(derived.as_ref()))
         }
     }
 }

@@ -14,7 +14,8 @@ use crate::LedgerError;
 use crate::api::webhook::Handled;
 use crate::domain::{PlanId, Session, SessionStatus, SessionType};
 use crate::reset::ResetReport;
-use crate::store::{CloseSession, Closed, Closing};
+use crate::store::DynamoLedger;
+use crate::store::{Closed, Closing};
 use crate::sweep::SweepReport;
 use crate::tavus::TavusError;
 
@@ -101,24 +102,30 @@ impl ClosedBy {
     }
 }
 
-/// Closes a session through `ledger` and records what the close did: a settlement's minutes
-/// charged (one value per session: its length in charged minutes), or a release's minutes given
-/// back. A duplicate close changed nothing and records nothing.
-pub async fn close<L: CloseSession + Sync>(
-    ledger: &L,
+/// Closes a session through `ledger` and records what the close did ([`session_closed`]).
+pub async fn close(
+    ledger: &DynamoLedger,
     closing: Closing,
     by: ClosedBy,
 ) -> Result<Closed, LedgerError> {
-    let (status, charged, reserved) = (
-        closing.status,
-        closing.charged_minutes,
-        closing.reserved_minutes,
-    );
+    let recorded = closing.clone();
     let closed = ledger.close(closing).await?;
-    if closed != Closed::AlreadyClosed {
-        closed_session(by, status, charged, reserved);
-    }
+    session_closed(&recorded, closed, by);
     Ok(closed)
+}
+
+/// Records a close: a settlement's minutes charged (one value per session: its length in
+/// charged minutes), or a release's minutes given back. A duplicate close changed nothing and
+/// records nothing.
+pub fn session_closed(closing: &Closing, closed: Closed, by: ClosedBy) {
+    if closed != Closed::AlreadyClosed {
+        closed_session(
+            by,
+            closing.status,
+            closing.charged_minutes,
+            closing.reserved_minutes,
+        );
+    }
 }
 
 fn closed_session(by: ClosedBy, status: SessionStatus, charged: u32, reserved: u32) {

@@ -11,6 +11,9 @@ mod source;
 pub use cache::{Clock, SecretCache};
 pub use source::{FetchSecret, SecretsManagerSource};
 
+/// The secret cache as the functions use it: over Secrets Manager.
+pub type Secrets = SecretCache<SecretsManagerSource>;
+
 /// A secret string. Its `Debug` and `Display` print `[redacted]`; only [`Secret::expose`] gives
 /// the value, at the one place that sends it.
 #[derive(Clone, PartialEq, Eq)]

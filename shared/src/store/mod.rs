@@ -2,14 +2,10 @@
 //! uses, and one implementation on DynamoDB ([`DynamoLedger`]) in which every change is a
 //! conditional write or a transaction.
 
-use std::future::Future;
-
 use chrono::{DateTime, Utc};
 
-use crate::LedgerError;
 use crate::domain::{
-    Account, EndReason, MeetingToken, Notes, Period, PeriodUsage, PlanId, Precondition, Role,
-    Session, SessionId, SessionStatus, SessionType, Transcript, Usage, UserId,
+    EndReason, MeetingToken, Period, Role, Session, SessionId, SessionStatus, SessionType, UserId,
 };
 
 pub mod dynamo;
@@ -144,23 +140,6 @@ pub struct SessionPage {
     pub next_cursor: Option<SessionId>,
 }
 
-pub trait EnsureAccount {
-    /// The user's account, created on the free plan if the user has none yet.
-    fn ensure_account(
-        &self,
-        user: &UserId,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Account, LedgerError>> + Send;
-}
-
-pub trait ReserveMinutes {
-    /// Reserves minutes and records the session as pending, atomically; idempotent by key.
-    fn reserve(
-        &self,
-        request: ReservationRequest,
-    ) -> impl Future<Output = Result<Reserved, LedgerError>> + Send;
-}
-
 /// The conversation Tavus created for a session.
 #[derive(Debug, Clone, Copy)]
 pub struct Activation<'a> {
@@ -171,134 +150,12 @@ pub struct Activation<'a> {
     pub meeting_token: Option<&'a MeetingToken>,
 }
 
-pub trait ActivateSession {
-    /// Records the Tavus conversation of a pending session and marks it active.
-    fn activate(
-        &self,
-        pending: &Session,
-        conversation: Activation<'_>,
-    ) -> impl Future<Output = Result<Session, LedgerError>> + Send;
-}
-
-pub trait ForgetTavusCopy {
-    /// Records that Tavus's copy of a closed session's conversation is deleted (or is to be
-    /// kept): the session leaves the open-sessions index.
-    fn tavus_copy_done(
-        &self,
-        owner: &UserId,
-        session_id: SessionId,
-    ) -> impl Future<Output = Result<(), LedgerError>> + Send;
-}
-
-pub trait CloseSession {
-    /// Settles or releases an open session; a second close of the same session changes nothing.
-    fn close(&self, closing: Closing) -> impl Future<Output = Result<Closed, LedgerError>> + Send;
-}
-
-pub trait RollOverAccount {
-    /// Moves an account still in an old period into the current one, exactly once.
-    fn roll_over(
-        &self,
-        user: &UserId,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<RolledOver, LedgerError>> + Send;
-}
-
-pub trait ChangePlan {
-    /// Moves the account to `plan`, shifting its available minutes by the change of limit.
-    fn change_plan(
-        &self,
-        user: &UserId,
-        plan: PlanId,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Account, LedgerError>> + Send;
-}
-
-pub trait ReadUsage {
-    /// The usage of the current period, in one read.
-    fn usage(
-        &self,
-        user: &UserId,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Usage, LedgerError>> + Send;
-}
-
-pub trait GetSession {
-    /// A session the user owns or takes part in, with the user's role in it.
-    fn get_session(
-        &self,
-        user: &UserId,
-        session_id: SessionId,
-    ) -> impl Future<Output = Result<(Session, Role), LedgerError>> + Send;
-}
-
-pub trait ListSessions {
-    /// The sessions the user owns or takes part in, newest first.
-    fn list_sessions(
-        &self,
-        user: &UserId,
-        limit: u32,
-        cursor: Option<SessionId>,
-    ) -> impl Future<Output = Result<SessionPage, LedgerError>> + Send;
-}
-
-pub trait StoreTranscript {
-    /// Stores a session's transcript under its owner; storing it again replaces it.
-    fn store_transcript(
-        &self,
-        owner: &UserId,
-        session_id: SessionId,
-        transcript: &Transcript,
-    ) -> impl Future<Output = Result<(), LedgerError>> + Send;
-}
-
-pub trait ReadTranscript {
-    /// The transcript, once it has arrived whole.
-    fn read_transcript(
-        &self,
-        owner: &UserId,
-        session_id: SessionId,
-    ) -> impl Future<Output = Result<Option<Transcript>, LedgerError>> + Send;
-}
-
-pub trait FindOpenSessions {
-    /// Up to about `limit` sessions of one index shard still open past `cutoff`.
-    fn open_sessions_due(
-        &self,
-        shard: u32,
-        cutoff: DateTime<Utc>,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<Session>, LedgerError>> + Send;
-}
-
 /// One page of accounts still in an old period.
 #[derive(Debug, Clone)]
 pub struct StalePage {
     pub users: Vec<UserId>,
     /// Where the next page starts; `None` after the last.
     pub next: Option<dynamo::Item>,
-}
-
-pub trait FindStaleAccounts {
-    /// Accounts of one index shard whose period is before `current`.
-    fn stale_accounts(
-        &self,
-        shard: u32,
-        current: Period,
-        start: Option<dynamo::Item>,
-        limit: i32,
-    ) -> impl Future<Output = Result<StalePage, LedgerError>> + Send;
-}
-
-pub trait ReadUsageHistory {
-    /// The newest `limit` periods, the current one first (see
-    /// [`crate::domain::history::usage_history`]).
-    fn usage_history(
-        &self,
-        user: &UserId,
-        now: DateTime<Utc>,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<PeriodUsage>, LedgerError>> + Send;
 }
 
 /// Whose notes on which session: the session's owner keeps every person's notes on it.
@@ -309,44 +166,10 @@ pub struct NotesKey<'a> {
     pub author: &'a UserId,
 }
 
-pub trait ReadNotes {
-    /// The author's notes on the session; unwritten ones if the author never wrote any.
-    fn read_notes(
-        &self,
-        key: NotesKey<'_>,
-    ) -> impl Future<Output = Result<Notes, LedgerError>> + Send;
-}
-
-pub trait WriteNotes {
-    /// Replaces the author's notes if `precondition` holds for them (else
-    /// [`LedgerError::PreconditionFailed`], nothing written) and the session still exists and is
-    /// not being erased (else [`LedgerError::SessionNotFound`]). Returns the notes written.
-    fn write_notes(
-        &self,
-        key: NotesKey<'_>,
-        text: &str,
-        precondition: &Precondition,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Notes, LedgerError>> + Send;
-}
-
 /// What an erasure removed besides the session item, for the log.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Erased {
     pub transcript_items: usize,
     pub notes: usize,
     pub participations: usize,
-}
-
-pub trait EraseSession {
-    /// Removes a closed session and everything kept with it in the table: its transcript, every
-    /// person's notes, the participants' participation items; the session item last, so an
-    /// erasure cut short is finished by the next. Nothing else (minutes, usage, history)
-    /// changes. An open session is [`LedgerError::SessionOpen`]; one already gone,
-    /// [`LedgerError::SessionNotFound`]. Tavus's copy must be gone before this is called: it
-    /// also takes the session out of the sweeper's index.
-    fn erase_session(
-        &self,
-        session: &Session,
-    ) -> impl Future<Output = Result<Erased, LedgerError>> + Send;
 }

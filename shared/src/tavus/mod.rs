@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 use crate::domain::{SessionType, minutes::TAVUS_MAX_CALL_MINUTES};
 use crate::metrics::record::{self, TavusOperation, TavusOutcome};
-use crate::secrets::{FetchSecret, SecretCache};
+use crate::secrets::{FetchSecret, SecretCache, SecretsManagerSource};
 
 mod config;
 mod context;
@@ -54,60 +54,19 @@ impl std::fmt::Debug for NewConversation<'_> {
     }
 }
 
-pub trait CreateConversation {
-    fn create_conversation(
-        &self,
-        request: &NewConversation<'_>,
-        deadline: Instant,
-    ) -> impl Future<Output = Result<Conversation, TavusError>> + Send;
-}
-
-pub trait EndConversation {
-    fn end_conversation(
-        &self,
-        conversation_id: &str,
-        deadline: Instant,
-    ) -> impl Future<Output = Result<(), TavusError>> + Send;
-}
-
-pub trait DeleteConversation {
-    /// Deletes Tavus's copy of a conversation and its assets for good (`?hard=true`). One that
-    /// Tavus no longer knows counts as deleted.
-    fn delete_conversation(
-        &self,
-        conversation_id: &str,
-        deadline: Instant,
-    ) -> impl Future<Output = Result<(), TavusError>> + Send;
-}
-
-pub trait ListConversations {
-    /// One page (from 1) of the account's conversations with `status` (`active` or `ended`).
-    fn list_conversations(
-        &self,
-        status: &str,
-        page: u32,
-        deadline: Instant,
-    ) -> impl Future<Output = Result<ConversationPage, TavusError>> + Send;
-}
-
 /// Conversations per page when this backend lists them.
 pub const LIST_PAGE_SIZE: u32 = 100;
 /// How many pages of active conversations a lost create looks through for its conversation.
 const LOST_CREATE_PAGES: u32 = 3;
-
-pub trait GetConversation {
-    fn get_conversation(
-        &self,
-        conversation_id: &str,
-        deadline: Instant,
-    ) -> impl Future<Output = Result<ConversationDetails, TavusError>> + Send;
-}
 
 /// The Tavus message when the account's concurrent-conversation limit is reached.
 fn is_capacity_message(message: &str) -> bool {
     let lower = message.to_ascii_lowercase();
     lower.contains("concurrent") && (lower.contains("maximum") || lower.contains("limit"))
 }
+
+/// The client as the functions use it: its key read from Secrets Manager.
+pub type Tavus = TavusClient<SecretsManagerSource>;
 
 pub struct TavusClient<F> {
     http: reqwest::Client,
@@ -126,6 +85,11 @@ impl<F: FetchSecret> TavusClient<F> {
             .build()
             .map_err(|e| TavusError::Client(e.to_string()))?;
         Ok(TavusClient { http, config, keys })
+    }
+
+    /// The cache of the secret that holds the Tavus key and the callback signing key.
+    pub fn secrets(&self) -> &SecretCache<F> {
+        &self.keys
     }
 
     /// Whether Tavus's copy of a conversation is deleted after the call (`TAVUS_DELETE_AFTER_CALL`).
@@ -480,8 +444,8 @@ fn conversation_path(conversation_id: &str) -> Result<String, TavusError> {
     Ok(format!("/v2/conversations/{conversation_id}"))
 }
 
-impl<F: FetchSecret> CreateConversation for TavusClient<F> {
-    async fn create_conversation(
+impl<F: FetchSecret> TavusClient<F> {
+    pub async fn create_conversation(
         &self,
         request: &NewConversation<'_>,
         deadline: Instant,
@@ -519,8 +483,8 @@ impl<F: FetchSecret> CreateConversation for TavusClient<F> {
 /// Time allowed, after a create has given up, to end a conversation its lost answer left.
 const LOST_CREATE_CLEANUP: Duration = Duration::from_secs(3);
 
-impl<F: FetchSecret> EndConversation for TavusClient<F> {
-    async fn end_conversation(
+impl<F: FetchSecret> TavusClient<F> {
+    pub async fn end_conversation(
         &self,
         conversation_id: &str,
         deadline: Instant,
@@ -532,8 +496,10 @@ impl<F: FetchSecret> EndConversation for TavusClient<F> {
     }
 }
 
-impl<F: FetchSecret> DeleteConversation for TavusClient<F> {
-    async fn delete_conversation(
+impl<F: FetchSecret> TavusClient<F> {
+    /// Deletes Tavus's copy of a conversation and its assets for good (`?hard=true`). One that
+    /// Tavus no longer knows counts as deleted.
+    pub async fn delete_conversation(
         &self,
         conversation_id: &str,
         deadline: Instant,
@@ -550,8 +516,9 @@ impl<F: FetchSecret> DeleteConversation for TavusClient<F> {
     }
 }
 
-impl<F: FetchSecret> ListConversations for TavusClient<F> {
-    async fn list_conversations(
+impl<F: FetchSecret> TavusClient<F> {
+    /// One page (from 1) of the account's conversations with `status` (`active` or `ended`).
+    pub async fn list_conversations(
         &self,
         status: &str,
         page: u32,
@@ -565,8 +532,8 @@ impl<F: FetchSecret> ListConversations for TavusClient<F> {
     }
 }
 
-impl<F: FetchSecret> GetConversation for TavusClient<F> {
-    async fn get_conversation(
+impl<F: FetchSecret> TavusClient<F> {
+    pub async fn get_conversation(
         &self,
         conversation_id: &str,
         deadline: Instant,

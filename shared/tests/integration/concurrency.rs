@@ -6,10 +6,7 @@ use std::sync::Arc;
 use awaknow_core::LedgerError;
 use awaknow_core::domain::UserId;
 use awaknow_core::domain::{PlanId, Session};
-use awaknow_core::store::{
-    ChangePlan, DynamoLedger, EnsureAccount, ListSessions, ReserveMinutes, Reserved,
-    RollOverAccount, RolledOver,
-};
+use awaknow_core::store::{DynamoLedger, Reserved, RolledOver};
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
 

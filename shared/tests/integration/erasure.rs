@@ -12,11 +12,7 @@ use awaknow_core::domain::{
 };
 use awaknow_core::store::DynamoLedger;
 use awaknow_core::store::keys;
-use awaknow_core::store::{
-    ActivateSession, Activation, CloseSession, Closing, EraseSession, Erased, FindOpenSessions,
-    GetSession, NotesKey, ReadNotes, ReadTranscript, ReservationRequest, ReserveMinutes, Reserved,
-    StoreTranscript, WriteNotes,
-};
+use awaknow_core::store::{Activation, Closing, Erased, NotesKey, ReservationRequest, Reserved};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 

@@ -2,10 +2,7 @@
 //! archived by the rollover, on DynamoDB Local.
 
 use awaknow_core::domain::{EndReason, PeriodUsage};
-use awaknow_core::store::{
-    CloseSession, Closing, IdempotencyKey, ReadUsageHistory, ReserveMinutes, Reserved,
-    RollOverAccount, RolledOver,
-};
+use awaknow_core::store::{Closing, IdempotencyKey, Reserved, RolledOver};
 
 use crate::support::{alone, at, fresh_ledger, user};
 

@@ -3,9 +3,7 @@
 use awaknow_core::LedgerError;
 use awaknow_core::domain::{EndReason, PlanId, Role, SessionStatus, SessionType};
 use awaknow_core::store::{
-    ActivateSession, Activation, ChangePlan, CloseSession, Closed, Closing, EnsureAccount,
-    GetSession, IdempotencyKey, ListSessions, ReadUsage, ReservationRequest, ReserveMinutes,
-    Reserved,
+    Activation, Closed, Closing, IdempotencyKey, ReservationRequest, Reserved,
 };
 
 use crate::support::{alone, at, fresh_ledger, fresh_ledger_with_cap, user};

@@ -11,8 +11,7 @@ use awaknow_core::api::ApiError;
 use awaknow_core::api::sessions::{CreateContext, create_session};
 use awaknow_core::domain::{EndReason, PlanId, Session, UserId};
 use awaknow_core::store::{
-    ActivateSession, ChangePlan, CloseSession, Closed, Closing, DynamoLedger, IdempotencyKey,
-    ReadUsage, ReservationRequest, ReserveMinutes, Reserved, RollOverAccount, keys,
+    Closed, Closing, DynamoLedger, IdempotencyKey, ReservationRequest, Reserved, keys,
 };
 use awaknow_core::tavus::TavusClient;
 use aws_sdk_dynamodb::types::AttributeValue;

@@ -1,10 +1,7 @@
 //! Periods: the lazy rollover, late settlements into the history, and plan changes.
 
 use awaknow_core::domain::{Account, EndReason, Period, PlanId};
-use awaknow_core::store::{
-    ChangePlan, CloseSession, Closed, Closing, ReadUsage, ReserveMinutes, Reserved,
-    RollOverAccount, RolledOver,
-};
+use awaknow_core::store::{Closed, Closing, Reserved, RolledOver};
 
 use crate::support::{alone, at, fresh_ledger, user};
 

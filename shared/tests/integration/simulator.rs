@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use awaknow_core::domain::SessionType;
+use awaknow_core::tavus::TavusClient;
 use awaknow_core::tavus::model::parse_tavus_time;
-use awaknow_core::tavus::{CreateConversation, EndConversation, GetConversation, TavusClient};
 use axum::Json;
 use axum::routing::post;
 use serde_json::{Value, json};

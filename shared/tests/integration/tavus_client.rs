@@ -6,8 +6,7 @@ use std::time::{Duration, Instant};
 use awaknow_core::domain::SessionType;
 use awaknow_core::secrets::{SecretCache, SecretsManagerSource};
 use awaknow_core::tavus::{
-    Companion, CreateConversation, DeleteConversation, EndConversation, GetConversation,
-    NewConversation, RetryPolicy, TavusClient, TavusConfig, TavusError,
+    Companion, NewConversation, RetryPolicy, TavusClient, TavusConfig, TavusError,
 };
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path, query_param};

@@ -16,7 +16,7 @@ use crate::domain::SessionStatus;
 use crate::domain::{SessionId, UserId};
 use crate::store::items::{AccountItem, SessionItem};
 use crate::store::keys;
-use crate::store::{CloseSession, Closed, Closing, ForgetTavusCopy};
+use crate::store::{Closed, Closing};
 
 /// Where the minutes of a closing are booked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,8 +44,9 @@ fn update(update: Update) -> TransactWriteItem {
     TransactWriteItem::builder().update(update).build()
 }
 
-impl CloseSession for DynamoLedger {
-    async fn close(&self, closing: Closing) -> Result<Closed, LedgerError> {
+impl DynamoLedger {
+    /// Settles or releases an open session; a second close of the same session changes nothing.
+    pub async fn close(&self, closing: Closing) -> Result<Closed, LedgerError> {
         if closing.status.is_open() {
             return Err(LedgerError::SessionMismatch(
                 "a session can only close as ended or failed",
@@ -297,8 +298,10 @@ fn optional_values(closing: &Closing) -> Vec<(String, aws_sdk_dynamodb::types::A
     values
 }
 
-impl ForgetTavusCopy for DynamoLedger {
-    async fn tavus_copy_done(
+impl DynamoLedger {
+    /// Records that Tavus's copy of a closed session's conversation is deleted (or is to be
+    /// kept): the session leaves the open-sessions index.
+    pub async fn tavus_copy_done(
         &self,
         owner: &UserId,
         session_id: SessionId,

@@ -20,15 +20,21 @@ use super::errors::{ItemOutcome, TransactFailure, any_conflict, bad_request, una
 use super::{DynamoLedger, Item, MAX_ATTEMPTS, backoff, from_item, key, s};
 use crate::LedgerError;
 use crate::domain::{Session, SessionStatus};
+use crate::store::Erased;
 use crate::store::items::SessionItem;
 use crate::store::keys;
-use crate::store::{EraseSession, Erased};
 
 /// DynamoDB's limit of items in one transaction.
 const MAX_TRANSACTION_ITEMS: usize = 100;
 
-impl EraseSession for DynamoLedger {
-    async fn erase_session(&self, session: &Session) -> Result<Erased, LedgerError> {
+impl DynamoLedger {
+    /// Removes a closed session and everything kept with it in the table: its transcript, every
+    /// person's notes, the participants' participation items; the session item last, so an
+    /// erasure cut short is finished by the next. Nothing else (minutes, usage, history)
+    /// changes. An open session is [`LedgerError::SessionOpen`]; one already gone,
+    /// [`LedgerError::SessionNotFound`]. Tavus's copy must be gone before this is called: it
+    /// also takes the session out of the sweeper's index.
+    pub async fn erase_session(&self, session: &Session) -> Result<Erased, LedgerError> {
         self.mark_erasing(session).await?;
         let owner = keys::user_pk(&session.owner_id);
         let transcript = self

@@ -8,12 +8,14 @@ use super::{DynamoLedger, from_item, s};
 use crate::LedgerError;
 use crate::domain::history::{MAX_HISTORY_PERIODS, usage_history};
 use crate::domain::{PeriodUsage, UserId};
-use crate::store::ReadUsageHistory;
+
 use crate::store::items::PeriodHistoryItem;
 use crate::store::keys;
 
-impl ReadUsageHistory for DynamoLedger {
-    async fn usage_history(
+impl DynamoLedger {
+    /// The newest `limit` periods, the current one first (see
+    /// [`crate::domain::history::usage_history`]).
+    pub async fn usage_history(
         &self,
         user: &UserId,
         now: DateTime<Utc>,

@@ -11,16 +11,17 @@ use super::errors::{ItemOutcome, TransactFailure, any_conflict, bad_request, une
 use super::{DynamoLedger, MAX_ATTEMPTS, backoff, from_item, key, s, to_item};
 use crate::LedgerError;
 use crate::domain::{Notes, Precondition, SessionId, UserId};
+use crate::store::NotesKey;
 use crate::store::items::NotesItem;
 use crate::store::keys;
-use crate::store::{NotesKey, ReadNotes, WriteNotes};
 
 /// Positions of the items in the write transaction.
 const SESSION_CHECK: usize = 0;
 const NOTES_PUT: usize = 1;
 
-impl ReadNotes for DynamoLedger {
-    async fn read_notes(&self, key: NotesKey<'_>) -> Result<Notes, LedgerError> {
+impl DynamoLedger {
+    /// The author's notes on the session; unwritten ones if the author never wrote any.
+    pub async fn read_notes(&self, key: NotesKey<'_>) -> Result<Notes, LedgerError> {
         let output = self
             .client
             .get_item()
@@ -40,8 +41,11 @@ impl ReadNotes for DynamoLedger {
     }
 }
 
-impl WriteNotes for DynamoLedger {
-    async fn write_notes(
+impl DynamoLedger {
+    /// Replaces the author's notes if `precondition` holds for them (else
+    /// [`LedgerError::PreconditionFailed`], nothing written) and the session still exists and is
+    /// not being erased (else [`LedgerError::SessionNotFound`]). Returns the notes written.
+    pub async fn write_notes(
         &self,
         key: NotesKey<'_>,
         text: &str,

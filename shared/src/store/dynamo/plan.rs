@@ -13,12 +13,12 @@ use crate::LedgerError;
 use crate::domain::{Account, Period, PlanId, UserId};
 use crate::store::items::AccountItem;
 use crate::store::keys;
-use crate::store::{ChangePlan, EnsureAccount};
 
 use super::rollover::RollAttempt;
 
-impl ChangePlan for DynamoLedger {
-    async fn change_plan(
+impl DynamoLedger {
+    /// Moves the account to `plan`, shifting its available minutes by the change of limit.
+    pub async fn change_plan(
         &self,
         user: &UserId,
         plan: PlanId,

@@ -9,11 +9,11 @@ use super::errors::{bad_request, unavailable};
 use super::{DynamoLedger, Item, from_item, key, s};
 use crate::LedgerError;
 use crate::domain::{Account, Period, PlanId, Role, Session, SessionId, Usage, UserId};
+use crate::store::SessionPage;
 use crate::store::items::{
     AccountItem, PARTICIPANT_ROLE, ParticipationItem, PeriodHistory, PeriodHistoryItem, SessionItem,
 };
 use crate::store::keys;
-use crate::store::{GetSession, ListSessions, ReadUsage, SessionPage};
 
 /// The most sessions one page returns.
 pub const MAX_PAGE: u32 = 100;
@@ -125,8 +125,9 @@ fn is_participation(item: &Item) -> bool {
     matches!(item.get("role"), Some(AttributeValue::S(role)) if role == PARTICIPANT_ROLE)
 }
 
-impl ReadUsage for DynamoLedger {
-    async fn usage(&self, user: &UserId, now: DateTime<Utc>) -> Result<Usage, LedgerError> {
+impl DynamoLedger {
+    /// The usage of the current period, in one read.
+    pub async fn usage(&self, user: &UserId, now: DateTime<Utc>) -> Result<Usage, LedgerError> {
         let account = self
             .read_account(user)
             .await?
@@ -136,8 +137,9 @@ impl ReadUsage for DynamoLedger {
     }
 }
 
-impl GetSession for DynamoLedger {
-    async fn get_session(
+impl DynamoLedger {
+    /// A session the user owns or takes part in, with the user's role in it.
+    pub async fn get_session(
         &self,
         user: &UserId,
         session_id: SessionId,
@@ -164,8 +166,9 @@ impl GetSession for DynamoLedger {
     }
 }
 
-impl ListSessions for DynamoLedger {
-    async fn list_sessions(
+impl DynamoLedger {
+    /// The sessions the user owns or takes part in, newest first.
+    pub async fn list_sessions(
         &self,
         user: &UserId,
         limit: u32,

@@ -18,16 +18,14 @@ use crate::domain::minutes::reservation_minutes;
 use crate::domain::{Account, Period, PlanId, Session, SessionId, SessionStatus, UserId};
 use crate::store::items::{AccountItem, IdempotencyItem, ParticipationItem, SessionItem};
 use crate::store::keys;
-use crate::store::{
-    ActivateSession, Activation, EnsureAccount, GetSession, ReservationRequest, ReserveMinutes,
-    Reserved,
-};
+use crate::store::{Activation, ReservationRequest, Reserved};
 
 /// How long an Idempotency-Key is remembered.
 const IDEMPOTENCY_TTL: Duration = Duration::hours(24);
 
-impl EnsureAccount for DynamoLedger {
-    async fn ensure_account(
+impl DynamoLedger {
+    /// The user's account, created on the free plan if the user has none yet.
+    pub async fn ensure_account(
         &self,
         user: &UserId,
         now: DateTime<Utc>,
@@ -61,8 +59,9 @@ impl EnsureAccount for DynamoLedger {
 const ACCOUNT_ITEM: usize = 0;
 const SESSION_ITEM: usize = 1;
 
-impl ReserveMinutes for DynamoLedger {
-    async fn reserve(&self, request: ReservationRequest) -> Result<Reserved, LedgerError> {
+impl DynamoLedger {
+    /// Reserves minutes and records the session as pending, atomically; idempotent by key.
+    pub async fn reserve(&self, request: ReservationRequest) -> Result<Reserved, LedgerError> {
         let period = Period::containing(request.now);
         // What the account held the last time a condition failed on it; caps the next attempt.
         let mut seen: Option<Account> = None;
@@ -277,8 +276,9 @@ impl DynamoLedger {
     }
 }
 
-impl ActivateSession for DynamoLedger {
-    async fn activate(
+impl DynamoLedger {
+    /// Records the Tavus conversation of a pending session and marks it active.
+    pub async fn activate(
         &self,
         pending: &Session,
         conversation: Activation<'_>,

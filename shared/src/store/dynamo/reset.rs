@@ -6,10 +6,11 @@ use super::errors::unavailable;
 use super::{DynamoLedger, Item, s};
 use crate::LedgerError;
 use crate::domain::{Period, UserId};
-use crate::store::{FindStaleAccounts, StalePage, keys};
+use crate::store::{StalePage, keys};
 
-impl FindStaleAccounts for DynamoLedger {
-    async fn stale_accounts(
+impl DynamoLedger {
+    /// Accounts of one index shard whose period is before `current`.
+    pub async fn stale_accounts(
         &self,
         shard: u32,
         current: Period,

@@ -9,9 +9,9 @@ use super::errors::{ItemOutcome, TransactFailure, any_conflict, bad_request, une
 use super::{DynamoLedger, MAX_ATTEMPTS, backoff, key, n, s, to_item};
 use crate::LedgerError;
 use crate::domain::{Account, Period, UserId};
+use crate::store::RolledOver;
 use crate::store::items::{PeriodHistory, PeriodHistoryItem};
 use crate::store::keys;
-use crate::store::{RollOverAccount, RolledOver};
 
 /// The result of one try at rolling an account that was seen in an old period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,8 +25,9 @@ pub enum RollAttempt {
     Raced,
 }
 
-impl RollOverAccount for DynamoLedger {
-    async fn roll_over(
+impl DynamoLedger {
+    /// Moves an account still in an old period into the current one, exactly once.
+    pub async fn roll_over(
         &self,
         user: &UserId,
         now: DateTime<Utc>,

@@ -7,10 +7,11 @@ use super::{DynamoLedger, from_item, s};
 use crate::LedgerError;
 use crate::domain::Session;
 use crate::store::items::SessionItem;
-use crate::store::{FindOpenSessions, keys};
+use crate::store::keys;
 
-impl FindOpenSessions for DynamoLedger {
-    async fn open_sessions_due(
+impl DynamoLedger {
+    /// Up to about `limit` sessions of one index shard still open past `cutoff`.
+    pub async fn open_sessions_due(
         &self,
         shard: u32,
         cutoff: DateTime<Utc>,

@@ -15,7 +15,6 @@ use super::{DynamoLedger, Item, key, n, s};
 use crate::LedgerError;
 use crate::domain::{SessionId, Transcript, UserId};
 use crate::store::keys;
-use crate::store::{ReadTranscript, StoreTranscript};
 
 const CHUNK_BYTES: usize = 300_000;
 const CHUNKS_PER_TRANSACTION: usize = 10;
@@ -41,8 +40,9 @@ impl DynamoLedger {
     }
 }
 
-impl StoreTranscript for DynamoLedger {
-    async fn store_transcript(
+impl DynamoLedger {
+    /// Stores a session's transcript under its owner; storing it again replaces it.
+    pub async fn store_transcript(
         &self,
         owner: &UserId,
         session: SessionId,
@@ -118,8 +118,9 @@ impl StoreTranscript for DynamoLedger {
     }
 }
 
-impl ReadTranscript for DynamoLedger {
-    async fn read_transcript(
+impl DynamoLedger {
+    /// The transcript, once it has arrived whole.
+    pub async fn read_transcript(
         &self,
         owner: &UserId,
         session: SessionId,

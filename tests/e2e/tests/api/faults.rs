@@ -9,7 +9,7 @@ use awaknow_core::api::ApiError;
 use awaknow_core::api::sessions::{CreateContext, create_session};
 use awaknow_core::domain::{PlanCatalog, SessionStatus, UserId};
 use awaknow_core::secrets::{SecretCache, SecretsManagerSource};
-use awaknow_core::store::{DynamoLedger, ListSessions, ReadUsage};
+use awaknow_core::store::DynamoLedger;
 use awaknow_core::sweep::sweep;
 use awaknow_core::tavus::{RetryPolicy, TavusClient, TavusConfig};
 use e2e_tests::{env, local_sdk};

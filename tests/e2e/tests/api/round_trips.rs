@@ -104,18 +104,19 @@ async fn the_happy_create_and_usage_paths_make_the_fewest_round_trips() {
         Arc::clone(&keys),
     )
     .unwrap();
-    let app = create_session::App {
+    let app = awaknow_core::api::App {
         ledger: ledger.clone(),
-        tavus,
-        keys,
-        auth: Authenticator::new(AuthMode::Authorizer),
+        tavus: Some(tavus),
+        auth: Some(Authenticator::new(AuthMode::Authorizer)),
         public_url: Some("http://127.0.0.1:9".into()),
+        delete_after_call: true,
     };
     let user = e2e_tests::Api::user("trips");
 
     // The first session of a new user also creates the account; the happy path is the next one.
-    let first = create_session::handle(
+    let first = awaknow_core::api::shell::handle(
         &app,
+        awaknow_core::api::routes::Function::CreateSession,
         lambda_http::request::from_str(&event("create-session.json", &user, None)).unwrap(),
     )
     .await
@@ -124,8 +125,9 @@ async fn the_happy_create_and_usage_paths_make_the_fewest_round_trips() {
     calls.take();
     let creates_before = sim_creates(&sim.base_url()).await;
 
-    let response = create_session::handle(
+    let response = awaknow_core::api::shell::handle(
         &app,
+        awaknow_core::api::routes::Function::CreateSession,
         lambda_http::request::from_str(&event("create-session.json", &user, None)).unwrap(),
     )
     .await
@@ -144,12 +146,16 @@ async fn the_happy_create_and_usage_paths_make_the_fewest_round_trips() {
         ["TransactWriteItems", "GetItem", "UpdateItem"]
     );
 
-    let usage_app = get_usage::App {
+    let usage_app = awaknow_core::api::App {
         ledger,
-        auth: Authenticator::new(AuthMode::Authorizer),
+        auth: Some(Authenticator::new(AuthMode::Authorizer)),
+        delete_after_call: true,
+        public_url: None,
+        tavus: None,
     };
-    let usage = get_usage::handle(
+    let usage = awaknow_core::api::shell::handle(
         &usage_app,
+        awaknow_core::api::routes::Function::GetUsage,
         lambda_http::request::from_str(&event("get-usage.json", &user, None)).unwrap(),
     )
     .await
@@ -166,17 +172,21 @@ async fn an_event_without_verified_claims_is_401_from_the_function_itself() {
         env("TABLE_NAME"),
         PlanCatalog::default(),
     );
-    let app = get_usage::App {
+    let app = awaknow_core::api::App {
         ledger,
-        auth: Authenticator::new(AuthMode::Authorizer),
+        auth: Some(Authenticator::new(AuthMode::Authorizer)),
+        delete_after_call: true,
+        public_url: None,
+        tavus: None,
     };
     let mut value: Value = serde_json::from_str(&event("get-usage.json", "someone", None)).unwrap();
     value["requestContext"]
         .as_object_mut()
         .unwrap()
         .remove("authorizer");
-    let response = get_usage::handle(
+    let response = awaknow_core::api::shell::handle(
         &app,
+        awaknow_core::api::routes::Function::GetUsage,
         lambda_http::request::from_str(&value.to_string()).unwrap(),
     )
     .await

@@ -6,10 +6,7 @@ use std::time::{Duration, Instant};
 
 use awaknow_core::domain::{PlanCatalog, SessionType, UserId};
 use awaknow_core::secrets::{SecretCache, SecretsManagerSource};
-use awaknow_core::store::{
-    Activation, DynamoLedger, GetSession, ReadTranscript, ReadUsage, ReservationRequest,
-    ReserveMinutes, Reserved,
-};
+use awaknow_core::store::{Activation, DynamoLedger, ReservationRequest, Reserved};
 use awaknow_core::sweep::{SweepOptions, sweep};
 use awaknow_core::tavus::TavusClient;
 use e2e_tests::{env, event, local_sdk};
@@ -72,22 +69,25 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
 
     // 2. A call whose callbacks never arrive (the callback URL leads nowhere).
     let silent = e2e_tests::Api::user("silent");
-    let create = create_session::App {
+    let create = awaknow_core::api::App {
         ledger: ledger.clone(),
-        tavus: TavusClient::new(
-            e2e_tests::sim_tavus_config(&sim.base_url()),
-            Arc::clone(&keys),
-        )
-        .unwrap(),
-        keys: Arc::clone(&keys),
-        auth: awaknow_core::api::identity::Authenticator::new(
-            awaknow_core::api::identity::AuthMode::Authorizer,
+        tavus: Some(
+            TavusClient::new(
+                e2e_tests::sim_tavus_config(&sim.base_url()),
+                Arc::clone(&keys),
+            )
+            .unwrap(),
         ),
+        auth: Some(awaknow_core::api::identity::Authenticator::new(
+            awaknow_core::api::identity::AuthMode::Authorizer,
+        )),
         public_url: Some("http://127.0.0.1:9".into()),
+        delete_after_call: true,
     };
     let body = json!({ "session_type": "reflect_alone", "prompt": "x", "max_minutes": 10 });
-    let response = create_session::handle(
+    let response = awaknow_core::api::shell::handle(
         &create,
+        awaknow_core::api::routes::Function::CreateSession,
         lambda_http::request::from_str(&event("create-session.json", &silent, Some(&body)))
             .unwrap(),
     )
@@ -95,9 +95,7 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
     .unwrap();
     assert_eq!(response.status(), 201);
     let silent = UserId::parse(&silent).unwrap();
-    let page = awaknow_core::store::ListSessions::list_sessions(&ledger, &silent, 1, None)
-        .await
-        .unwrap();
+    let page = ledger.list_sessions(&silent, 1, None).await.unwrap();
     let active = page.sessions[0].0.clone();
     let conversation_id = active.conversation_id.clone().unwrap();
     // Tavus ends it after 95 s; the shutdown callback goes nowhere.
@@ -123,17 +121,17 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
     let Reserved::New(lost) = ledger.reserve(request(&unknown, 7, now)).await.unwrap() else {
         panic!()
     };
-    awaknow_core::store::ActivateSession::activate(
-        &ledger,
-        &lost,
-        Activation {
-            conversation_id: "c000000000000",
-            conversation_url: Some("https://tavus.daily.co/c000000000000"),
-            meeting_token: None,
-        },
-    )
-    .await
-    .unwrap();
+    ledger
+        .activate(
+            &lost,
+            Activation {
+                conversation_id: "c000000000000",
+                conversation_url: Some("https://tavus.daily.co/c000000000000"),
+                meeting_token: None,
+            },
+        )
+        .await
+        .unwrap();
 
     // Nothing is due yet.
     let options = SweepOptions::default();
@@ -194,15 +192,18 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
 
     // The callback arrives after all: it charges nothing more.
     let token = callback_url.rsplit('/').next().unwrap();
-    let webhook = tavus_webhook::App {
+    let webhook = awaknow_core::api::App {
         ledger: ledger.clone(),
-        tavus: TavusClient::new(
-            e2e_tests::sim_tavus_config(&sim.base_url()),
-            Arc::clone(&keys),
-        )
-        .unwrap(),
-        keys: Arc::clone(&keys),
+        tavus: Some(
+            TavusClient::new(
+                e2e_tests::sim_tavus_config(&sim.base_url()),
+                Arc::clone(&keys),
+            )
+            .unwrap(),
+        ),
         delete_after_call: true,
+        auth: None,
+        public_url: None,
     };
     let late = json!({
         "properties": { "shutdown_reason": "participant_left_timeout" }, "conversation_id": conversation_id,
@@ -215,8 +216,9 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
     callback["requestContext"]["http"]["path"] = json!(format!("/webhooks/tavus/{token}"));
     callback["pathParameters"]["token"] = json!(token);
     callback["body"] = json!(late.to_string());
-    let answer = tavus_webhook::handle(
+    let answer = awaknow_core::api::shell::handle(
         &webhook,
+        awaknow_core::api::routes::Function::TavusWebhook,
         lambda_http::request::from_str(&callback.to_string()).unwrap(),
     )
     .await
@@ -305,19 +307,20 @@ impl Rig {
         user: &str,
         minutes: u32,
     ) -> Value {
-        let app = create_session::App {
+        let app = awaknow_core::api::App {
             ledger: self.ledger.clone(),
-            tavus: self.tavus(config),
-            keys: Arc::clone(&self.keys),
-            auth: awaknow_core::api::identity::Authenticator::new(
+            tavus: Some(self.tavus(config)),
+            auth: Some(awaknow_core::api::identity::Authenticator::new(
                 awaknow_core::api::identity::AuthMode::Authorizer,
-            ),
+            )),
             public_url: Some("http://127.0.0.1:9".into()),
+            delete_after_call: true,
         };
         let body =
             json!({ "session_type": "reflect_alone", "prompt": "x", "max_minutes": minutes });
-        let response = create_session::handle(
+        let response = awaknow_core::api::shell::handle(
             &app,
+            awaknow_core::api::routes::Function::CreateSession,
             lambda_http::request::from_str(&event("create-session.json", user, Some(&body)))
                 .unwrap(),
         )
@@ -419,9 +422,7 @@ async fn the_sweeper_ends_our_conversations_that_no_active_session_holds() {
 
     // A conversation of ours that no session holds (a crash after Tavus created it), and one of
     // another deployment on the same Tavus account (its callback URL is not signed by us).
-    let key = awaknow_core::api::sessions::WebhookKey::webhook_key(&rig.keys)
-        .await
-        .unwrap();
+    let key = rig.keys.webhook_key().await.unwrap();
     let claims = awaknow_core::api::webhook_token::CallbackClaims {
         owner: UserId::parse(&user).unwrap(),
         session_id: awaknow_core::domain::SessionId::new_at(chrono::Utc::now()),

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use awaknow_core::domain::{PlanCatalog, PlanId, UserId};
-use awaknow_core::store::{ChangePlan, DynamoLedger};
+use awaknow_core::store::DynamoLedger;
 use bench::runtime_api::RuntimeApi;
 use bench::{env_number, median, percentile};
 use serde_json::{Value, json};

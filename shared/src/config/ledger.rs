@@ -1,7 +1,7 @@
-//! Configuration read once per execution environment, from the environment.
+//! The ledger's settings: the table, plan overrides and the open-sessions cap.
 
+use super::ConfigError;
 use crate::domain::PlanCatalog;
-use crate::domain::plan::PlanOverrideError;
 
 /// Environment variable naming the table.
 pub const TABLE_NAME_VAR: &str = "TABLE_NAME";
@@ -14,23 +14,6 @@ pub const MAX_OPEN_SESSIONS_VAR: &str = "MAX_OPEN_SESSIONS_PER_USER";
 /// every slot.
 pub const DEFAULT_MAX_OPEN_SESSIONS: u32 = 2;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("environment variable {0} is not set")]
-    Missing(&'static str),
-    #[error("environment variable {var}: {source}")]
-    Plans {
-        var: &'static str,
-        #[source]
-        source: PlanOverrideError,
-    },
-    #[error("environment variable {var}: {reason}")]
-    Invalid {
-        var: &'static str,
-        reason: &'static str,
-    },
-}
-
 /// The settings every function needs for the ledger.
 #[derive(Debug, Clone)]
 pub struct LedgerConfig {
@@ -41,11 +24,11 @@ pub struct LedgerConfig {
 
 impl LedgerConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_lookup(&super::env)
     }
 
     /// The same as [`LedgerConfig::from_env`] over any source of variables, for tests.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn from_lookup(lookup: super::Lookup<'_>) -> Result<Self, ConfigError> {
         let table_name = lookup(TABLE_NAME_VAR)
             .filter(|t| !t.trim().is_empty())
             .ok_or(ConfigError::Missing(TABLE_NAME_VAR))?;
@@ -83,7 +66,7 @@ mod tests {
 
     #[test]
     fn reads_the_table_and_plan_overrides() {
-        let config = LedgerConfig::from_lookup(|name| match name {
+        let config = LedgerConfig::from_lookup(&|name: &str| match name {
             "TABLE_NAME" => Some("awaknow".into()),
             "PLAN_MINUTES" => Some("free=10".into()),
             _ => None,
@@ -97,7 +80,7 @@ mod tests {
     #[test]
     fn the_open_sessions_cap_is_configurable_and_at_least_one() {
         let with = |cap: &'static str| {
-            LedgerConfig::from_lookup(move |name| match name {
+            LedgerConfig::from_lookup(&move |name: &str| match name {
                 "TABLE_NAME" => Some("awaknow".into()),
                 "MAX_OPEN_SESSIONS_PER_USER" => Some(cap.into()),
                 _ => None,
@@ -113,7 +96,7 @@ mod tests {
 
     #[test]
     fn a_missing_table_name_is_a_clear_error() {
-        let err = LedgerConfig::from_lookup(|_| None).unwrap_err();
+        let err = LedgerConfig::from_lookup(&|_: &str| None).unwrap_err();
         assert_eq!(
             err.to_string(),
             "environment variable TABLE_NAME is not set"

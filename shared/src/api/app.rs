@@ -1,0 +1,47 @@
+//! What an HTTP function holds across invocations: the ledger and, for the functions whose
+//! routes need them, the authenticator and the Tavus client. Built once per execution
+//! environment by [`crate::wiring`].
+
+use super::ApiError;
+use super::identity::Authenticator;
+use crate::store::DynamoLedger;
+use crate::tavus::Tavus;
+
+pub struct App {
+    pub ledger: DynamoLedger,
+    /// Verifies users; `None` in the callback function, whose proof is the signed URL.
+    pub auth: Option<Authenticator>,
+    /// Tavus, and through its secret cache the key that signs callback URLs; `None` where no
+    /// route calls Tavus.
+    pub tavus: Option<Tavus>,
+    /// The API's base URL for Tavus callbacks when it is not the one the request came through
+    /// (local development: `PUBLIC_API_URL`).
+    pub public_url: Option<String>,
+    /// Whether Tavus's copy of a conversation is deleted once its transcript is stored.
+    pub delete_after_call: bool,
+}
+
+impl App {
+    /// An app with only the ledger; add the rest with struct update syntax.
+    pub fn with_ledger(ledger: DynamoLedger) -> App {
+        App {
+            ledger,
+            auth: None,
+            tavus: None,
+            public_url: None,
+            delete_after_call: true,
+        }
+    }
+
+    pub fn authenticator(&self) -> Result<&Authenticator, ApiError> {
+        self.auth.as_ref().ok_or_else(|| {
+            ApiError::internal("a user route in a function without an authenticator")
+        })
+    }
+
+    pub fn tavus(&self) -> Result<&Tavus, ApiError> {
+        self.tavus
+            .as_ref()
+            .ok_or_else(|| ApiError::internal("a Tavus route in a function without a Tavus client"))
+    }
+}

@@ -1,0 +1,245 @@
+//! Configuration: one typed config per function, read from the environment once at init and
+//! validated there, so a misconfigured function refuses to start with an error that names the
+//! variable instead of failing request after request.
+//!
+//! | function | reads |
+//! |---|---|
+//! | create-session | ledger, secret, Tavus (with a companion per session type), auth, `PUBLIC_API_URL` |
+//! | get-usage | ledger, auth |
+//! | tavus-webhook | ledger, secret, Tavus |
+//! | sweep-sessions | ledger, secret, Tavus, `SWEEP_GRACE_MINUTES`, `SWEEP_ORPHAN_MIN_AGE_SECONDS` |
+//! | monthly-reset | ledger, `RESET_SHARD_CONCURRENCY`, `RESET_ACCOUNT_CONCURRENCY` |
+//! | set-plan | ledger |
+//!
+//! The ledger's variables are in [`ledger`]; the Tavus client's in
+//! [`crate::tavus::TavusConfig::from_lookup`]; the authenticator's in
+//! [`crate::api::identity::AuthMode::from_lookup`].
+
+use std::time::Duration;
+
+use crate::api::identity::{AuthConfigError, AuthMode};
+use crate::api::routes::Function;
+use crate::reset::ResetOptions;
+use crate::sweep::SweepOptions;
+use crate::tavus::{TavusConfig, TavusConfigError};
+
+mod ledger;
+
+pub use ledger::{
+    DEFAULT_MAX_OPEN_SESSIONS, LedgerConfig, MAX_OPEN_SESSIONS_VAR, PLAN_MINUTES_VAR,
+    TABLE_NAME_VAR,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {var}: {source}")]
+    Plans {
+        var: &'static str,
+        #[source]
+        source: crate::domain::plan::PlanOverrideError,
+    },
+    #[error("environment variable {var}: {reason}")]
+    Invalid {
+        var: &'static str,
+        reason: &'static str,
+    },
+    #[error(transparent)]
+    Tavus(#[from] TavusConfigError),
+    #[error(transparent)]
+    Auth(#[from] AuthConfigError),
+}
+
+/// Where variables come from: the process environment ([`env`]), or a list in tests.
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The process environment.
+pub fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// A variable's trimmed value; `None` when unset or blank.
+fn value(lookup: Lookup<'_>, name: &str) -> Option<String> {
+    lookup(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// A whole number, or `default` when unset.
+fn whole<T: std::str::FromStr>(
+    lookup: Lookup<'_>,
+    var: &'static str,
+    default: T,
+    reason: &'static str,
+) -> Result<T, ConfigError> {
+    match value(lookup, var) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| ConfigError::Invalid { var, reason }),
+    }
+}
+
+/// The Secrets Manager secret holding the Tavus key (and the callback signing key).
+#[derive(Debug, Clone)]
+pub struct SecretConfig {
+    /// `TAVUS_SECRET_ID`: the secret's name or ARN.
+    pub secret_id: String,
+    /// `SECRET_CACHE_TTL_SECONDS` (default 300): how long a read value is trusted.
+    pub ttl: Duration,
+}
+
+impl SecretConfig {
+    pub fn from_lookup(lookup: Lookup<'_>) -> Result<SecretConfig, ConfigError> {
+        Ok(SecretConfig {
+            secret_id: value(lookup, "TAVUS_SECRET_ID")
+                .ok_or(ConfigError::Missing("TAVUS_SECRET_ID"))?,
+            ttl: Duration::from_secs(whole(
+                lookup,
+                "SECRET_CACHE_TTL_SECONDS",
+                300,
+                "must be whole seconds",
+            )?),
+        })
+    }
+}
+
+/// Tavus as a function uses it: the secret and the client's settings.
+#[derive(Debug, Clone)]
+pub struct TavusSettings {
+    pub secret: SecretConfig,
+    pub client: TavusConfig,
+}
+
+impl TavusSettings {
+    pub fn from_lookup(lookup: Lookup<'_>) -> Result<TavusSettings, ConfigError> {
+        Ok(TavusSettings {
+            secret: SecretConfig::from_lookup(lookup)?,
+            client: TavusConfig::from_lookup(lookup)?,
+        })
+    }
+}
+
+/// An HTTP function's configuration: what its routes need, and nothing else.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub function: Function,
+    pub ledger: LedgerConfig,
+    /// Users are authenticated (every function but the callback one).
+    pub auth: Option<AuthMode>,
+    /// Tavus is called (every function but get-usage).
+    pub tavus: Option<TavusSettings>,
+    /// `PUBLIC_API_URL`: the API's base URL as Tavus reaches it. Optional in AWS (taken from the
+    /// request's domain), set locally where the gateway is plain HTTP.
+    pub public_url: Option<String>,
+}
+
+impl HttpConfig {
+    pub fn from_env(function: Function) -> Result<HttpConfig, ConfigError> {
+        HttpConfig::from_lookup(function, &env)
+    }
+
+    pub fn from_lookup(function: Function, lookup: Lookup<'_>) -> Result<HttpConfig, ConfigError> {
+        let ledger = LedgerConfig::from_lookup(lookup)?;
+        let auth = match function {
+            Function::TavusWebhook => None,
+            Function::CreateSession | Function::GetUsage => Some(AuthMode::from_lookup(lookup)?),
+        };
+        let tavus = match function {
+            Function::GetUsage => None,
+            Function::CreateSession | Function::TavusWebhook => {
+                Some(TavusSettings::from_lookup(lookup)?)
+            }
+        };
+        if function == Function::CreateSession
+            && let Some(tavus) = &tavus
+        {
+            // Refuse to start, naming the variables, unless every session type has a persona or
+            // a replica: else every POST /sessions would fail.
+            tavus.client.require_companions()?;
+        }
+        Ok(HttpConfig {
+            function,
+            ledger,
+            auth,
+            tavus,
+            public_url: value(lookup, "PUBLIC_API_URL").map(|u| u.trim_end_matches('/').to_owned()),
+        })
+    }
+}
+
+/// sweep-sessions.
+#[derive(Debug, Clone)]
+pub struct SweepConfig {
+    pub ledger: LedgerConfig,
+    pub tavus: TavusSettings,
+    pub options: SweepOptions,
+}
+
+impl SweepConfig {
+    pub fn from_env() -> Result<SweepConfig, ConfigError> {
+        SweepConfig::from_lookup(&env)
+    }
+
+    pub fn from_lookup(lookup: Lookup<'_>) -> Result<SweepConfig, ConfigError> {
+        let tavus = TavusSettings::from_lookup(lookup)?;
+        let reason = "must be a whole, non-negative number";
+        let options = SweepOptions {
+            grace: chrono::Duration::minutes(
+                whole(lookup, "SWEEP_GRACE_MINUTES", 10u32, reason)?.into(),
+            ),
+            delete_after_call: tavus.client.delete_after_call,
+            orphan_min_age: chrono::Duration::seconds(
+                whole(lookup, "SWEEP_ORPHAN_MIN_AGE_SECONDS", 60u32, reason)?.into(),
+            ),
+        };
+        Ok(SweepConfig {
+            ledger: LedgerConfig::from_lookup(lookup)?,
+            tavus,
+            options,
+        })
+    }
+}
+
+/// monthly-reset.
+#[derive(Debug, Clone)]
+pub struct ResetConfig {
+    pub ledger: LedgerConfig,
+    pub options: ResetOptions,
+}
+
+impl ResetConfig {
+    pub fn from_env() -> Result<ResetConfig, ConfigError> {
+        ResetConfig::from_lookup(&env)
+    }
+
+    pub fn from_lookup(lookup: Lookup<'_>) -> Result<ResetConfig, ConfigError> {
+        let defaults = ResetOptions::default();
+        let reason = "must be a whole number, at least 1";
+        let at_least_one = |var: &'static str, default: usize| {
+            whole(lookup, var, default, reason).and_then(|n| {
+                if n >= 1 {
+                    Ok(n)
+                } else {
+                    Err(ConfigError::Invalid { var, reason })
+                }
+            })
+        };
+        Ok(ResetConfig {
+            ledger: LedgerConfig::from_lookup(lookup)?,
+            options: ResetOptions {
+                shard_concurrency: at_least_one(
+                    "RESET_SHARD_CONCURRENCY",
+                    defaults.shard_concurrency,
+                )?,
+                account_concurrency: at_least_one(
+                    "RESET_ACCOUNT_CONCURRENCY",
+                    defaults.account_concurrency,
+                )?,
+                ..defaults
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,109 @@
+use super::*;
+
+fn vars(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+    move |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+    }
+}
+
+const CREATE: &[(&str, &str)] = &[
+    ("TABLE_NAME", "t"),
+    ("TAVUS_SECRET_ID", "awaknow/tavus"),
+    ("TAVUS_PERSONA_ID_REFLECT", "p1"),
+    ("TAVUS_PERSONA_ID_RESOLVE", "p2"),
+    ("PUBLIC_API_URL", "http://127.0.0.1:3000/"),
+];
+
+#[test]
+fn each_http_function_reads_what_its_routes_need() {
+    let create = HttpConfig::from_lookup(Function::CreateSession, &vars(CREATE)).unwrap();
+    assert!(create.auth.is_some() && create.tavus.is_some());
+    assert_eq!(create.public_url.as_deref(), Some("http://127.0.0.1:3000"));
+    let usage = HttpConfig::from_lookup(Function::GetUsage, &vars(&[("TABLE_NAME", "t")])).unwrap();
+    assert!(usage.auth.is_some() && usage.tavus.is_none());
+    let webhook = HttpConfig::from_lookup(
+        Function::TavusWebhook,
+        &vars(&[("TABLE_NAME", "t"), ("TAVUS_SECRET_ID", "s")]),
+    )
+    .unwrap();
+    assert!(webhook.auth.is_none() && webhook.tavus.is_some());
+}
+
+#[test]
+fn errors_name_the_variable() {
+    let cases: [(Function, &'static [(&'static str, &'static str)], &str); 4] = [
+        (Function::GetUsage, &[], "TABLE_NAME"),
+        (
+            Function::TavusWebhook,
+            &[("TABLE_NAME", "t")],
+            "TAVUS_SECRET_ID",
+        ),
+        (
+            Function::CreateSession,
+            &[("TABLE_NAME", "t"), ("TAVUS_SECRET_ID", "s")],
+            "TAVUS_PERSONA_ID_REFLECT",
+        ),
+        (
+            Function::GetUsage,
+            &[("TABLE_NAME", "t"), ("AUTH_MODE", "magic")],
+            "AUTH_MODE",
+        ),
+    ];
+    for (function, pairs, var) in cases {
+        let err = HttpConfig::from_lookup(function, &vars(pairs))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(var), "{function:?}: {err}");
+    }
+    let err = SecretConfig::from_lookup(&vars(&[
+        ("TAVUS_SECRET_ID", "s"),
+        ("SECRET_CACHE_TTL_SECONDS", "soon"),
+    ]))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("SECRET_CACHE_TTL_SECONDS"), "{err}");
+}
+
+#[test]
+fn the_sweeper_and_the_reset_read_their_tuning_with_defaults() {
+    let base = [("TABLE_NAME", "t"), ("TAVUS_SECRET_ID", "s")];
+    let sweep = SweepConfig::from_lookup(&vars(Box::leak(Box::new(base)))).unwrap();
+    assert_eq!(sweep.options.grace, chrono::Duration::minutes(10));
+    assert_eq!(sweep.options.orphan_min_age, chrono::Duration::seconds(60));
+    let sweep = SweepConfig::from_lookup(&vars(&[
+        ("TABLE_NAME", "t"),
+        ("TAVUS_SECRET_ID", "s"),
+        ("SWEEP_GRACE_MINUTES", "3"),
+        ("TAVUS_DELETE_AFTER_CALL", "false"),
+    ]))
+    .unwrap();
+    assert_eq!(sweep.options.grace, chrono::Duration::minutes(3));
+    assert!(!sweep.options.delete_after_call);
+    let err = SweepConfig::from_lookup(&vars(&[
+        ("TABLE_NAME", "t"),
+        ("TAVUS_SECRET_ID", "s"),
+        ("SWEEP_GRACE_MINUTES", "-1"),
+    ]))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("SWEEP_GRACE_MINUTES"), "{err}");
+
+    let reset = ResetConfig::from_lookup(&vars(&[("TABLE_NAME", "t")])).unwrap();
+    assert_eq!(
+        reset.options.shard_concurrency,
+        ResetOptions::default().shard_concurrency
+    );
+    for bad in ["0", "many"] {
+        let pairs: &'static [(&str, &str)] = Box::leak(Box::new([
+            ("TABLE_NAME", "t"),
+            ("RESET_ACCOUNT_CONCURRENCY", bad),
+        ]));
+        let err = ResetConfig::from_lookup(&vars(pairs))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("RESET_ACCOUNT_CONCURRENCY"), "{bad}: {err}");
+    }
+}

@@ -1,0 +1,121 @@
+//! The functions that are not HTTP: each turns its Lambda event into one call of the core, as
+//! [`crate::api::handlers`] does for routes. sweep-sessions and monthly-reset run on schedules;
+//! set-plan is invoked directly by the billing system or an operator.
+
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
+
+use lambda_http::lambda_runtime::{Diagnostic, LambdaEvent};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::LedgerError;
+use crate::deadline::deadline;
+use crate::domain::{Account, PlanId, UserId};
+use crate::reset::{ResetOptions, ResetReport, reset};
+use crate::store::DynamoLedger;
+use crate::sweep::{SweepOptions, SweepReport, sweep};
+use crate::tavus::Tavus;
+
+/// sweep-sessions: every 15 minutes; the schedule's event carries nothing it uses.
+pub struct SweepJob {
+    pub ledger: DynamoLedger,
+    pub tavus: Tavus,
+    pub options: SweepOptions,
+}
+
+impl SweepJob {
+    /// Time kept back from the invocation deadline to report.
+    const MARGIN: Duration = Duration::from_secs(10);
+    /// Without a real deadline (a local invocation): five minutes, the function's timeout.
+    const FALLBACK: Duration = Duration::from_secs(290);
+
+    pub async fn run(&self, event: LambdaEvent<Value>) -> Result<SweepReport, Infallible> {
+        let deadline = deadline(event.context.deadline, Self::MARGIN, Self::FALLBACK);
+        let keys = self.tavus.secrets();
+        let now = chrono::Utc::now();
+        Ok(sweep(&self.ledger, &self.tavus, keys, self.options, now, deadline).await)
+    }
+}
+
+/// monthly-reset: `{}` for every shard, or `{"shards": [0, 1, ...]}` for a share of them when
+/// several invocations split the work.
+pub struct ResetJob {
+    pub ledger: DynamoLedger,
+    pub options: ResetOptions,
+}
+
+impl ResetJob {
+    /// Time kept back from the invocation deadline to finish the requests in flight and report.
+    const MARGIN: Duration = Duration::from_secs(20);
+    /// Without a real deadline (a local invocation): Lambda's longest, 15 minutes.
+    const FALLBACK: Duration = Duration::from_secs(880);
+
+    pub async fn run(&self, event: LambdaEvent<Value>) -> Result<ResetReport, Diagnostic> {
+        let mut options = self.options.clone();
+        if let Some(shards) = event.payload.get("shards") {
+            options.shards = serde_json::from_value(shards.clone()).map_err(|e| Diagnostic {
+                error_type: "InvalidRequest".into(),
+                error_message: format!("shards: a list of shard numbers ({e})"),
+            })?;
+        }
+        let deadline: Instant = deadline(event.context.deadline, Self::MARGIN, Self::FALLBACK);
+        Ok(reset(&self.ledger, chrono::Utc::now(), deadline, &options).await)
+    }
+}
+
+/// set-plan's event: `{"user_id": "...", "plan": "reflect_plus"}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetPlan {
+    user_id: String,
+    plan: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetPlanError {
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+impl From<SetPlanError> for Diagnostic {
+    fn from(e: SetPlanError) -> Diagnostic {
+        let error_type = match &e {
+            SetPlanError::InvalidRequest(_) => "InvalidRequest",
+            SetPlanError::Ledger(LedgerError::Unavailable(_) | LedgerError::Contention { .. }) => {
+                "Retryable"
+            }
+            SetPlanError::Ledger(_) => "LedgerError",
+        };
+        Diagnostic {
+            error_type: error_type.into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// set-plan: moves one account to a plan.
+pub struct SetPlanJob {
+    pub ledger: DynamoLedger,
+}
+
+impl SetPlanJob {
+    pub async fn run(&self, event: LambdaEvent<Value>) -> Result<Account, SetPlanError> {
+        let request: SetPlan = serde_json::from_value(event.payload)
+            .map_err(|e| SetPlanError::InvalidRequest(e.to_string()))?;
+        let user = UserId::parse(&request.user_id)
+            .map_err(|e| SetPlanError::InvalidRequest(format!("user_id: {e}")))?;
+        let plan: PlanId = request
+            .plan
+            .parse()
+            .map_err(|e| SetPlanError::InvalidRequest(format!("plan: {e}")))?;
+        let account = self
+            .ledger
+            .change_plan(&user, plan, chrono::Utc::now())
+            .await?;
+        tracing::info!(plan = %account.plan, "plan set");
+        Ok(account)
+    }
+}

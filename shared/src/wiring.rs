@@ -1,0 +1,84 @@
+//! Building a function's long-lived parts from its typed configuration, once per execution
+//! environment, in `main` before `run`. No network call happens here: the SDK loads only the
+//! environment, the secret is read at its first use.
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+
+use crate::api::App;
+use crate::api::identity::Authenticator;
+use crate::config::{ConfigError, HttpConfig, LedgerConfig, SecretConfig, TavusSettings};
+use crate::secrets::{SecretCache, SecretsManagerSource};
+use crate::store::DynamoLedger;
+use crate::tavus::{Tavus, TavusClient, TavusError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Client(#[from] TavusError),
+}
+
+pub fn ledger(sdk: &SdkConfig, config: &LedgerConfig) -> DynamoLedger {
+    DynamoLedger::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        config.table_name.clone(),
+        config.plans.clone(),
+    )
+    .with_max_open_sessions(config.max_open_sessions)
+}
+
+pub fn secrets(sdk: &SdkConfig, config: &SecretConfig) -> Arc<SecretCache<SecretsManagerSource>> {
+    let source = SecretsManagerSource::new(
+        aws_sdk_secretsmanager::Client::new(sdk),
+        config.secret_id.clone(),
+    );
+    Arc::new(SecretCache::new(source, config.ttl))
+}
+
+pub fn tavus(sdk: &SdkConfig, settings: &TavusSettings) -> Result<Tavus, InitError> {
+    let secrets = secrets(sdk, &settings.secret);
+    Ok(TavusClient::new(settings.client.clone(), secrets)?)
+}
+
+/// The app an HTTP function serves its routes with.
+pub fn http_app(sdk: &SdkConfig, config: &HttpConfig) -> Result<App, InitError> {
+    let tavus = config
+        .tavus
+        .as_ref()
+        .map(|settings| tavus(sdk, settings))
+        .transpose()?;
+    Ok(App {
+        ledger: ledger(sdk, &config.ledger),
+        auth: config.auth.clone().map(Authenticator::new),
+        delete_after_call: tavus.as_ref().is_none_or(Tavus::delete_after_call),
+        tavus,
+        public_url: config.public_url.clone(),
+    })
+}
+
+pub fn sweep_job(
+    sdk: &SdkConfig,
+    config: &crate::config::SweepConfig,
+) -> Result<crate::jobs::SweepJob, InitError> {
+    Ok(crate::jobs::SweepJob {
+        ledger: ledger(sdk, &config.ledger),
+        tavus: tavus(sdk, &config.tavus)?,
+        options: config.options,
+    })
+}
+
+pub fn reset_job(sdk: &SdkConfig, config: &crate::config::ResetConfig) -> crate::jobs::ResetJob {
+    crate::jobs::ResetJob {
+        ledger: ledger(sdk, &config.ledger),
+        options: config.options.clone(),
+    }
+}
+
+pub fn set_plan_job(sdk: &SdkConfig, config: &LedgerConfig) -> crate::jobs::SetPlanJob {
+    crate::jobs::SetPlanJob {
+        ledger: ledger(sdk, config),
+    }
+}
