@@ -8,10 +8,11 @@ export CARGO_TARGET_DIR ?= $(AWAKNOW_CACHE)/target
 # command line counts.
 USER_ID = $(if $(filter command line,$(origin USER)),$(USER),)
 
-.PHONY: help install test lint fmt dev dev-up dev-down token set-plan bench-reset validate build bench fuzz
+.PHONY: help install test unit lint fmt dev dev-up dev-down token set-plan bench-reset validate build bench fuzz
 
 help:
 	@echo "make test      every test (starts and stops DynamoDB Local and moto on its own)"
+	@echo "make unit      every test that needs no service, in well under a minute"
 	@echo "make lint      cargo fmt --check and clippy with warnings as errors"
 	@echo "make validate  sam validate, then the SAM transform and cfn-lint, offline"
 	@echo "make build     cargo lambda build --release of every function; prints bootstrap sizes"
@@ -30,6 +31,14 @@ install:
 test:
 	scripts/test.sh
 
+# Domain, request parsing, routing, the Tavus model, configuration, error mapping, the template's
+# agreement with the code, the parsers' property tests (fewer cases than make test), the local
+# gateway and the simulator in-process.
+unit:
+	cargo test --workspace --lib --bins --locked
+	FUZZ_CASES=$${FUZZ_CASES:-300} cargo test --locked -p awaknow-core --test offline
+	cargo test --locked -p tavus-sim --test sim
+
 validate:
 	scripts/validate.sh template.yaml
 
@@ -40,7 +49,7 @@ bench:
 	scripts/bench.sh
 
 fuzz:
-	FUZZ_CASES=$${FUZZ_CASES:-120000} cargo test --locked -p awaknow-core --test integration fuzz -- --test-threads 2
+	FUZZ_CASES=$${FUZZ_CASES:-120000} cargo test --locked -p awaknow-core --test offline fuzz -- --test-threads 2
 
 bench-reset:
 	scripts/bench-reset.sh
@@ -48,6 +57,7 @@ bench-reset:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	scripts/machete.sh
 
 fmt:
 	cargo fmt --all

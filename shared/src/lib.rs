@@ -2,7 +2,10 @@
 //!
 //! Every rule lives here so that it is tested once: the plan catalog and the calendar-month
 //! period ([`domain`]), and the minute ledger on DynamoDB ([`store`]). The Lambda binaries under
-//! `functions/` only parse, authenticate, call one function of this crate and map the result.
+//! `functions/` only read their configuration, build their clients and serve.
+
+// Nothing that input, the network or AWS can make fail may panic: errors are values here.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod api;
 pub mod aws;

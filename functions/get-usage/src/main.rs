@@ -3,6 +3,8 @@
 //! (`awaknow_core::api`); this binary reads its configuration, builds its clients once per
 //! execution environment and serves.
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use awaknow_core::api::routes::Function;

@@ -2,6 +2,8 @@
 //! continue a run that ran out of time) rolls every account still in an old period
 //! (`awaknow_core::reset`). A composition root: configuration, clients, serve.
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use awaknow_core::config::ResetConfig;

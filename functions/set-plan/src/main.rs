@@ -2,6 +2,8 @@
 //! `{"user_id": "...", "plan": "reflect_plus"}` (`awaknow_core::jobs::SetPlanJob`). A composition
 //! root: configuration, clients, serve.
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use awaknow_core::config::LedgerConfig;

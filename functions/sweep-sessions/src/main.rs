@@ -2,6 +2,8 @@
 //! copies of settled conversations and ends conversations no session holds
 //! (`awaknow_core::sweep`). A composition root: configuration, clients, serve.
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use awaknow_core::config::SweepConfig;

@@ -68,6 +68,7 @@ impl ApiError {
     }
 
     /// The problem body, and the `Retry-After` seconds when there is one.
+    // Long on purpose: one arm per error, so the whole mapping reads as one table.
     pub fn problem(&self) -> (Problem, Option<u32>) {
         match self {
             ApiError::InvalidRequest { detail } => {

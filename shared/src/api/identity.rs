@@ -75,49 +75,66 @@ impl AuthMode {
             });
         };
         if mode.as_deref() == Some("hs256") {
-            let secret = get("JWT_HS256_SECRET").ok_or(AuthConfigError {
-                var: "JWT_HS256_SECRET",
-                reason: "required when AUTH_MODE=hs256",
-            })?;
-            if secret.len() < 32 {
-                return Err(AuthConfigError {
-                    var: "JWT_HS256_SECRET",
-                    reason: "must be at least 32 characters",
-                });
-            }
-            return Ok(AuthMode::Hs256 {
-                secret: Secret::new(secret),
-                issuer,
-                audience,
-            });
+            hs256(&get, issuer, audience)
+        } else {
+            jwks(&get, issuer, audience)
         }
-        let url = get("JWT_JWKS_URL").ok_or(AuthConfigError {
-            var: "JWT_JWKS_URL",
-            reason: "required when AUTH_MODE=jwks",
-        })?;
-        let seconds = |var: &'static str, default: Duration| match get(var) {
-            None => Ok(default),
-            Some(v) => v
-                .parse::<u64>()
-                .map(Duration::from_secs)
-                .map_err(|_| AuthConfigError {
-                    var,
-                    reason: "must be whole seconds",
-                }),
-        };
-        let defaults = JwksSettings::default();
-        let settings = JwksSettings {
-            default_ttl: seconds("JWT_JWKS_CACHE_SECONDS", defaults.default_ttl)?,
-            refetch_interval: seconds("JWT_JWKS_REFETCH_SECONDS", defaults.refetch_interval)?,
-            ..defaults
-        };
-        Ok(AuthMode::Jwks {
-            url,
-            issuer,
-            audience,
-            settings,
-        })
     }
+}
+
+fn hs256(
+    get: &impl Fn(&str) -> Option<String>,
+    issuer: String,
+    audience: String,
+) -> Result<AuthMode, AuthConfigError> {
+    let secret = get("JWT_HS256_SECRET").ok_or(AuthConfigError {
+        var: "JWT_HS256_SECRET",
+        reason: "required when AUTH_MODE=hs256",
+    })?;
+    if secret.len() < 32 {
+        return Err(AuthConfigError {
+            var: "JWT_HS256_SECRET",
+            reason: "must be at least 32 characters",
+        });
+    }
+    Ok(AuthMode::Hs256 {
+        secret: Secret::new(secret),
+        issuer,
+        audience,
+    })
+}
+
+fn jwks(
+    get: &impl Fn(&str) -> Option<String>,
+    issuer: String,
+    audience: String,
+) -> Result<AuthMode, AuthConfigError> {
+    let url = get("JWT_JWKS_URL").ok_or(AuthConfigError {
+        var: "JWT_JWKS_URL",
+        reason: "required when AUTH_MODE=jwks",
+    })?;
+    let seconds = |var: &'static str, default: Duration| match get(var) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| AuthConfigError {
+                var,
+                reason: "must be whole seconds",
+            }),
+    };
+    let defaults = JwksSettings::default();
+    let settings = JwksSettings {
+        default_ttl: seconds("JWT_JWKS_CACHE_SECONDS", defaults.default_ttl)?,
+        refetch_interval: seconds("JWT_JWKS_REFETCH_SECONDS", defaults.refetch_interval)?,
+        ..defaults
+    };
+    Ok(AuthMode::Jwks {
+        url,
+        issuer,
+        audience,
+        settings,
+    })
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -71,6 +71,84 @@ fn text(
     }
 }
 
+fn session_type(value: Option<&Value>) -> Result<SessionType, ApiError> {
+    match value {
+        Some(Value::String(s)) if s == "reflect_alone" => Ok(SessionType::ReflectAlone),
+        Some(Value::String(s)) if s == "resolve_together" => Ok(SessionType::ResolveTogether),
+        None | Some(Value::Null) => Err(ApiError::invalid("session_type: required")),
+        Some(_) => Err(ApiError::invalid(
+            "session_type: must be reflect_alone or resolve_together",
+        )),
+    }
+}
+
+fn max_minutes(value: Option<&Value>) -> Result<Option<u32>, ApiError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .filter(|m| (1..=u64::from(TAVUS_MAX_CALL_MINUTES)).contains(m))
+            .and_then(|m| u32::try_from(m).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "max_minutes: a whole number from 1 to {TAVUS_MAX_CALL_MINUTES}"
+                ))
+            }),
+    }
+}
+
+/// The invited participants: only for sessions together, 1 to [`MAX_PARTICIPANTS`] distinct
+/// users other than the owner.
+fn participants(
+    session_type: SessionType,
+    value: Option<&Value>,
+    owner: &UserId,
+) -> Result<Vec<UserId>, ApiError> {
+    match (session_type, value) {
+        (SessionType::ReflectAlone, None | Some(Value::Null)) => Ok(Vec::new()),
+        (SessionType::ReflectAlone, Some(_)) => Err(ApiError::invalid(
+            "participants: only allowed for resolve_together sessions",
+        )),
+        (SessionType::ResolveTogether, None | Some(Value::Null)) => Err(ApiError::invalid(
+            "participants: required for resolve_together sessions",
+        )),
+        (SessionType::ResolveTogether, Some(Value::Array(list))) => participant_list(list, owner),
+        (SessionType::ResolveTogether, Some(_)) => Err(ApiError::invalid(
+            "participants: must be a list of user ids",
+        )),
+    }
+}
+
+fn participant_list(list: &[Value], owner: &UserId) -> Result<Vec<UserId>, ApiError> {
+    if list.is_empty() || list.len() > MAX_PARTICIPANTS {
+        return Err(ApiError::invalid(format!(
+            "participants: 1 to {MAX_PARTICIPANTS} user ids"
+        )));
+    }
+    let mut ids: Vec<UserId> = Vec::with_capacity(list.len());
+    for (i, item) in list.iter().enumerate() {
+        let id = item
+            .as_str()
+            .ok_or_else(|| ApiError::invalid(format!("participants[{i}]: must be a string")))
+            .and_then(|s| {
+                UserId::parse(s).map_err(|e| ApiError::invalid(format!("participants[{i}]: {e}")))
+            })?;
+        if &id == owner {
+            return Err(ApiError::invalid(format!(
+                "participants[{i}]: the owner is not a participant"
+            )));
+        }
+        if ids.contains(&id) {
+            return Err(ApiError::invalid(format!(
+                "participants[{i}]: duplicate user id"
+            )));
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
 impl CreateSessionRequest {
     /// Parses and checks a `POST /sessions` body for `owner`.
     pub fn parse(body: &[u8], owner: &UserId) -> Result<CreateSessionRequest, ApiError> {
@@ -82,80 +160,11 @@ impl CreateSessionRequest {
         if let Some(unknown) = body.keys().find(|k| !FIELDS.contains(&k.as_str())) {
             return Err(ApiError::invalid(format!("{unknown}: unknown field")));
         }
-        let session_type = match body.get("session_type") {
-            Some(Value::String(s)) if s == "reflect_alone" => SessionType::ReflectAlone,
-            Some(Value::String(s)) if s == "resolve_together" => SessionType::ResolveTogether,
-            None | Some(Value::Null) => return Err(ApiError::invalid("session_type: required")),
-            Some(_) => {
-                return Err(ApiError::invalid(
-                    "session_type: must be reflect_alone or resolve_together",
-                ));
-            }
-        };
+        let session_type = session_type(body.get("session_type"))?;
         let prompt = text(&body, "prompt", MAX_PROMPT_CHARS, true)?.unwrap_or_default();
         let participant_context = text(&body, "participant_context", MAX_CONTEXT_CHARS, false)?;
-        let max_minutes = match body.get("max_minutes") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(
-                v.as_u64()
-                    .filter(|m| (1..=u64::from(TAVUS_MAX_CALL_MINUTES)).contains(m))
-                    .and_then(|m| u32::try_from(m).ok())
-                    .ok_or_else(|| {
-                        ApiError::invalid(format!(
-                            "max_minutes: a whole number from 1 to {TAVUS_MAX_CALL_MINUTES}"
-                        ))
-                    })?,
-            ),
-        };
-        let participants = match (session_type, body.get("participants")) {
-            (SessionType::ReflectAlone, None | Some(Value::Null)) => Vec::new(),
-            (SessionType::ReflectAlone, Some(_)) => {
-                return Err(ApiError::invalid(
-                    "participants: only allowed for resolve_together sessions",
-                ));
-            }
-            (SessionType::ResolveTogether, None | Some(Value::Null)) => {
-                return Err(ApiError::invalid(
-                    "participants: required for resolve_together sessions",
-                ));
-            }
-            (SessionType::ResolveTogether, Some(Value::Array(list))) => {
-                if list.is_empty() || list.len() > MAX_PARTICIPANTS {
-                    return Err(ApiError::invalid(format!(
-                        "participants: 1 to {MAX_PARTICIPANTS} user ids"
-                    )));
-                }
-                let mut ids: Vec<UserId> = Vec::with_capacity(list.len());
-                for (i, item) in list.iter().enumerate() {
-                    let id = item
-                        .as_str()
-                        .ok_or_else(|| {
-                            ApiError::invalid(format!("participants[{i}]: must be a string"))
-                        })
-                        .and_then(|s| {
-                            UserId::parse(s)
-                                .map_err(|e| ApiError::invalid(format!("participants[{i}]: {e}")))
-                        })?;
-                    if &id == owner {
-                        return Err(ApiError::invalid(format!(
-                            "participants[{i}]: the owner is not a participant"
-                        )));
-                    }
-                    if ids.contains(&id) {
-                        return Err(ApiError::invalid(format!(
-                            "participants[{i}]: duplicate user id"
-                        )));
-                    }
-                    ids.push(id);
-                }
-                ids
-            }
-            (SessionType::ResolveTogether, Some(_)) => {
-                return Err(ApiError::invalid(
-                    "participants: must be a list of user ids",
-                ));
-            }
-        };
+        let max_minutes = max_minutes(body.get("max_minutes"))?;
+        let participants = participants(session_type, body.get("participants"), owner)?;
         Ok(CreateSessionRequest {
             session_type,
             prompt,

@@ -1,5 +1,6 @@
-//! What each route does. Generic over the ledger and Tavus traits, so the same code runs in the
-//! Lambda functions and in tests against DynamoDB Local and the simulator.
+//! The sessions' routes: create, end, read, list, and the transcript and usage reads. Each takes
+//! the ledger and Tavus it needs, so the same code runs in the Lambda functions and in tests
+//! against DynamoDB Local and the simulator.
 
 use std::time::Instant;
 
@@ -40,56 +41,19 @@ pub async fn create_session(
     body: &[u8],
 ) -> Result<CreatedView, ApiError> {
     let request = CreateSessionRequest::parse(body, cx.owner)?;
-    let idempotency = request::idempotency_key(cx.idempotency_key, &request)?;
-    let reserved = ledger
-        .reserve(ReservationRequest {
-            owner: cx.owner.clone(),
-            session_type: request.session_type,
-            participants: request.participants.clone(),
-            requested_minutes: request.max_minutes,
-            now: cx.now,
-            idempotency,
-        })
-        .await
-        .inspect_err(record::create_refused)?;
-    let session = match reserved {
+    let session = match reserve(ledger, &request, &cx).await? {
         Reserved::New(session) => session,
-        Reserved::Replayed(session) => {
-            tracing::info!(session_id = %session.session_id, "idempotent replay");
-            let usage = ledger.usage(cx.owner, cx.now).await?;
-            return Ok(CreatedView {
-                session: SessionView::with_join(session.clone(), Role::Owner)
-                    .with_progress(&session, Utc::now()),
-                usage: usage.into(),
-            });
-        }
+        Reserved::Replayed(session) => return replay(ledger, session, &cx).await,
     };
     tracing::info!(session_id = %session.session_id, reserved_minutes = session.reserved_minutes, "minutes reserved");
     record::minutes_reserved(&session);
 
-    let signing_key = match keys.webhook_key().await {
-        Ok(key) => key,
+    let conversation = match new_conversation(keys, &session, &request, &cx).await {
+        Ok(conversation) => conversation,
         Err(e) => {
             release(ledger, &session, EndReason::TavusFailed, cx.now).await;
-            return Err(e.into());
+            return Err(e);
         }
-    };
-    let token = webhook_token::sign(&signing_key, &CallbackClaims::of(&session));
-    let conversation = NewConversation {
-        session_type: session.session_type,
-        conversation_name: format!(
-            "AwakNow {} {}",
-            session.session_type_label(),
-            session.session_id
-        ),
-        prompt: &request.prompt,
-        participant_context: request.participant_context.as_deref(),
-        participant_count: request.participants.len(),
-        callback_url: format!(
-            "{}/webhooks/tavus/{token}",
-            cx.public_url.trim_end_matches('/')
-        ),
-        reserved_minutes: session.reserved_minutes,
     };
     // The usage read rides along with the Tavus call: it costs no time on the happy path.
     let (created, usage) = tokio::join!(
@@ -105,38 +69,9 @@ pub async fn create_session(
             return Err(e.into());
         }
     };
-    if created.conversation_url.is_none() && !created.is_ended() {
-        // Nothing to join: as useless as a failed create.
-        end_unrecorded(tavus, &session, &created, cx.deadline).await;
-        release(ledger, &session, EndReason::TavusFailed, cx.now).await;
-        return Err(
-            TavusError::BadResponse("a conversation without a conversation_url".into()).into(),
-        );
-    }
-    let activation = Activation {
-        conversation_id: &created.conversation_id,
-        conversation_url: created.conversation_url.as_deref(),
-        meeting_token: created.meeting_token.as_ref(),
-    };
-    let active = match ledger.activate(&session, activation).await {
-        Ok(active) => active,
-        Err(e) => {
-            // The call must not run unrecorded: end it. The pending reservation is released by
-            // the sweeper if this write could not reach DynamoDB.
-            end_unrecorded(tavus, &session, &created, cx.deadline).await;
-            return Err(e.into());
-        }
-    };
+    let active = record_conversation(ledger, tavus, &session, &created, &cx).await?;
     if created.is_ended() {
-        // Tavus's test mode creates a conversation already ended: nothing ran, nothing is
-        // charged, and the usage is read again without the reservation.
-        let ended = settle_unused(ledger, active, cx.now).await?;
-        let usage = ledger.usage(cx.owner, cx.now).await?;
-        record::session_created(&ended, usage.plan);
-        return Ok(CreatedView {
-            session: SessionView::new(ended, Role::Owner),
-            usage: usage.into(),
-        });
+        return created_ended(ledger, active, &cx).await;
     }
     let usage = match usage {
         Ok(u) => u,
@@ -148,6 +83,119 @@ pub async fn create_session(
         // The countdown from the time of the answer: the Tavus call took a moment since `now`.
         session: SessionView::with_join(active.clone(), Role::Owner)
             .with_progress(&active, Utc::now()),
+        usage: usage.into(),
+    })
+}
+
+/// Reserves the minutes and records the session as pending (or finds the session an earlier
+/// request with the same Idempotency-Key created).
+async fn reserve(
+    ledger: &DynamoLedger,
+    request: &CreateSessionRequest,
+    cx: &CreateContext<'_>,
+) -> Result<Reserved, ApiError> {
+    let idempotency = request::idempotency_key(cx.idempotency_key, request)?;
+    let reservation = ReservationRequest {
+        owner: cx.owner.clone(),
+        session_type: request.session_type,
+        participants: request.participants.clone(),
+        requested_minutes: request.max_minutes,
+        now: cx.now,
+        idempotency,
+    };
+    Ok(ledger
+        .reserve(reservation)
+        .await
+        .inspect_err(record::create_refused)?)
+}
+
+/// The answer to a retry: the session the first request created, as it is now.
+async fn replay(
+    ledger: &DynamoLedger,
+    session: Session,
+    cx: &CreateContext<'_>,
+) -> Result<CreatedView, ApiError> {
+    tracing::info!(session_id = %session.session_id, "idempotent replay");
+    let usage = ledger.usage(cx.owner, cx.now).await?;
+    Ok(CreatedView {
+        session: SessionView::with_join(session.clone(), Role::Owner)
+            .with_progress(&session, Utc::now()),
+        usage: usage.into(),
+    })
+}
+
+/// What Tavus is asked to create, with the callback URL that proves its session.
+async fn new_conversation<'a>(
+    keys: &Secrets,
+    session: &Session,
+    request: &'a CreateSessionRequest,
+    cx: &CreateContext<'_>,
+) -> Result<NewConversation<'a>, ApiError> {
+    let signing_key = keys.webhook_key().await?;
+    let token = webhook_token::sign(&signing_key, &CallbackClaims::of(session));
+    Ok(NewConversation {
+        session_type: session.session_type,
+        conversation_name: format!(
+            "AwakNow {} {}",
+            session.session_type_label(),
+            session.session_id
+        ),
+        prompt: &request.prompt,
+        participant_context: request.participant_context.as_deref(),
+        participant_count: request.participants.len(),
+        callback_url: format!(
+            "{}/webhooks/tavus/{token}",
+            cx.public_url.trim_end_matches('/')
+        ),
+        reserved_minutes: session.reserved_minutes,
+    })
+}
+
+/// Records the conversation Tavus created on the pending session, making it active. A
+/// conversation that cannot run recorded is ended at Tavus.
+async fn record_conversation(
+    ledger: &DynamoLedger,
+    tavus: &Tavus,
+    session: &Session,
+    created: &Conversation,
+    cx: &CreateContext<'_>,
+) -> Result<Session, ApiError> {
+    if created.conversation_url.is_none() && !created.is_ended() {
+        // Nothing to join: as useless as a failed create.
+        end_unrecorded(tavus, session, created, cx.deadline).await;
+        release(ledger, session, EndReason::TavusFailed, cx.now).await;
+        return Err(
+            TavusError::BadResponse("a conversation without a conversation_url".into()).into(),
+        );
+    }
+    let activation = Activation {
+        conversation_id: &created.conversation_id,
+        conversation_url: created.conversation_url.as_deref(),
+        meeting_token: created.meeting_token.as_ref(),
+    };
+    match ledger.activate(session, activation).await {
+        Ok(active) => Ok(active),
+        Err(e) => {
+            // The call must not run unrecorded: end it. The pending reservation is released by
+            // the sweeper if this write could not reach DynamoDB.
+            end_unrecorded(tavus, session, created, cx.deadline).await;
+            Err(e.into())
+        }
+    }
+}
+
+/// Tavus's test mode creates a conversation already ended: nothing ran, nothing is charged, and
+/// the usage is read again without the reservation.
+async fn created_ended(
+    ledger: &DynamoLedger,
+    active: Session,
+    cx: &CreateContext<'_>,
+) -> Result<CreatedView, ApiError> {
+    let ended = settle_unused(ledger, active, cx.now).await?;
+    let usage = ledger.usage(cx.owner, cx.now).await?;
+    record::session_created(&ended, usage.plan);
+    Ok(CreatedView {
+        session: SessionView::new(ended, Role::Owner),
         usage: usage.into(),
     })
 }

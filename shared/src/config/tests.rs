@@ -34,7 +34,8 @@ fn each_http_function_reads_what_its_routes_need() {
 
 #[test]
 fn errors_name_the_variable() {
-    let cases: [(Function, &'static [(&'static str, &'static str)], &str); 4] = [
+    type Vars = &'static [(&'static str, &'static str)];
+    let cases: [(Function, Vars, &str); 4] = [
         (Function::GetUsage, &[], "TABLE_NAME"),
         (
             Function::TavusWebhook,

@@ -3,7 +3,7 @@
 //! [`super::DIMENSIONS`]. The unit tests check the builder's lines with these; the end-to-end
 //! tests check the lines the functions wrote to the local stack's log.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{MAX_DIMENSIONS_PER_SET, MAX_METRICS_PER_LINE, MAX_VALUES_PER_METRIC, NAMESPACE};
 
@@ -72,66 +72,81 @@ pub fn format(document: &Value) -> Result<(), String> {
         .ok_or("_aws.CloudWatchMetrics is not a non-empty array")?;
     let mut metrics_in_line = 0;
     for directive in directives {
-        let namespace = directive
-            .get("Namespace")
-            .and_then(Value::as_str)
-            .ok_or("a directive without a Namespace string")?;
-        if namespace.is_empty() || namespace.len() > 1024 {
-            return Err(format!("namespace {namespace:?} is empty or too long"));
-        }
-        let sets = directive
-            .get("Dimensions")
-            .and_then(Value::as_array)
-            .filter(|s| !s.is_empty())
-            .ok_or("a directive without a non-empty Dimensions array")?;
-        for set in sets {
-            let set = set.as_array().ok_or("a dimension set is not an array")?;
-            if set.len() > MAX_DIMENSIONS_PER_SET {
-                return Err(format!("a dimension set names {} dimensions", set.len()));
-            }
-            for name in set {
-                let name = name.as_str().ok_or("a dimension name is not a string")?;
-                match root.get(name) {
-                    Some(Value::String(value)) if value.len() <= 1024 => {}
-                    Some(Value::String(_)) => return Err(format!("dimension {name}: too long")),
-                    _ => return Err(format!("dimension {name}: no string member")),
-                }
-            }
-        }
-        let metrics = directive
-            .get("Metrics")
-            .and_then(Value::as_array)
-            .ok_or("a directive without a Metrics array")?;
-        metrics_in_line += metrics.len();
-        for metric in metrics {
-            let name = metric
-                .get("Name")
-                .and_then(Value::as_str)
-                .ok_or("a metric without a Name string")?;
-            if let Some(unit) = metric.get("Unit") {
-                let unit = unit.as_str().ok_or("a Unit that is not a string")?;
-                if !UNITS.contains(&unit) {
-                    return Err(format!("metric {name}: unknown unit {unit}"));
-                }
-            }
-            match root.get(name) {
-                Some(Value::Number(_)) => {}
-                Some(Value::Array(values))
-                    if !values.is_empty()
-                        && values.len() <= MAX_VALUES_PER_METRIC
-                        && values.iter().all(Value::is_number) => {}
-                _ => {
-                    return Err(format!(
-                        "metric {name}: no member with a number or 1 to {MAX_VALUES_PER_METRIC} numbers"
-                    ));
-                }
-            }
-        }
+        metrics_in_line += directive_format(root, directive)?;
     }
     if metrics_in_line > MAX_METRICS_PER_LINE {
         return Err(format!("{metrics_in_line} metrics in one line"));
     }
     Ok(())
+}
+
+/// One `CloudWatchMetrics` directive's rules; returns how many metrics it declares.
+fn directive_format(root: &Map<String, Value>, directive: &Value) -> Result<usize, String> {
+    let namespace = directive
+        .get("Namespace")
+        .and_then(Value::as_str)
+        .ok_or("a directive without a Namespace string")?;
+    if namespace.is_empty() || namespace.len() > 1024 {
+        return Err(format!("namespace {namespace:?} is empty or too long"));
+    }
+    let sets = directive
+        .get("Dimensions")
+        .and_then(Value::as_array)
+        .filter(|s| !s.is_empty())
+        .ok_or("a directive without a non-empty Dimensions array")?;
+    for set in sets {
+        dimension_set_format(root, set)?;
+    }
+    let metrics = directive
+        .get("Metrics")
+        .and_then(Value::as_array)
+        .ok_or("a directive without a Metrics array")?;
+    for metric in metrics {
+        metric_format(root, metric)?;
+    }
+    Ok(metrics.len())
+}
+
+fn dimension_set_format(root: &Map<String, Value>, set: &Value) -> Result<(), String> {
+    let set = set.as_array().ok_or("a dimension set is not an array")?;
+    if set.len() > MAX_DIMENSIONS_PER_SET {
+        return Err(format!("a dimension set names {} dimensions", set.len()));
+    }
+    for name in set {
+        let name = name.as_str().ok_or("a dimension name is not a string")?;
+        match root.get(name) {
+            Some(Value::String(value)) if value.len() <= 1024 => {}
+            Some(Value::String(_)) => return Err(format!("dimension {name}: too long")),
+            _ => return Err(format!("dimension {name}: no string member")),
+        }
+    }
+    Ok(())
+}
+
+fn metric_format(root: &Map<String, Value>, metric: &Value) -> Result<(), String> {
+    let name = metric
+        .get("Name")
+        .and_then(Value::as_str)
+        .ok_or("a metric without a Name string")?;
+    if let Some(unit) = metric.get("Unit") {
+        let unit = unit.as_str().ok_or("a Unit that is not a string")?;
+        if !UNITS.contains(&unit) {
+            return Err(format!("metric {name}: unknown unit {unit}"));
+        }
+    }
+    match root.get(name) {
+        Some(Value::Number(_)) => Ok(()),
+        Some(Value::Array(values))
+            if !values.is_empty()
+                && values.len() <= MAX_VALUES_PER_METRIC
+                && values.iter().all(Value::is_number) =>
+        {
+            Ok(())
+        }
+        _ => Err(format!(
+            "metric {name}: no member with a number or 1 to {MAX_VALUES_PER_METRIC} numbers"
+        )),
+    }
 }
 
 /// Whether a line only uses what the code declares: the `AwakNow` namespace, declared metrics

@@ -1,12 +1,12 @@
 //! Integration tests of the core against real parts: DynamoDB Local for the ledger, moto's server
 //! for Secrets Manager, wiremock and the Tavus simulator over real HTTP. One binary for all of
-//! them, so they share one build; each test has its own table, secret and servers.
+//! them, so they share one build; each test has its own table, secret and servers. Without the
+//! services (`DYNAMODB_ENDPOINT`, `MOTO_ENDPOINT` unset) the binary says so in one line and runs
+//! nothing: `make test` starts them.
 
 mod concurrency;
 mod erasure;
-mod fuzz;
 mod history;
-mod jwks;
 mod lifecycle;
 mod open_sessions;
 mod reset;
@@ -16,4 +16,3 @@ mod simulator;
 mod support;
 mod table;
 mod tavus_client;
-mod template;

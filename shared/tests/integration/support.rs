@@ -14,11 +14,15 @@ pub fn template_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../template.yaml")
 }
 
+/// Where a service the tests need listens, from `var`. Without it (a plain `cargo test`) there is
+/// nothing these tests can run against: say so once and end the binary without failing.
+pub fn service_endpoint(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| local_stack::skip_service_tests(var))
+}
+
 /// A ledger on a new, empty table, so tests never see each other's data.
 pub async fn fresh_ledger() -> DynamoLedger {
-    let endpoint = std::env::var(ENDPOINT_VAR).unwrap_or_else(|_| {
-        panic!("{ENDPOINT_VAR} is not set: run the store tests with `make test`, which starts DynamoDB Local")
-    });
+    let endpoint = service_endpoint(ENDPOINT_VAR);
     let client = local_client(&endpoint).await;
     let table = format!("ledger-{}", ulid::Ulid::new().to_string().to_lowercase());
     let definition = TableDefinition::from_template_file(&template_path())
@@ -63,9 +67,7 @@ pub const MOTO_VAR: &str = "MOTO_ENDPOINT";
 
 /// A Secrets Manager client on moto's server.
 pub async fn secrets_client() -> aws_sdk_secretsmanager::Client {
-    let endpoint = std::env::var(MOTO_VAR).unwrap_or_else(|_| {
-        panic!("{MOTO_VAR} is not set: run the tests with `make test`, which starts moto")
-    });
+    let endpoint = service_endpoint(MOTO_VAR);
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(endpoint)

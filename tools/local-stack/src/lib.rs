@@ -235,3 +235,22 @@ pub async fn local_client(endpoint: &str) -> Client {
         .await;
     Client::new(&config)
 }
+
+/// Ends a test binary whose tests need the local services when `var` (where one listens) is not
+/// set: a plain `cargo test` without the stack. One line says how to run them; the exit status is
+/// success, since nothing failed. Written to the process's stderr directly, past the test
+/// harness's output capture, so the line is seen.
+pub fn skip_service_tests(var: &str) -> ! {
+    use std::io::Write;
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        let binary = std::env::args().next().unwrap_or_default();
+        let binary = binary.rsplit('/').next().unwrap_or_default();
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: {binary} needs the local services ({var} is not set). `make test` starts \
+             them and runs every test; `make unit` runs the tests that need none."
+        );
+    });
+    std::process::exit(0)
+}

@@ -269,8 +269,8 @@ async fn dynamodb_stopped_mid_run_is_503_and_nothing_is_lost_or_stuck_after() {
         );
         tokio::spawn(async move {
             create_session(
-                &*ledger,
-                &*tavus,
+                &ledger,
+                &tavus,
                 &keys,
                 context(&owner, Duration::from_secs(10)),
                 &body(minutes),
@@ -340,8 +340,8 @@ async fn dynamodb_stopped_mid_run_is_503_and_nothing_is_lost_or_stuck_after() {
 
     // Anything left pending by the outage is released by the sweeper; nothing stays stuck.
     let report = sweep(
-        &*ledger,
-        &*tavus,
+        &ledger,
+        &tavus,
         &keys,
         awaknow_core::sweep::SweepOptions {
             grace: chrono::Duration::zero(),

@@ -4,7 +4,7 @@
 
 use serde_yaml_ng::Value;
 
-use crate::support::template_path;
+use crate::template_path;
 
 fn template() -> (String, Value) {
     let text = std::fs::read_to_string(template_path()).expect("read template.yaml");
