@@ -1,4 +1,5 @@
-//! The Tavus CVI client: create, end and read conversations (reference/tavus-api.md).
+//! The Tavus CVI client: create, end, delete, list and read conversations through Tavus's v2
+//! HTTP API.
 //!
 //! One `reqwest` client (rustls) per execution environment. Retries only on 429, 5xx and
 //! connection errors, with backoff and jitter, inside the caller's deadline. The concurrency-limit
@@ -13,7 +14,7 @@ use serde::de::DeserializeOwned;
 
 use crate::domain::{SessionType, minutes::TAVUS_MAX_CALL_MINUTES};
 use crate::metrics::record::{self, TavusOperation, TavusOutcome};
-use crate::secrets::{FetchSecret, SecretCache, SecretsManagerSource};
+use crate::secrets::{FetchSecret, SecretCache, SecretValues, SecretsManagerSource};
 
 mod config;
 mod context;
@@ -135,8 +136,7 @@ impl<F: FetchSecret> TavusClient<F> {
         deadline: Instant,
         lost_create: Option<&str>,
     ) -> Result<Reply, TavusError> {
-        let url = format!("{}{}", self.config.base_url, path);
-        let operation = operation(&method, path);
+        let request = Outgoing::new(&self.config.base_url, method, path, body);
         let mut values = self.keys.get().await?;
         let mut refreshed = false;
         let mut attempts = 0;
@@ -147,11 +147,9 @@ impl<F: FetchSecret> TavusClient<F> {
                 return Err(TavusError::DeadlineExceeded { attempts, last });
             }
             attempts += 1;
-            let started = Instant::now();
             let outcome = self
-                .attempt(&method, &url, path, body, &values, remaining, attempts)
+                .measured_attempt(&request, &values, remaining, attempts)
                 .await;
-            record::tavus_request(operation, started.elapsed(), outcome.metric());
             let (retry_after, maybe_acted) = match outcome {
                 Attempt::Done(bytes) => return Ok(Reply::Body(bytes)),
                 Attempt::Failed(e) => return Err(e),
@@ -179,100 +177,85 @@ impl<F: FetchSecret> TavusClient<F> {
             {
                 return Ok(Reply::Adopted(Box::new(adopted)));
             }
-            if attempts >= self.config.retry.max_attempts {
-                return Err(TavusError::Unavailable { attempts, last });
-            }
-            let wait = self
-                .config
-                .retry
-                .delay(attempts)
-                .max(retry_after.unwrap_or_default());
-            if Instant::now() + wait >= deadline {
-                return Err(TavusError::DeadlineExceeded { attempts, last });
-            }
+            let wait = self.wait_before_retry(attempts, &last, retry_after, deadline)?;
             tokio::time::sleep(wait).await;
         }
     }
 
-    /// One HTTP request and what it means for the retry loop.
-    #[allow(clippy::too_many_arguments)]
-    async fn attempt(
+    /// How long to wait before attempt `attempts + 1`, or why there is none: the attempts are
+    /// used up, or the wait would end past the deadline.
+    fn wait_before_retry(
         &self,
-        method: &Method,
-        url: &str,
-        path: &str,
-        body: Option<&serde_json::Value>,
-        values: &crate::secrets::SecretValues,
+        attempts: u32,
+        last: &str,
+        retry_after: Option<Duration>,
+        deadline: Instant,
+    ) -> Result<Duration, TavusError> {
+        if attempts >= self.config.retry.max_attempts {
+            return Err(TavusError::Unavailable {
+                attempts,
+                last: last.to_owned(),
+            });
+        }
+        let wait = self
+            .config
+            .retry
+            .delay(attempts)
+            .max(retry_after.unwrap_or_default());
+        if Instant::now() + wait >= deadline {
+            return Err(TavusError::DeadlineExceeded {
+                attempts,
+                last: last.to_owned(),
+            });
+        }
+        Ok(wait)
+    }
+
+    /// One attempt, timed and counted in the metrics by how it went.
+    async fn measured_attempt(
+        &self,
+        request: &Outgoing<'_>,
+        values: &SecretValues,
         remaining: Duration,
         attempt: u32,
     ) -> Attempt {
-        let mut request = self
+        let started = Instant::now();
+        let outcome = self.attempt(request, values, remaining, attempt).await;
+        record::tavus_request(request.operation, started.elapsed(), outcome.metric());
+        outcome
+    }
+
+    /// One HTTP request and what it means for the retry loop.
+    async fn attempt(
+        &self,
+        request: &Outgoing<'_>,
+        values: &SecretValues,
+        remaining: Duration,
+        attempt: u32,
+    ) -> Attempt {
+        let mut http = self
             .http
-            .request(method.clone(), url)
+            .request(request.method.clone(), request.url.as_str())
             .header("x-api-key", values.tavus_api_key.expose())
             .timeout(remaining.min(self.config.request_timeout));
-        if let Some(body) = body {
-            request = request.json(body);
+        if let Some(body) = request.body {
+            http = http.json(body);
         }
-        let response = match request.send().await {
+        let response = match http.send().await {
             Ok(response) => response,
-            Err(err) => {
-                // A refused connection never reached Tavus; a timeout or a reset may have.
-                let maybe_acted = !err.is_connect();
-                let (why, metric) = if err.is_timeout() {
-                    ("timed out".to_owned(), TavusOutcome::Timeout)
-                } else if err.is_connect() {
-                    ("could not connect".to_owned(), TavusOutcome::Connect)
-                } else {
-                    let why = format!("request failed: {}", err.without_url());
-                    (why, TavusOutcome::Network)
-                };
-                tracing::debug!(%method, path, attempt, error = %why, "tavus request failed");
-                return Attempt::Retry {
-                    why,
-                    retry_after: None,
-                    maybe_acted,
-                    metric,
-                };
-            }
+            Err(err) => return not_answered(err, request, attempt),
         };
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = retry_after(response.headers());
         let bytes = response.bytes().await.unwrap_or_default();
-        tracing::debug!(%method, path, status = status.as_u16(), attempt, "tavus answered");
-        if status.is_success() {
-            return Attempt::Done(bytes);
-        }
-        if status == StatusCode::UNAUTHORIZED {
-            return Attempt::KeyRefused;
-        }
-        let message = error_message(&bytes);
-        if status == StatusCode::BAD_REQUEST && is_capacity_message(&message) {
-            return Attempt::Failed(TavusError::AtCapacity);
-        }
-        if !is_retryable_status(status.as_u16()) {
-            return Attempt::Failed(TavusError::Rejected {
-                status: status.as_u16(),
-                message,
-            });
-        }
-        let throttled = status == StatusCode::TOO_MANY_REQUESTS;
-        Attempt::Retry {
-            why: format!("HTTP {}", status.as_u16()),
-            retry_after,
-            // A 429 was refused before anything happened; a 5xx may come after the work.
-            maybe_acted: !throttled,
-            metric: if throttled {
-                TavusOutcome::Throttled
-            } else {
-                TavusOutcome::ServerError
-            },
-        }
+        tracing::debug!(
+            method = %request.method,
+            path = request.path,
+            status = status.as_u16(),
+            attempt,
+            "tavus answered"
+        );
+        answered(status, retry_after, bytes)
     }
 
     /// A create whose answer was lost may have created the conversation all the same. Find it
@@ -391,6 +374,101 @@ impl Attempt {
             Attempt::Failed(TavusError::AtCapacity) => TavusOutcome::AtCapacity,
             Attempt::Failed(_) => TavusOutcome::Rejected,
         }
+    }
+}
+
+/// One logical request, the same for each of its attempts.
+struct Outgoing<'a> {
+    method: Method,
+    /// The base URL and the path.
+    url: String,
+    path: &'a str,
+    body: Option<&'a serde_json::Value>,
+    operation: TavusOperation,
+}
+
+impl<'a> Outgoing<'a> {
+    fn new(
+        base_url: &str,
+        method: Method,
+        path: &'a str,
+        body: Option<&'a serde_json::Value>,
+    ) -> Self {
+        Outgoing {
+            url: format!("{base_url}{path}"),
+            operation: operation(&method, path),
+            method,
+            path,
+            body,
+        }
+    }
+}
+
+/// A request that got no answer: always worth another attempt.
+fn not_answered(err: reqwest::Error, request: &Outgoing<'_>, attempt: u32) -> Attempt {
+    // A refused connection never reached Tavus; a timeout or a reset may have.
+    let maybe_acted = !err.is_connect();
+    let (why, metric) = if err.is_timeout() {
+        ("timed out".to_owned(), TavusOutcome::Timeout)
+    } else if err.is_connect() {
+        ("could not connect".to_owned(), TavusOutcome::Connect)
+    } else {
+        let why = format!("request failed: {}", err.without_url());
+        (why, TavusOutcome::Network)
+    };
+    tracing::debug!(
+        method = %request.method,
+        path = request.path,
+        attempt,
+        error = %why,
+        "tavus request failed"
+    );
+    Attempt::Retry {
+        why,
+        retry_after: None,
+        maybe_acted,
+        metric,
+    }
+}
+
+/// The wait Tavus asks for in `Retry-After`; only whole seconds are understood.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// What Tavus's answer means for the retry loop.
+fn answered(status: StatusCode, retry_after: Option<Duration>, bytes: bytes::Bytes) -> Attempt {
+    if status.is_success() {
+        return Attempt::Done(bytes);
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        return Attempt::KeyRefused;
+    }
+    let message = error_message(&bytes);
+    if status == StatusCode::BAD_REQUEST && is_capacity_message(&message) {
+        return Attempt::Failed(TavusError::AtCapacity);
+    }
+    if !is_retryable_status(status.as_u16()) {
+        return Attempt::Failed(TavusError::Rejected {
+            status: status.as_u16(),
+            message,
+        });
+    }
+    let throttled = status == StatusCode::TOO_MANY_REQUESTS;
+    Attempt::Retry {
+        why: format!("HTTP {}", status.as_u16()),
+        retry_after,
+        // A 429 was refused before anything happened; a 5xx may come after the work.
+        maybe_acted: !throttled,
+        metric: if throttled {
+            TavusOutcome::Throttled
+        } else {
+            TavusOutcome::ServerError
+        },
     }
 }
 

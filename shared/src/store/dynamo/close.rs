@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::errors::{ItemOutcome, TransactFailure, any_conflict, bad_request, unexpected};
-use super::{DynamoLedger, MAX_ATTEMPTS, backoff, from_item, key, n, s};
+use super::{DynamoLedger, Item, MAX_ATTEMPTS, backoff, from_item, key, n, s};
 use crate::LedgerError;
 use crate::domain::SessionStatus;
 use crate::domain::{SessionId, UserId};
@@ -40,6 +40,20 @@ const BOOKED_ITEM: usize = 1;
 /// Only when booking into the history: the account, whose counter is released there.
 const PLACE_ITEM: usize = 2;
 
+/// Why a close transaction was cancelled, when the reason is no error: the session is closed
+/// already, or the next attempt must book or release differently, or simply try again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cancelled {
+    AlreadyClosed,
+    /// The account rolled over since the session was created: the session belongs to the old
+    /// period.
+    AccountRolledOver,
+    /// The session took no place among the open ones, or the counter is already at zero.
+    NoPlaceHeld,
+    /// Another writer changed an item between the write and its check.
+    Raced,
+}
+
 fn update(update: Update) -> TransactWriteItem {
     TransactWriteItem::builder().update(update).build()
 }
@@ -55,115 +69,152 @@ impl DynamoLedger {
         let mut book = Book::Account;
         let mut place = Place::Release;
         for attempt in 0..MAX_ATTEMPTS {
-            let mut request = self
-                .client
-                .transact_write_items()
-                .transact_items(update(self.close_session(&closing, place)?))
-                .transact_items(update(self.book_minutes(&closing, book, place)?));
-            if book == Book::History && place == Place::Release {
-                request = request.transact_items(update(self.release_place(&closing)?));
-            }
-            let outcomes = match request.send().await {
-                Ok(_) => {
-                    tracing::info!(
-                        session_id = %closing.session_id,
-                        status = closing.status.as_str(),
-                        charged_minutes = closing.charged_minutes,
-                        into_history = book == Book::History,
-                        released_place = place == Place::Release,
-                        "session closed"
-                    );
-                    return Ok(match book {
-                        Book::Account => Closed::IntoAccount,
-                        Book::History => Closed::IntoHistory,
-                    });
-                }
-                Err(err) => match TransactFailure::from_sdk(err) {
-                    TransactFailure::Cancelled(outcomes) => outcomes,
-                    TransactFailure::Conflict => {
-                        backoff(attempt).await;
-                        continue;
-                    }
-                    TransactFailure::Failed(e) => return Err(e),
-                },
-            };
-            match outcomes.get(SESSION_ITEM) {
-                Some(ItemOutcome::ConditionFailed(None)) => {
-                    return Err(LedgerError::SessionNotFound);
-                }
-                Some(ItemOutcome::ConditionFailed(Some(item))) => {
-                    let stored = from_item::<SessionItem>(item.clone())?;
-                    let session = &stored.session;
-                    if !session.status.is_open() {
-                        return Ok(Closed::AlreadyClosed);
-                    }
-                    let described = session.period == closing.period
-                        && session.reserved_minutes == closing.reserved_minutes
-                        && closing
-                            .expect_conversation
-                            .as_ref()
-                            .is_none_or(|c| session.conversation_id.as_ref() == Some(c));
-                    if described && place == Place::Release && !stored.holds_open_place {
-                        // Opened before the cap existed: it took no place, it gives none back.
-                        place = Place::NotHeld;
-                        continue;
-                    }
-                    return Err(LedgerError::SessionMismatch(
-                        "the conversation, period or reservation differs from the session's",
-                    ));
-                }
-                _ => {}
-            }
-            match outcomes.get(BOOKED_ITEM) {
-                Some(ItemOutcome::ConditionFailed(account)) if book == Book::Account => {
-                    let account = match account {
-                        Some(item) => from_item::<AccountItem>(item.clone())?.account,
-                        None => {
-                            return Err(LedgerError::CorruptItem(
-                                "a session's owner has no account".into(),
-                            ));
-                        }
-                    };
-                    if account.period > closing.period {
-                        // The account rolled over since: the session belongs to the old period.
-                        book = Book::History;
-                        continue;
-                    }
-                    if account.period < closing.period {
-                        return Err(LedgerError::SessionMismatch(
-                            "the session's period is later than its account's",
-                        ));
-                    }
-                    if place == Place::Release && account.open_sessions < 1 {
-                        place = Place::NotHeld;
-                        continue;
-                    }
-                    // The account changed between the write and its check: try again.
+            let items = self.close_items(&closing, book, place)?;
+            let outcomes = match self.transact(items).await {
+                Ok(()) => return Ok(closed(&closing, book, place)),
+                Err(TransactFailure::Cancelled(outcomes)) => outcomes,
+                Err(TransactFailure::Conflict) => {
                     backoff(attempt).await;
                     continue;
                 }
-                Some(ItemOutcome::ConditionFailed(_)) => {
-                    return Err(LedgerError::CorruptItem(format!(
-                        "no history item for period {} although the account rolled over",
-                        closing.period
-                    )));
-                }
-                _ => {}
-            }
-            if let Some(ItemOutcome::ConditionFailed(_)) = outcomes.get(PLACE_ITEM) {
-                place = Place::NotHeld;
-                continue;
-            }
-            if any_conflict(&outcomes) {
-                backoff(attempt).await;
-            } else {
-                return Err(unexpected(&outcomes));
+                Err(TransactFailure::Failed(e)) => return Err(e),
+            };
+            match why_cancelled(&closing, &outcomes, book, place)? {
+                Cancelled::AlreadyClosed => return Ok(Closed::AlreadyClosed),
+                Cancelled::AccountRolledOver => book = Book::History,
+                Cancelled::NoPlaceHeld => place = Place::NotHeld,
+                Cancelled::Raced => backoff(attempt).await,
             }
         }
         Err(LedgerError::Contention {
             attempts: MAX_ATTEMPTS,
         })
     }
+
+    /// The items of the close transaction, at [`SESSION_ITEM`], [`BOOKED_ITEM`] and (only when
+    /// booking into the history) [`PLACE_ITEM`].
+    fn close_items(
+        &self,
+        closing: &Closing,
+        book: Book,
+        place: Place,
+    ) -> Result<Vec<TransactWriteItem>, LedgerError> {
+        let mut items = vec![
+            update(self.close_session(closing, place)?),
+            update(self.book_minutes(closing, book, place)?),
+        ];
+        if book == Book::History && place == Place::Release {
+            items.push(update(self.release_place(closing)?));
+        }
+        Ok(items)
+    }
+}
+
+/// The answer to a close transaction that committed.
+fn closed(closing: &Closing, book: Book, place: Place) -> Closed {
+    tracing::info!(
+        session_id = %closing.session_id,
+        status = closing.status.as_str(),
+        charged_minutes = closing.charged_minutes,
+        into_history = book == Book::History,
+        released_place = place == Place::Release,
+        "session closed"
+    );
+    match book {
+        Book::Account => Closed::IntoAccount,
+        Book::History => Closed::IntoHistory,
+    }
+}
+
+/// Reads a cancelled close item by item, in request order: the session first, then where the
+/// minutes were booked, then the released place.
+fn why_cancelled(
+    closing: &Closing,
+    outcomes: &[ItemOutcome],
+    book: Book,
+    place: Place,
+) -> Result<Cancelled, LedgerError> {
+    if let Some(ItemOutcome::ConditionFailed(stored)) = outcomes.get(SESSION_ITEM) {
+        return session_refused(closing, stored.as_ref(), place);
+    }
+    if let Some(ItemOutcome::ConditionFailed(stored)) = outcomes.get(BOOKED_ITEM) {
+        return booking_refused(closing, stored.as_ref(), book, place);
+    }
+    if let Some(ItemOutcome::ConditionFailed(_)) = outcomes.get(PLACE_ITEM) {
+        return Ok(Cancelled::NoPlaceHeld);
+    }
+    if any_conflict(outcomes) {
+        Ok(Cancelled::Raced)
+    } else {
+        Err(unexpected(outcomes))
+    }
+}
+
+/// The session's condition failed: it is gone, already closed, holds no place, or is not the
+/// session the caller describes.
+fn session_refused(
+    closing: &Closing,
+    stored: Option<&Item>,
+    place: Place,
+) -> Result<Cancelled, LedgerError> {
+    let Some(item) = stored else {
+        return Err(LedgerError::SessionNotFound);
+    };
+    let stored = from_item::<SessionItem>(item.clone())?;
+    let session = &stored.session;
+    if !session.status.is_open() {
+        return Ok(Cancelled::AlreadyClosed);
+    }
+    let described = session.period == closing.period
+        && session.reserved_minutes == closing.reserved_minutes
+        && closing
+            .expect_conversation
+            .as_ref()
+            .is_none_or(|c| session.conversation_id.as_ref() == Some(c));
+    if described && place == Place::Release && !stored.holds_open_place {
+        // Opened before the cap existed: it took no place, it gives none back.
+        return Ok(Cancelled::NoPlaceHeld);
+    }
+    Err(LedgerError::SessionMismatch(
+        "the conversation, period or reservation differs from the session's",
+    ))
+}
+
+/// The condition on where the minutes are booked failed: on the account, the account as it was
+/// tells why; a history item must exist once the account has rolled over.
+fn booking_refused(
+    closing: &Closing,
+    stored: Option<&Item>,
+    book: Book,
+    place: Place,
+) -> Result<Cancelled, LedgerError> {
+    if book == Book::History {
+        return Err(LedgerError::CorruptItem(format!(
+            "no history item for period {} although the account rolled over",
+            closing.period
+        )));
+    }
+    let account = match stored {
+        Some(item) => from_item::<AccountItem>(item.clone())?.account,
+        None => {
+            return Err(LedgerError::CorruptItem(
+                "a session's owner has no account".into(),
+            ));
+        }
+    };
+    if account.period > closing.period {
+        return Ok(Cancelled::AccountRolledOver);
+    }
+    if account.period < closing.period {
+        return Err(LedgerError::SessionMismatch(
+            "the session's period is later than its account's",
+        ));
+    }
+    if place == Place::Release && account.open_sessions < 1 {
+        return Ok(Cancelled::NoPlaceHeld);
+    }
+    // The account changed between the write and its check: try again.
+    Ok(Cancelled::Raced)
 }
 
 impl DynamoLedger {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 
 use crate::LedgerError;
 use crate::config::DEFAULT_MAX_OPEN_SESSIONS;
@@ -109,6 +109,20 @@ impl DynamoLedger {
                 None => return Ok(found),
             }
         }
+    }
+}
+
+impl DynamoLedger {
+    /// Sends one transaction; a failure comes back sorted (cancelled item by item, conflicting,
+    /// or failed), ready for the caller's retry loop.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), errors::TransactFailure> {
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(errors::TransactFailure::from_sdk)
     }
 }
 

@@ -39,46 +39,63 @@ impl DynamoLedger {
             if account.plan == plan && account.limit_minutes == new_limit {
                 return Ok(account);
             }
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key(keys::user_pk(user), keys::ACCOUNT_SK)))
-                .update_expression(
-                    "SET #plan = :plan, limit_minutes = :limit, available_minutes = available_minutes + :delta, updated_at = :now",
-                )
-                .condition_expression("#plan = :old_plan AND limit_minutes = :old_limit AND period = :period")
-                .expression_attribute_names("#plan", "plan")
-                .expression_attribute_values(":plan", s(plan.as_str()))
-                .expression_attribute_values(":limit", n(new_limit))
-                .expression_attribute_values(":delta", n(new_limit - account.limit_minutes))
-                .expression_attribute_values(":now", s(now.to_rfc3339()))
-                .expression_attribute_values(":old_plan", s(account.plan.as_str()))
-                .expression_attribute_values(":old_limit", n(account.limit_minutes))
-                .expression_attribute_values(":period", s(account.period.to_string()))
-                .return_values(ReturnValue::AllNew)
-                .send()
-                .await;
-            match result {
-                Ok(output) => {
-                    let item = output.attributes.ok_or_else(|| {
-                        LedgerError::CorruptItem("updated account was not returned".into())
-                    })?;
-                    let updated = from_item::<AccountItem>(item)?.account;
-                    tracing::info!(from = %account.plan, to = %plan, "plan changed");
-                    return Ok(updated);
-                }
-                Err(err) => match err.as_service_error() {
-                    // Another plan change or a rollover got there first: read again.
-                    Some(UpdateItemError::ConditionalCheckFailedException(_)) => {
-                        backoff(attempt).await
-                    }
-                    _ => return Err(unavailable(&err)),
-                },
+            match self
+                .write_plan(user, &account, plan, new_limit, now)
+                .await?
+            {
+                Some(updated) => return Ok(updated),
+                // Another plan change or a rollover got there first: read again.
+                None => backoff(attempt).await,
             }
         }
         Err(LedgerError::Contention {
             attempts: MAX_ATTEMPTS,
         })
+    }
+
+    /// Moves `account` (as just read) to `plan` with `new_limit`: the account as updated, or
+    /// `None` when its plan, limit or period changed since the read.
+    async fn write_plan(
+        &self,
+        user: &UserId,
+        account: &Account,
+        plan: PlanId,
+        new_limit: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Account>, LedgerError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user_pk(user), keys::ACCOUNT_SK)))
+            .update_expression(
+                "SET #plan = :plan, limit_minutes = :limit, available_minutes = available_minutes + :delta, updated_at = :now",
+            )
+            .condition_expression("#plan = :old_plan AND limit_minutes = :old_limit AND period = :period")
+            .expression_attribute_names("#plan", "plan")
+            .expression_attribute_values(":plan", s(plan.as_str()))
+            .expression_attribute_values(":limit", n(new_limit))
+            .expression_attribute_values(":delta", n(new_limit - account.limit_minutes))
+            .expression_attribute_values(":now", s(now.to_rfc3339()))
+            .expression_attribute_values(":old_plan", s(account.plan.as_str()))
+            .expression_attribute_values(":old_limit", n(account.limit_minutes))
+            .expression_attribute_values(":period", s(account.period.to_string()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                let item = output.attributes.ok_or_else(|| {
+                    LedgerError::CorruptItem("updated account was not returned".into())
+                })?;
+                let updated = from_item::<AccountItem>(item)?.account;
+                tracing::info!(from = %account.plan, to = %plan, "plan changed");
+                Ok(Some(updated))
+            }
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(None),
+                _ => Err(unavailable(&err)),
+            },
+        }
     }
 }

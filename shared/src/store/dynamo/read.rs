@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, Utc};
 
@@ -166,6 +167,23 @@ impl DynamoLedger {
     }
 }
 
+/// One entry of a page of the user's sessions, as stored under the user.
+enum Entry {
+    Owned(Session),
+    /// A session of another owner: its item is read from the owner's partition.
+    Joined(ParticipationItem),
+}
+
+impl Entry {
+    fn from_item(item: Item) -> Result<Entry, LedgerError> {
+        if is_participation(&item) {
+            Ok(Entry::Joined(from_item(item)?))
+        } else {
+            Ok(Entry::Owned(from_item::<SessionItem>(item)?.session))
+        }
+    }
+}
+
 impl DynamoLedger {
     /// The sessions the user owns or takes part in, newest first.
     pub async fn list_sessions(
@@ -174,6 +192,26 @@ impl DynamoLedger {
         limit: u32,
         cursor: Option<SessionId>,
     ) -> Result<SessionPage, LedgerError> {
+        let output = self.query_session_page(user, limit, cursor).await?;
+        let entries = output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(Entry::from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SessionPage {
+            sessions: self.with_joined_sessions(entries).await?,
+            next_cursor: cursor_after(output.last_evaluated_key),
+        })
+    }
+
+    /// One page of the session and participation items under the user, newest first.
+    async fn query_session_page(
+        &self,
+        user: &UserId,
+        limit: u32,
+        cursor: Option<SessionId>,
+    ) -> Result<QueryOutput, LedgerError> {
         let pk = keys::user_pk(user);
         let mut query = self
             .client
@@ -187,20 +225,15 @@ impl DynamoLedger {
         if let Some(cursor) = cursor {
             query = query.set_exclusive_start_key(Some(key(pk, keys::session_sk(cursor))));
         }
-        let output = query.send().await.map_err(|e| unavailable(&e))?;
+        query.send().await.map_err(|e| unavailable(&e))
+    }
 
-        enum Entry {
-            Owned(Session),
-            Joined(ParticipationItem),
-        }
-        let mut entries = Vec::new();
-        for item in output.items.unwrap_or_default() {
-            if is_participation(&item) {
-                entries.push(Entry::Joined(from_item(item)?));
-            } else {
-                entries.push(Entry::Owned(from_item::<SessionItem>(item)?.session));
-            }
-        }
+    /// The entries in order, each with the user's role; a joined session comes from its owner's
+    /// item, and is left out when that item is gone.
+    async fn with_joined_sessions(
+        &self,
+        entries: Vec<Entry>,
+    ) -> Result<Vec<(Session, Role)>, LedgerError> {
         let joined: Vec<ParticipationItem> = entries
             .iter()
             .filter_map(|e| match e {
@@ -213,25 +246,25 @@ impl DynamoLedger {
         } else {
             self.owner_sessions(&joined).await?
         };
-        let sessions = entries
+        Ok(entries
             .into_iter()
             .filter_map(|e| match e {
                 Entry::Owned(session) => Some((session, Role::Owner)),
                 Entry::Joined(p) => owners.remove(&p.session_id).map(|s| (s, Role::Participant)),
             })
-            .collect();
-        let next_cursor = match output.last_evaluated_key {
-            Some(last) => match last.get(keys::SK) {
-                Some(AttributeValue::S(sk)) => sk
-                    .strip_prefix(keys::SESSION_SK_PREFIX)
-                    .and_then(|id| id.parse().ok()),
-                _ => None,
-            },
-            None => None,
-        };
-        Ok(SessionPage {
-            sessions,
-            next_cursor,
-        })
+            .collect())
+    }
+}
+
+/// The cursor of the page after the one whose last key DynamoDB returned; `None` on the last.
+fn cursor_after(last_evaluated_key: Option<Item>) -> Option<SessionId> {
+    match last_evaluated_key {
+        Some(last) => match last.get(keys::SK) {
+            Some(AttributeValue::S(sk)) => sk
+                .strip_prefix(keys::SESSION_SK_PREFIX)
+                .and_then(|id| id.parse().ok()),
+            _ => None,
+        },
+        None => None,
     }
 }

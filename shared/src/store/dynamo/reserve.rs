@@ -12,7 +12,7 @@ use super::errors::{
     ItemOutcome, TransactFailure, any_conflict, bad_request, unavailable, unexpected,
 };
 use super::rollover::RollAttempt;
-use super::{DynamoLedger, MAX_ATTEMPTS, backoff, from_item, key, n, s, to_item};
+use super::{DynamoLedger, Item, MAX_ATTEMPTS, backoff, from_item, key, n, s, to_item};
 use crate::LedgerError;
 use crate::domain::minutes::reservation_minutes;
 use crate::domain::{Account, Period, PlanId, Session, SessionId, SessionStatus, UserId};
@@ -66,47 +66,18 @@ impl DynamoLedger {
         // What the account held the last time a condition failed on it; caps the next attempt.
         let mut seen: Option<Account> = None;
         for attempt in 0..MAX_ATTEMPTS {
-            let available = seen.as_ref().map_or(i64::MAX, |a| a.available_minutes);
-            let minutes = reservation_minutes(request.requested_minutes, available);
-            if minutes == 0
-                && let Some(account) = &seen
-            {
-                return Err(exhausted(account));
-            }
-            let session = Session {
-                session_id: SessionId::new_at(request.now),
-                owner_id: request.owner.clone(),
-                session_type: request.session_type,
-                participants: request.participants.clone(),
-                status: SessionStatus::Pending,
-                period,
-                reserved_minutes: minutes,
-                charged_minutes: None,
-                conversation_id: None,
-                conversation_url: None,
-                meeting_token: None,
-                created_at: request.now,
-                ended_at: None,
-                end_reason: None,
-            };
+            let minutes = minutes_to_reserve(&request, seen.as_ref())?;
+            let session = pending_session(&request, period, minutes);
             let items = self.reservation_items(&request, &session)?;
             let idempotency_item = request.idempotency.as_ref().map(|_| items.len() - 1);
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items))
-                .send()
-                .await;
-            let outcomes = match result {
-                Ok(_) => return Ok(Reserved::New(session)),
-                Err(err) => match TransactFailure::from_sdk(err) {
-                    TransactFailure::Cancelled(outcomes) => outcomes,
-                    TransactFailure::Conflict => {
-                        backoff(attempt).await;
-                        continue;
-                    }
-                    TransactFailure::Failed(e) => return Err(e),
-                },
+            let outcomes = match self.transact(items).await {
+                Ok(()) => return Ok(Reserved::New(session)),
+                Err(TransactFailure::Cancelled(outcomes)) => outcomes,
+                Err(TransactFailure::Conflict) => {
+                    backoff(attempt).await;
+                    continue;
+                }
+                Err(TransactFailure::Failed(e)) => return Err(e),
             };
 
             // A retry of a request that already went through is answered from the first attempt,
@@ -117,43 +88,11 @@ impl DynamoLedger {
             {
                 return self.replay(&request, from_item(item.clone())?).await;
             }
-            match outcomes.get(ACCOUNT_ITEM) {
-                Some(ItemOutcome::ConditionFailed(None)) => {
-                    seen = Some(self.ensure_account(&request.owner, request.now).await?);
-                    continue;
-                }
-                Some(ItemOutcome::ConditionFailed(Some(item))) => {
-                    let account = from_item::<AccountItem>(item.clone())?.account;
-                    if account.period < period {
-                        // A stale period: roll the account over here, so a late or failed
-                        // monthly reset never blocks or over-grants anyone.
-                        if self.roll_over_from(&account, request.now).await? == RollAttempt::Raced {
-                            backoff(attempt).await;
-                        }
-                        seen = None;
-                        continue;
-                    }
-                    if account.period > period {
-                        return Err(LedgerError::SessionMismatch(
-                            "the account is already in a later period than this request's clock",
-                        ));
-                    }
-                    // The cap first: ending an open session is what the user can do about it,
-                    // and it also gives back the minutes that session holds.
-                    if account.open_sessions >= i64::from(self.max_open_sessions) {
-                        return Err(LedgerError::TooManyOpenSessions {
-                            open_sessions: account.open_sessions,
-                            max_open_sessions: self.max_open_sessions,
-                        });
-                    }
-                    if account.available_minutes < 1 {
-                        return Err(exhausted(&account));
-                    }
-                    // Fewer minutes left than asked: the next attempt reserves what is left.
-                    seen = Some(account);
-                    continue;
-                }
-                _ => {}
+            if let Some(ItemOutcome::ConditionFailed(stored)) = outcomes.get(ACCOUNT_ITEM) {
+                seen = self
+                    .account_refused(&request, period, stored.as_ref(), attempt)
+                    .await?;
+                continue;
             }
             if any_conflict(&outcomes)
                 || matches!(
@@ -171,6 +110,91 @@ impl DynamoLedger {
         Err(LedgerError::Contention {
             attempts: MAX_ATTEMPTS,
         })
+    }
+
+    /// The account's condition failed. Returns what the account holds, to cap the next attempt
+    /// (`None` when it must be read again), or why no attempt can succeed.
+    async fn account_refused(
+        &self,
+        request: &ReservationRequest,
+        period: Period,
+        stored: Option<&Item>,
+        attempt: u32,
+    ) -> Result<Option<Account>, LedgerError> {
+        let Some(item) = stored else {
+            return Ok(Some(
+                self.ensure_account(&request.owner, request.now).await?,
+            ));
+        };
+        let account = from_item::<AccountItem>(item.clone())?.account;
+        if account.period < period {
+            // A stale period: roll the account over here, so a late or failed monthly reset
+            // never blocks or over-grants anyone.
+            if self.roll_over_from(&account, request.now).await? == RollAttempt::Raced {
+                backoff(attempt).await;
+            }
+            return Ok(None);
+        }
+        if account.period > period {
+            return Err(LedgerError::SessionMismatch(
+                "the account is already in a later period than this request's clock",
+            ));
+        }
+        self.refuse_when_full(&account)?;
+        // Fewer minutes left than asked: the next attempt reserves what is left.
+        Ok(Some(account))
+    }
+
+    /// No new session for an account at its cap of open sessions or out of minutes.
+    fn refuse_when_full(&self, account: &Account) -> Result<(), LedgerError> {
+        // The cap first: ending an open session is what the user can do about it, and it also
+        // gives back the minutes that session holds.
+        if account.open_sessions >= i64::from(self.max_open_sessions) {
+            return Err(LedgerError::TooManyOpenSessions {
+                open_sessions: account.open_sessions,
+                max_open_sessions: self.max_open_sessions,
+            });
+        }
+        if account.available_minutes < 1 {
+            return Err(exhausted(account));
+        }
+        Ok(())
+    }
+}
+
+/// The minutes to ask for: what the request wants, capped by what the account held when last
+/// seen.
+fn minutes_to_reserve(
+    request: &ReservationRequest,
+    seen: Option<&Account>,
+) -> Result<u32, LedgerError> {
+    let available = seen.map_or(i64::MAX, |a| a.available_minutes);
+    let minutes = reservation_minutes(request.requested_minutes, available);
+    if minutes == 0
+        && let Some(account) = seen
+    {
+        return Err(exhausted(account));
+    }
+    Ok(minutes)
+}
+
+/// The session a reservation of `minutes` records, pending until Tavus answers.
+fn pending_session(request: &ReservationRequest, period: Period, minutes: u32) -> Session {
+    Session {
+        session_id: SessionId::new_at(request.now),
+        owner_id: request.owner.clone(),
+        session_type: request.session_type,
+        participants: request.participants.clone(),
+        status: SessionStatus::Pending,
+        period,
+        reserved_minutes: minutes,
+        charged_minutes: None,
+        conversation_id: None,
+        conversation_url: None,
+        meeting_token: None,
+        created_at: request.now,
+        ended_at: None,
+        end_reason: None,
     }
 }
 

@@ -2,7 +2,9 @@
 //! and start the new one, in one transaction conditioned on the totals that were read, so the
 //! history is exact and the rollover happens exactly once however many requests race to do it.
 
-use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use chrono::{DateTime, Utc};
 
 use super::errors::{ItemOutcome, TransactFailure, any_conflict, bad_request, unexpected};
@@ -67,18 +69,32 @@ impl DynamoLedger {
         if seen.period >= to {
             return Ok(RollAttempt::AlreadyCurrent);
         }
+        let items = vec![
+            TransactWriteItem::builder()
+                .update(self.start_period(seen, to, now)?)
+                .build(),
+            TransactWriteItem::builder()
+                .put(self.archive_period(seen, now)?)
+                .build(),
+        ];
+        match self.transact(items).await {
+            Ok(()) => {
+                tracing::info!(from = %seen.period, to = %to, "account rolled over");
+                Ok(RollAttempt::Rolled)
+            }
+            Err(failure) => roll_failed(seen, failure),
+        }
+    }
+
+    /// Moves the account into period `to` with its plan's full allowance, if it still holds
+    /// exactly the totals of `seen`.
+    fn start_period(
+        &self,
+        seen: &Account,
+        to: Period,
+        now: DateTime<Utc>,
+    ) -> Result<Update, LedgerError> {
         let next = seen.rolled_to(&self.plans, now);
-        let history = PeriodHistory {
-            user_id: seen.user_id.clone(),
-            period: seen.period,
-            plan: seen.plan,
-            limit_minutes: seen.limit_minutes,
-            used_minutes: seen.used_minutes,
-            open_reserved_minutes: seen.reserved_minutes,
-            late_settlements: 0,
-            sessions: seen.sessions,
-            closed_at: now,
-        };
         // The count of sessions is archived too, so it is a condition as well: a reservation
         // released since the read leaves every minute total as it was but one more session.
         let sessions_as_read = if seen.sessions == 0 {
@@ -86,7 +102,7 @@ impl DynamoLedger {
         } else {
             "sessions = :sessions"
         };
-        let reset = Update::builder()
+        Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(keys::user_pk(&seen.user_id), keys::ACCOUNT_SK)))
             .update_expression(
@@ -110,40 +126,48 @@ impl DynamoLedger {
             .expression_attribute_values(":sessions", n(seen.sessions))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::None)
             .build()
-            .map_err(bad_request)?;
-        let archive = aws_sdk_dynamodb::types::Put::builder()
+            .map_err(bad_request)
+    }
+
+    /// Writes the old period's totals (those of `seen`) to its history item, which must not
+    /// exist yet.
+    fn archive_period(&self, seen: &Account, now: DateTime<Utc>) -> Result<Put, LedgerError> {
+        let history = PeriodHistory {
+            user_id: seen.user_id.clone(),
+            period: seen.period,
+            plan: seen.plan,
+            limit_minutes: seen.limit_minutes,
+            used_minutes: seen.used_minutes,
+            open_reserved_minutes: seen.reserved_minutes,
+            late_settlements: 0,
+            sessions: seen.sessions,
+            closed_at: now,
+        };
+        Put::builder()
             .table_name(&self.table)
             .set_item(Some(to_item(&PeriodHistoryItem::new(history))?))
             .condition_expression("attribute_not_exists(pk)")
             .build()
-            .map_err(bad_request)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(reset).build())
-            .transact_items(TransactWriteItem::builder().put(archive).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => {
-                tracing::info!(from = %seen.period, to = %to, "account rolled over");
-                Ok(RollAttempt::Rolled)
+            .map_err(bad_request)
+    }
+}
+
+/// What a rollover transaction that did not commit means: the account moved on since it was
+/// read (read it again), or the items contradict each other.
+fn roll_failed(seen: &Account, failure: TransactFailure) -> Result<RollAttempt, LedgerError> {
+    match failure {
+        TransactFailure::Conflict => Ok(RollAttempt::Raced),
+        TransactFailure::Failed(e) => Err(e),
+        TransactFailure::Cancelled(outcomes) => match outcomes.as_slice() {
+            [ItemOutcome::ConditionFailed(_), _] => Ok(RollAttempt::Raced),
+            _ if any_conflict(&outcomes) => Ok(RollAttempt::Raced),
+            [ItemOutcome::Fine, ItemOutcome::ConditionFailed(_)] => {
+                Err(LedgerError::CorruptItem(format!(
+                    "the history of {} already exists but the account is still in that period",
+                    seen.period
+                )))
             }
-            Err(err) => match TransactFailure::from_sdk(err) {
-                TransactFailure::Conflict => Ok(RollAttempt::Raced),
-                TransactFailure::Failed(e) => Err(e),
-                TransactFailure::Cancelled(outcomes) => match outcomes.as_slice() {
-                    [ItemOutcome::ConditionFailed(_), _] => Ok(RollAttempt::Raced),
-                    _ if any_conflict(&outcomes) => Ok(RollAttempt::Raced),
-                    [ItemOutcome::Fine, ItemOutcome::ConditionFailed(_)] => {
-                        Err(LedgerError::CorruptItem(format!(
-                            "the history of {} already exists but the account is still in that period",
-                            seen.period
-                        )))
-                    }
-                    _ => Err(unexpected(&outcomes)),
-                },
-            },
-        }
+            _ => Err(unexpected(&outcomes)),
+        },
     }
 }

@@ -48,13 +48,24 @@ impl DynamoLedger {
         session: SessionId,
         transcript: &Transcript,
     ) -> Result<(), LedgerError> {
-        let bytes =
-            serde_json::to_vec(transcript).map_err(|e| LedgerError::CorruptItem(e.to_string()))?;
-        if bytes.len() > MAX_TRANSCRIPT_BYTES {
-            return Err(LedgerError::SessionMismatch(
-                "the transcript is larger than any callback can carry",
-            ));
+        let bytes = transcript_json(transcript)?;
+        let items = self.chunks_and_manifest(owner, session, &bytes)?;
+        let session_check = self.session_exists_check(owner, session)?;
+        for group in transactions_of(&items, &session_check) {
+            self.write_transcript_transaction(group).await?;
         }
+        let chunks = bytes.chunks(CHUNK_BYTES).len();
+        tracing::info!(session_id = %session, bytes = bytes.len(), chunks, "transcript stored");
+        Ok(())
+    }
+
+    /// The puts of the transcript's chunks, in order, and last of its manifest.
+    fn chunks_and_manifest(
+        &self,
+        owner: &UserId,
+        session: SessionId,
+        bytes: &[u8],
+    ) -> Result<Vec<TransactWriteItem>, LedgerError> {
         let chunks: Vec<&[u8]> = bytes.chunks(CHUNK_BYTES).collect();
         let mut items = Vec::with_capacity(chunks.len() + 1);
         for (i, chunk) in chunks.iter().enumerate() {
@@ -67,55 +78,72 @@ impl DynamoLedger {
         manifest.insert("bytes".into(), n(bytes.len() as i64));
         manifest.insert("session_id".into(), s(session.to_string()));
         items.push(self.put(manifest)?);
-        let session_check = self.session_exists_check(owner, session)?;
-        let groups: Vec<Vec<TransactWriteItem>> = items
-            .chunks(CHUNKS_PER_TRANSACTION)
-            .map(|chunks| {
-                let mut group = Vec::with_capacity(chunks.len() + 1);
-                group.push(session_check.clone());
-                group.extend_from_slice(chunks);
-                group
-            })
-            .collect();
-        for group in groups {
-            for attempt in 0..super::MAX_ATTEMPTS {
-                match self
-                    .client
-                    .transact_write_items()
-                    .set_transact_items(Some(group.clone()))
-                    .send()
-                    .await
+        Ok(items)
+    }
+
+    /// Writes one transaction of the transcript, trying again while it collides.
+    async fn write_transcript_transaction(
+        &self,
+        group: Vec<TransactWriteItem>,
+    ) -> Result<(), LedgerError> {
+        for attempt in 0..super::MAX_ATTEMPTS {
+            let failure = match self.transact(group.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(failure) => failure,
+            };
+            match failure {
+                // The session check comes first: the session is gone or being erased.
+                TransactFailure::Cancelled(outcomes)
+                    if matches!(outcomes.first(), Some(ItemOutcome::ConditionFailed(_))) =>
                 {
-                    Ok(_) => break,
-                    Err(err) => match TransactFailure::from_sdk(err) {
-                        // The session check comes first: the session is gone or being erased.
-                        TransactFailure::Cancelled(outcomes)
-                            if matches!(
-                                outcomes.first(),
-                                Some(ItemOutcome::ConditionFailed(_))
-                            ) =>
-                        {
-                            return Err(LedgerError::SessionNotFound);
-                        }
-                        TransactFailure::Conflict | TransactFailure::Cancelled(_)
-                            if attempt + 1 < super::MAX_ATTEMPTS =>
-                        {
-                            // Only a concurrent duplicate of this same callback can collide.
-                            super::backoff(attempt).await;
-                        }
-                        TransactFailure::Failed(e) => return Err(e),
-                        _ => {
-                            return Err(LedgerError::Contention {
-                                attempts: super::MAX_ATTEMPTS,
-                            });
-                        }
-                    },
+                    return Err(LedgerError::SessionNotFound);
+                }
+                TransactFailure::Conflict | TransactFailure::Cancelled(_)
+                    if attempt + 1 < super::MAX_ATTEMPTS =>
+                {
+                    // Only a concurrent duplicate of this same callback can collide.
+                    super::backoff(attempt).await;
+                }
+                TransactFailure::Failed(e) => return Err(e),
+                _ => {
+                    return Err(LedgerError::Contention {
+                        attempts: super::MAX_ATTEMPTS,
+                    });
                 }
             }
         }
-        tracing::info!(session_id = %session, bytes = bytes.len(), chunks = chunks.len(), "transcript stored");
+        // Reached only if no attempt at all were allowed: the last attempt returns above.
         Ok(())
     }
+}
+
+/// The transcript as the JSON that is stored, refused when larger than any callback carries.
+fn transcript_json(transcript: &Transcript) -> Result<Vec<u8>, LedgerError> {
+    let bytes =
+        serde_json::to_vec(transcript).map_err(|e| LedgerError::CorruptItem(e.to_string()))?;
+    if bytes.len() > MAX_TRANSCRIPT_BYTES {
+        return Err(LedgerError::SessionMismatch(
+            "the transcript is larger than any callback can carry",
+        ));
+    }
+    Ok(bytes)
+}
+
+/// The items split into transactions of at most [`CHUNKS_PER_TRANSACTION`], each led by the
+/// check that the session exists and is not being erased.
+fn transactions_of(
+    items: &[TransactWriteItem],
+    session_check: &TransactWriteItem,
+) -> Vec<Vec<TransactWriteItem>> {
+    items
+        .chunks(CHUNKS_PER_TRANSACTION)
+        .map(|chunks| {
+            let mut group = Vec::with_capacity(chunks.len() + 1);
+            group.push(session_check.clone());
+            group.extend_from_slice(chunks);
+            group
+        })
+        .collect()
 }
 
 impl DynamoLedger {
