@@ -1,5 +1,5 @@
-//! Every error the API can answer, and its one mapping to a problem response (DESIGN.md
-//! section 5). Core errors convert into these with `?`; nothing else picks a status code.
+//! Every error the API can answer, and its one mapping to a problem response (openapi.yaml's
+//! `Problem`). Core errors convert into these with `?`; nothing else picks a status code.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 

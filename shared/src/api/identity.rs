@@ -1,4 +1,4 @@
-//! Who is asking (DESIGN.md section 7). In production API Gateway's JWT authorizer verifies the
+//! Who is asking. In production API Gateway's JWT authorizer verifies the
 //! token and the function reads the `sub` claim from the request context. The function can also
 //! verify tokens itself (HS256 shared secret, or RS256/ES256 from a JWKS URL), chosen by
 //! configuration; then the issuer and the audience are required settings, because a signature

@@ -1,4 +1,4 @@
-//! The JSON bodies of successful responses (DESIGN.md section 5).
+//! The JSON bodies of successful responses, as openapi.yaml describes them.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};

@@ -36,7 +36,7 @@ impl FetchSecret for SecretsManagerSource {
             .get_secret_value()
             .secret_id(&self.secret_id)
             // Always name the stage: it is the default on AWS, and moto only honours a rotation
-            // when it is named (reference/local-aws.md section 2).
+            // when it is named.
             .version_stage("AWSCURRENT")
             .send()
             .await

@@ -1,4 +1,5 @@
-//! The table's keys and the sparse, sharded index keys (DESIGN.md section 4).
+//! The table's keys and the sparse, sharded index keys (docs/architecture.md, "What the table
+//! holds").
 //!
 //! `template.yaml` is the only definition of the table and its indexes; the names here must
 //! match it, and the store tests create their tables from that file to prove it.

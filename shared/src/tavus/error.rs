@@ -28,15 +28,3 @@ pub enum TavusError {
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
 }
-
-impl TavusError {
-    /// Whether the caller should tell the user to try again later (502/503) rather than 4xx.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            TavusError::AtCapacity
-                | TavusError::Unavailable { .. }
-                | TavusError::DeadlineExceeded { .. }
-        )
-    }
-}

@@ -1,4 +1,4 @@
-//! The Tavus v2 conversation bodies this backend sends and reads (reference/tavus-api.md).
+//! The Tavus v2 conversation bodies this backend sends and reads, as Tavus documents them.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};

@@ -1,5 +1,5 @@
 //! A Tavus CVI simulator for tests and local development: the v2 conversation endpoints the
-//! backend uses, checked and answered as the Tavus documentation (`shared/reference/tavus-api.md`)
+//! backend uses, checked and answered as Tavus's documentation
 //! says Tavus does, with the callbacks Tavus sends, a stand-in for people joining the Daily
 //! room, and fault injection. Listens on loopback only.
 //!

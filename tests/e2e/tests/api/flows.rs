@@ -1,4 +1,4 @@
-//! The HTTP contract of DESIGN.md section 5, as a client meets it.
+//! The HTTP contract (openapi.yaml), as a client meets it.
 
 use e2e_tests::Api;
 use futures::future::join_all;
