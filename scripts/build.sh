@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make build`: release bootstraps of every function with cargo-lambda, without Zig (the host's
 # x86_64 glibc target, which AL2023's provided runtime runs), and their sizes.
-# `sam build` works too: it calls cargo-lambda the same way (see the README).
+# `sam build` works too: it calls cargo-lambda the same way (see docs/operations.md, "Deploying").
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"

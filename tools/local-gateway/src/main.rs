@@ -1,5 +1,5 @@
 //! `local-gateway serve` serves the API on 127.0.0.1; `local-gateway token USER` prints a dev
-//! token. Settings come from the environment (see `.local/dev.env`, written by `make dev`):
+//! token. Settings come from the environment (`make dev` sets them; see scripts/dev.sh):
 //! `GATEWAY_PORT` (3000), `FUNCTIONS_URL` (http://127.0.0.1:9000), `DEV_JWT_SECRET`,
 //! `DEV_JWT_ISSUER` (awaknow-local), `DEV_JWT_AUDIENCE` (awaknow), `CORS_ORIGIN` (*),
 //! `TEMPLATE` (template.yaml), `GATEWAY_MAX_IN_FLIGHT` (invocations one function may have in
