@@ -1,6 +1,7 @@
 //! Building a function's long-lived parts from its typed configuration, once per execution
-//! environment, in `main` before `run`. No network call happens here: the SDK loads only the
-//! environment, the secret is read at its first use.
+//! environment, in `main` before `run`. Nothing here can fail (the configuration was checked when
+//! it was read) and no network call happens: the SDK loads only the environment, the secret is
+//! read and the Tavus HTTP client built at their first use.
 
 use std::sync::Arc;
 
@@ -8,18 +9,10 @@ use aws_config::SdkConfig;
 
 use crate::api::App;
 use crate::api::identity::Authenticator;
-use crate::config::{ConfigError, HttpConfig, LedgerConfig, SecretConfig, TavusSettings};
+use crate::config::{HttpConfig, LedgerConfig, SecretConfig, TavusSettings};
 use crate::secrets::{SecretCache, SecretsManagerSource};
 use crate::store::DynamoLedger;
-use crate::tavus::{Tavus, TavusClient, TavusError};
-
-#[derive(Debug, thiserror::Error)]
-pub enum InitError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Client(#[from] TavusError),
-}
+use crate::tavus::{Tavus, TavusClient};
 
 pub fn ledger(sdk: &SdkConfig, config: &LedgerConfig) -> DynamoLedger {
     DynamoLedger::new(
@@ -38,36 +31,28 @@ pub fn secrets(sdk: &SdkConfig, config: &SecretConfig) -> Arc<SecretCache<Secret
     Arc::new(SecretCache::new(source, config.ttl))
 }
 
-pub fn tavus(sdk: &SdkConfig, settings: &TavusSettings) -> Result<Tavus, InitError> {
-    let secrets = secrets(sdk, &settings.secret);
-    Ok(TavusClient::new(settings.client.clone(), secrets)?)
+pub fn tavus(sdk: &SdkConfig, settings: &TavusSettings) -> Tavus {
+    TavusClient::new(settings.client.clone(), secrets(sdk, &settings.secret))
 }
 
 /// The app an HTTP function serves its routes with.
-pub fn http_app(sdk: &SdkConfig, config: &HttpConfig) -> Result<App, InitError> {
-    let tavus = config
-        .tavus
-        .as_ref()
-        .map(|settings| tavus(sdk, settings))
-        .transpose()?;
-    Ok(App {
+pub fn http_app(sdk: &SdkConfig, config: &HttpConfig) -> App {
+    let tavus = config.tavus.as_ref().map(|settings| tavus(sdk, settings));
+    App {
         ledger: ledger(sdk, &config.ledger),
         auth: config.auth.clone().map(Authenticator::new),
         delete_after_call: tavus.as_ref().is_none_or(Tavus::delete_after_call),
         tavus,
         public_url: config.public_url.clone(),
-    })
+    }
 }
 
-pub fn sweep_job(
-    sdk: &SdkConfig,
-    config: &crate::config::SweepConfig,
-) -> Result<crate::jobs::SweepJob, InitError> {
-    Ok(crate::jobs::SweepJob {
+pub fn sweep_job(sdk: &SdkConfig, config: &crate::config::SweepConfig) -> crate::jobs::SweepJob {
+    crate::jobs::SweepJob {
         ledger: ledger(sdk, &config.ledger),
-        tavus: tavus(sdk, &config.tavus)?,
+        tavus: tavus(sdk, &config.tavus),
         options: config.options,
-    })
+    }
 }
 
 pub fn reset_job(sdk: &SdkConfig, config: &crate::config::ResetConfig) -> crate::jobs::ResetJob {

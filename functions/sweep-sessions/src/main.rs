@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
     awaknow_core::telemetry::init_json_logs();
     let config = SweepConfig::from_env()?;
     let sdk = awaknow_core::aws::sdk_config().await;
-    let job = Arc::new(awaknow_core::wiring::sweep_job(&sdk, &config)?);
+    let job = Arc::new(awaknow_core::wiring::sweep_job(&sdk, &config));
     run_concurrent(service_fn(move |event| {
         let job = Arc::clone(&job);
         async move { job.run(event).await }

@@ -19,7 +19,7 @@ async fn main() -> Result<(), Error> {
     awaknow_core::telemetry::init_json_logs();
     let config = HttpConfig::from_env(FUNCTION)?;
     let sdk = awaknow_core::aws::sdk_config().await;
-    let app = Arc::new(awaknow_core::wiring::http_app(&sdk, &config)?);
+    let app = Arc::new(awaknow_core::wiring::http_app(&sdk, &config));
     run_concurrent(service_fn(move |request| {
         let app = Arc::clone(&app);
         async move { shell::handle(&app, FUNCTION, request).await }

@@ -6,7 +6,7 @@
 //! 400 is its own error. A 401 fetches the key again from Secrets Manager once and retries once.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
@@ -70,22 +70,37 @@ fn is_capacity_message(message: &str) -> bool {
 pub type Tavus = TavusClient<SecretsManagerSource>;
 
 pub struct TavusClient<F> {
-    http: reqwest::Client,
+    /// Built at the first request, not at start: building it loads the system's trust roots
+    /// (a few milliseconds), which functions that rarely call Tavus should not pay at init.
+    http: OnceLock<reqwest::Client>,
     config: TavusConfig,
     keys: Arc<SecretCache<F>>,
 }
 
 impl<F: FetchSecret> TavusClient<F> {
-    pub fn new(config: TavusConfig, keys: Arc<SecretCache<F>>) -> Result<Self, TavusError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
+    pub fn new(config: TavusConfig, keys: Arc<SecretCache<F>>) -> Self {
+        TavusClient {
+            http: OnceLock::new(),
+            config,
+            keys,
+        }
+    }
+
+    /// The HTTP client, built on first use. Two first requests at once may both build one; the
+    /// first stored is kept.
+    fn http(&self) -> Result<&reqwest::Client, TavusError> {
+        if let Some(client) = self.http.get() {
+            return Ok(client);
+        }
+        let built = reqwest::Client::builder()
+            .connect_timeout(self.config.connect_timeout)
             // Lambda freezes idle environments; a pooled connection idle longer than this is
             // likely dead on the other side, so do not reuse it.
             .pool_idle_timeout(Duration::from_secs(50))
             .user_agent(concat!("awaknow-backend/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| TavusError::Client(e.to_string()))?;
-        Ok(TavusClient { http, config, keys })
+        Ok(self.http.get_or_init(|| built))
     }
 
     /// The cache of the secret that holds the Tavus key and the callback signing key.
@@ -233,8 +248,11 @@ impl<F: FetchSecret> TavusClient<F> {
         remaining: Duration,
         attempt: u32,
     ) -> Attempt {
-        let mut http = self
-            .http
+        let client = match self.http() {
+            Ok(client) => client,
+            Err(e) => return Attempt::Failed(e),
+        };
+        let mut http = client
             .request(request.method.clone(), request.url.as_str())
             .header("x-api-key", values.tavus_api_key.expose())
             .timeout(remaining.min(self.config.request_timeout));

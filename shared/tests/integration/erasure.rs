@@ -376,8 +376,7 @@ async fn tavus_answering(
         .await;
     let (keys, _) = crate::tavus_client::keys_with("tk-erasure").await;
     let client =
-        awaknow_core::tavus::TavusClient::new(crate::tavus_client::config_for(&server.uri()), keys)
-            .unwrap();
+        awaknow_core::tavus::TavusClient::new(crate::tavus_client::config_for(&server.uri()), keys);
     (server, client)
 }
 

@@ -396,8 +396,7 @@ async fn create(ledger: &DynamoLedger, owner: &UserId, now: DateTime<Utc>) -> Re
     let tavus = TavusClient::new(
         crate::tavus_client::config_for(&sim.base_url()),
         Arc::clone(&keys),
-    )
-    .unwrap();
+    );
     let body = br#"{"session_type": "reflect_alone", "prompt": "a walk", "max_minutes": 2}"#;
     let cx = CreateContext {
         owner,

@@ -56,7 +56,7 @@ async fn create_then_end_sends_the_documented_callbacks() {
     let _logs = crate::support::tavus_client_logs(false).await;
     let sim = tavus_sim::start(SimConfig::default(), 0).await.unwrap();
     let (keys, _) = keys_with("sim-key").await;
-    let client = TavusClient::new(config_for(&sim.base_url()), keys).unwrap();
+    let client = TavusClient::new(config_for(&sim.base_url()), keys);
     let (callback_url, mut events) = receiver().await;
 
     let conv = client
@@ -140,7 +140,7 @@ async fn a_call_ends_at_max_call_duration_or_when_the_control_endpoint_says() {
     .await
     .unwrap();
     let (keys, _) = keys_with("sim-key").await;
-    let client = TavusClient::new(config_for(&sim.base_url()), keys).unwrap();
+    let client = TavusClient::new(config_for(&sim.base_url()), keys);
     let (callback_url, mut events) = receiver().await;
 
     let short = client
@@ -249,7 +249,7 @@ async fn injected_faults_reach_the_client() {
     let _logs = crate::support::tavus_client_logs(false).await;
     let sim = tavus_sim::start(SimConfig::default(), 0).await.unwrap();
     let (keys, _) = keys_with("sim-key").await;
-    let client = TavusClient::new(config_for(&sim.base_url()), keys).unwrap();
+    let client = TavusClient::new(config_for(&sim.base_url()), keys);
     let http = reqwest::Client::new();
     let faults = |body: Value| {
         http.post(format!("{}/_sim/faults", sim.base_url()))

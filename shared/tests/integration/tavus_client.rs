@@ -101,7 +101,7 @@ async fn create_sends_the_documented_path_header_and_body() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = TavusClient::new(config_for(&server.uri()), keys).unwrap();
+    let client = TavusClient::new(config_for(&server.uri()), keys);
 
     let request = conversation(
         SessionType::ResolveTogether,
@@ -165,7 +165,7 @@ async fn two_503s_then_a_200_succeed_in_three_calls() {
         )
         .mount(&server)
         .await;
-    let client = TavusClient::new(config_for(&server.uri()), keys).unwrap();
+    let client = TavusClient::new(config_for(&server.uri()), keys);
 
     let conv = client
         .create_conversation(
@@ -232,7 +232,7 @@ async fn a_create_whose_answer_was_lost_ends_what_it_made_before_creating_again(
         .expect(1)
         .mount(&server)
         .await;
-    let client = TavusClient::new(config_for(&server.uri()), keys).unwrap();
+    let client = TavusClient::new(config_for(&server.uri()), keys);
 
     let conv = client
         .create_conversation(
@@ -278,7 +278,7 @@ async fn a_lost_create_listed_with_its_token_is_adopted() {
         })))
         .mount(&server)
         .await;
-    let client = TavusClient::new(config_for(&server.uri()), keys).unwrap();
+    let client = TavusClient::new(config_for(&server.uri()), keys);
 
     let conv = client
         .create_conversation(
@@ -320,7 +320,7 @@ async fn delete_is_hard_and_a_conversation_already_gone_counts_as_deleted() {
         )
         .mount(&server)
         .await;
-    let client = TavusClient::new(config_for(&server.uri()), keys).unwrap();
+    let client = TavusClient::new(config_for(&server.uri()), keys);
     client.delete_conversation("c1", soon()).await.unwrap();
     client.delete_conversation("c2", soon()).await.unwrap();
     assert!(matches!(
@@ -350,7 +350,7 @@ async fn a_400_is_not_retried_and_the_capacity_400_is_its_own_error() {
         .with_priority(2)
         .mount(&server)
         .await;
-    let client = TavusClient::new(config_for(&server.uri()), keys).unwrap();
+    let client = TavusClient::new(config_for(&server.uri()), keys);
     let request = conversation(SessionType::ReflectAlone, 0, 30, "https://cb");
 
     match client.create_conversation(&request, soon()).await {
@@ -391,7 +391,7 @@ async fn a_401_fetches_the_rotated_key_and_retries_once() {
         .respond_with(created())
         .mount(&server)
         .await;
-    let client = TavusClient::new(config_for(&server.uri()), Arc::clone(&keys)).unwrap();
+    let client = TavusClient::new(config_for(&server.uri()), Arc::clone(&keys));
     keys.get().await.unwrap(); // warm: the cache holds tk-old for five minutes
     rotate_secret(&secrets_client().await, &name, "tk-new").await;
 
@@ -415,7 +415,7 @@ async fn a_401_fetches_the_rotated_key_and_retries_once() {
     // A key that is refused also after the refresh is reported after one retry, not a loop.
     rotate_secret(&secrets_client().await, &name, "tk-revoked").await;
     let before = server.received_requests().await.unwrap().len();
-    let client = TavusClient::new(config_for(&server.uri()), keys_with("tk-old").await.0).unwrap();
+    let client = TavusClient::new(config_for(&server.uri()), keys_with("tk-old").await.0);
     assert!(matches!(
         client.create_conversation(&request, soon()).await,
         Err(TavusError::Unauthorized)
@@ -432,7 +432,7 @@ async fn the_deadline_is_respected() {
         .respond_with(created().set_delay(Duration::from_secs(5)))
         .mount(&server)
         .await;
-    let client = TavusClient::new(config_for(&server.uri()), keys).unwrap();
+    let client = TavusClient::new(config_for(&server.uri()), keys);
     let request = conversation(SessionType::ReflectAlone, 0, 30, "https://cb");
 
     let started = Instant::now();
@@ -459,7 +459,7 @@ async fn retries_stop_at_the_deadline_and_after_the_last_attempt() {
         .respond_with(ResponseTemplate::new(502))
         .mount(&server)
         .await;
-    let client = TavusClient::new(config_for(&server.uri()), keys).unwrap();
+    let client = TavusClient::new(config_for(&server.uri()), keys);
     let request = conversation(SessionType::ReflectAlone, 0, 30, "https://cb");
 
     match client.create_conversation(&request, soon()).await {
@@ -498,7 +498,7 @@ async fn end_and_get_use_the_documented_paths() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = TavusClient::new(config_for(&server.uri()), keys).unwrap();
+    let client = TavusClient::new(config_for(&server.uri()), keys);
     client.end_conversation("c42", soon()).await.unwrap();
     let details = client.get_conversation("c42", soon()).await.unwrap();
     assert_eq!(
@@ -553,7 +553,7 @@ async fn the_key_appears_in_no_log_and_no_error() {
         .with_priority(2)
         .mount(&server)
         .await;
-    let client = TavusClient::new(config_for(&server.uri()), Arc::clone(&keys)).unwrap();
+    let client = TavusClient::new(config_for(&server.uri()), Arc::clone(&keys));
     let request = conversation(SessionType::ReflectAlone, 0, 30, "https://cb");
 
     let ok = client.create_conversation(&request, soon()).await.unwrap();
@@ -563,8 +563,7 @@ async fn the_key_appears_in_no_log_and_no_error() {
         .unwrap_err();
     // A 401 path too: the refresh logs, and the error after it.
     rotate_secret(&secrets_client().await, &name, KEY).await;
-    let unauthorized =
-        TavusClient::new(config_for(&format!("{}/nowhere", server.uri())), keys).unwrap();
+    let unauthorized = TavusClient::new(config_for(&format!("{}/nowhere", server.uri())), keys);
     let missing = unauthorized
         .end_conversation("c1", soon())
         .await

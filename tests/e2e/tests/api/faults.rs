@@ -34,7 +34,7 @@ fn tavus(base_url: String, keys: &Keys) -> TavusClient<SecretsManagerSource> {
         },
         ..e2e_tests::sim_tavus_config(&base_url)
     };
-    TavusClient::new(config, Arc::clone(keys)).unwrap()
+    TavusClient::new(config, Arc::clone(keys))
 }
 
 fn body(minutes: u32) -> Vec<u8> {

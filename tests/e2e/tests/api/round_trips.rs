@@ -102,8 +102,7 @@ async fn the_happy_create_and_usage_paths_make_the_fewest_round_trips() {
     let tavus = TavusClient::new(
         e2e_tests::sim_tavus_config(&sim.base_url()),
         Arc::clone(&keys),
-    )
-    .unwrap();
+    );
     let app = awaknow_core::api::App {
         ledger: ledger.clone(),
         tavus: Some(tavus),

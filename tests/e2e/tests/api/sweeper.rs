@@ -56,8 +56,7 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
     let tavus = TavusClient::new(
         e2e_tests::sim_tavus_config(&sim.base_url()),
         Arc::clone(&keys),
-    )
-    .unwrap();
+    );
     let soon = || Instant::now() + Duration::from_secs(30);
     let now = chrono::Utc::now();
 
@@ -71,13 +70,10 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
     let silent = e2e_tests::Api::user("silent");
     let create = awaknow_core::api::App {
         ledger: ledger.clone(),
-        tavus: Some(
-            TavusClient::new(
-                e2e_tests::sim_tavus_config(&sim.base_url()),
-                Arc::clone(&keys),
-            )
-            .unwrap(),
-        ),
+        tavus: Some(TavusClient::new(
+            e2e_tests::sim_tavus_config(&sim.base_url()),
+            Arc::clone(&keys),
+        )),
         auth: Some(awaknow_core::api::identity::Authenticator::new(
             awaknow_core::api::identity::AuthMode::Authorizer,
         )),
@@ -194,13 +190,10 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
     let token = callback_url.rsplit('/').next().unwrap();
     let webhook = awaknow_core::api::App {
         ledger: ledger.clone(),
-        tavus: Some(
-            TavusClient::new(
-                e2e_tests::sim_tavus_config(&sim.base_url()),
-                Arc::clone(&keys),
-            )
-            .unwrap(),
-        ),
+        tavus: Some(TavusClient::new(
+            e2e_tests::sim_tavus_config(&sim.base_url()),
+            Arc::clone(&keys),
+        )),
         delete_after_call: true,
         auth: None,
         public_url: None,
@@ -297,7 +290,7 @@ impl Rig {
     }
 
     fn tavus(&self, config: awaknow_core::tavus::TavusConfig) -> TavusClient<SecretsManagerSource> {
-        TavusClient::new(config, Arc::clone(&self.keys)).unwrap()
+        TavusClient::new(config, Arc::clone(&self.keys))
     }
 
     /// Creates a session through the create-session handler; its callbacks lead nowhere.
