@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
@@ -229,75 +229,11 @@ fn decode_sub(token: &str, key: &DecodingKey, validation: Validation) -> Result<
     UserId::parse(&data.claims.sub).map_err(|_| ApiError::Unauthenticated)
 }
 
-/// Claims of a development token.
-#[derive(Debug, Serialize)]
-struct DevClaims<'a> {
-    sub: &'a str,
-    iss: &'a str,
-    aud: &'a str,
-    iat: i64,
-    exp: i64,
-}
-
-/// Signs an HS256 token for local development and tests (`make token`).
-pub fn sign_dev_token(
-    secret: &Secret,
-    user: &str,
-    issuer: &str,
-    audience: &str,
-    ttl: chrono::Duration,
-) -> Result<String, ApiError> {
-    let now = chrono::Utc::now().timestamp();
-    let claims = DevClaims {
-        sub: user,
-        iss: issuer,
-        aud: audience,
-        iat: now,
-        exp: now + ttl.num_seconds(),
-    };
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret.expose().as_bytes()),
-    )
-    .map_err(|e| ApiError::invalid(format!("token: {e}")))
-}
-
-/// Verifies a development token as API Gateway's JWT authorizer would (signature, `exp`,
-/// issuer, audience) and returns its claims as the authorizer passes them on: as strings.
-pub fn verify_dev_token(
-    secret: &Secret,
-    token: &str,
-    issuer: &str,
-    audience: &str,
-) -> Option<HashMap<String, String>> {
-    let mut v = Validation::new(Algorithm::HS256);
-    v.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
-    v.set_issuer(&[issuer]);
-    v.set_audience(&[audience]);
-    let data = jsonwebtoken::decode::<HashMap<String, serde_json::Value>>(
-        token,
-        &DecodingKey::from_secret(secret.expose().as_bytes()),
-        &v,
-    )
-    .ok()?;
-    Some(
-        data.claims
-            .into_iter()
-            .map(|(k, v)| {
-                let text = match v {
-                    serde_json::Value::String(s) => s,
-                    other => other.to_string(),
-                };
-                (k, text)
-            })
-            .collect(),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::dev_token::{sign_dev_token, verify_dev_token};
+    use jsonwebtoken::{EncodingKey, Header};
 
     fn secret() -> Secret {
         Secret::new("dev-secret-dev-secret-dev-secret-42")

@@ -7,6 +7,7 @@
 //! [`history`], [`webhook`]) → [`response`].
 
 pub mod app;
+pub mod dev_token;
 pub mod erasure;
 pub mod error;
 pub mod handlers;

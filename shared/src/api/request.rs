@@ -9,13 +9,13 @@ use crate::domain::minutes::TAVUS_MAX_CALL_MINUTES;
 use crate::domain::notes::MAX_NOTES_CHARS;
 use crate::domain::{Precondition, SessionId, SessionType, UserId};
 use crate::store::IdempotencyKey;
+use crate::store::MAX_PAGE;
 
 pub const MAX_PROMPT_CHARS: usize = 4000;
 pub const MAX_CONTEXT_CHARS: usize = 4000;
 pub const MAX_PARTICIPANTS: usize = 7;
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
 pub const DEFAULT_PAGE: u32 = 20;
-pub const MAX_PAGE: u32 = 100;
 
 /// A checked `POST /sessions` body. The prompt and context are only passed on to Tavus.
 #[derive(Clone, PartialEq, Eq, Serialize)]

@@ -36,6 +36,12 @@ pub fn user_pk(user: &UserId) -> String {
     format!("USER#{user}")
 }
 
+/// The user a partition key names; `None` for a key [`user_pk`] did not make.
+pub fn user_of_pk(pk: &str) -> Option<UserId> {
+    pk.strip_prefix("USER#")
+        .and_then(|user| UserId::parse(user).ok())
+}
+
 pub const ACCOUNT_SK: &str = "ACCOUNT";
 
 pub const SESSION_SK_PREFIX: &str = "SESSION#";

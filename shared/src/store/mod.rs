@@ -13,6 +13,7 @@ pub mod items;
 pub mod keys;
 
 pub use dynamo::DynamoLedger;
+pub use dynamo::MAX_PAGE;
 pub use items::PeriodHistory;
 
 /// What a client asked for when it opened a session.

@@ -1,7 +1,7 @@
 //! The client side of the end-to-end tests: talks to the API started by `make test`
 //! (`scripts/dev.sh up` with AWAKNOW_ENV=test-<pid>), whose addresses are in the environment.
 
-use awaknow_core::api::identity::sign_dev_token;
+use awaknow_core::api::dev_token::sign_dev_token;
 use awaknow_core::secrets::Secret;
 use serde_json::Value;
 

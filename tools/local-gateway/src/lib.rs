@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use awaknow_core::api::identity::verify_dev_token;
+use awaknow_core::api::dev_token::verify_dev_token;
 use awaknow_core::secrets::Secret;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};

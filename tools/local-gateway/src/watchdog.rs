@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use awaknow_core::api::identity::sign_dev_token;
+use awaknow_core::api::dev_token::sign_dev_token;
 use awaknow_core::secrets::Secret;
 
 #[derive(Debug, Clone)]

@@ -20,6 +20,7 @@ mod import;
 mod notes;
 mod plan;
 mod read;
+pub use read::MAX_PAGE;
 mod reserve;
 mod reset;
 mod rollover;

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use super::errors::unavailable;
 use super::{DynamoLedger, Item, s};
 use crate::LedgerError;
-use crate::domain::{Period, UserId};
+use crate::domain::Period;
 use crate::store::{StalePage, keys};
 
 impl DynamoLedger {
@@ -35,13 +35,11 @@ impl DynamoLedger {
         let mut users = Vec::new();
         for item in output.items.unwrap_or_default() {
             let user = match item.get(keys::PK) {
-                Some(AttributeValue::S(pk)) => {
-                    pk.strip_prefix("USER#").and_then(|u| UserId::parse(u).ok())
-                }
+                Some(AttributeValue::S(pk)) => keys::user_of_pk(pk),
                 _ => None,
             };
             users.push(user.ok_or_else(|| {
-                LedgerError::CorruptItem("an indexed account without a USER# key".into())
+                LedgerError::CorruptItem("an indexed account without a user's partition key".into())
             })?);
         }
         Ok(StalePage {

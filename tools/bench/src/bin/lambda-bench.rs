@@ -214,7 +214,7 @@ async fn latency_gateway(
     let tasks = (0..clients).map(|i| {
         let http = http.clone();
         let user = format!("gw-bench-{i}-{}", ulid::Ulid::new());
-        let token = awaknow_core::api::identity::sign_dev_token(&secret, &user, "awaknow-local", "awaknow", chrono::Duration::hours(1))
+        let token = awaknow_core::api::dev_token::sign_dev_token(&secret, &user, "awaknow-local", "awaknow", chrono::Duration::hours(1))
             .unwrap_or_else(|e| fail(format!("{e:?}")));
         let url = format!("{base}{path}");
         let method = method.to_owned();
