@@ -81,6 +81,27 @@ pub fn authenticator() -> Result<Authenticator, InitError> {
     })?))
 }
 
+/// The recordings bucket, or `None` when this deployment records nothing (see
+/// [`crate::config::recording_target_from_lookup`]). Against a local S3 stand-in (an
+/// `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL` is set) the bucket is addressed in the path.
+pub fn recordings(sdk: &SdkConfig) -> Result<Option<crate::recordings::Recordings>, InitError> {
+    let Some(target) = recording_target()? else {
+        return Ok(None);
+    };
+    let path_style = var("AWS_ENDPOINT_URL_S3").is_some() || var("AWS_ENDPOINT_URL").is_some();
+    Ok(Some(crate::recordings::Recordings::new(
+        sdk, target, path_style,
+    )))
+}
+
+/// Only where the recordings go (for the webhook, which checks callbacks against the bucket
+/// and needs no S3 client).
+pub fn recording_target() -> Result<Option<crate::recordings::RecordingTarget>, InitError> {
+    Ok(crate::config::recording_target_from_lookup(|name| {
+        std::env::var(name).ok()
+    })?)
+}
+
 /// `PUBLIC_API_URL`: the API's base URL as Tavus reaches it. Optional in AWS (taken from the
 /// request's domain), set locally where the gateway is plain HTTP.
 pub fn public_url() -> Option<String> {

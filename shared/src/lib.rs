@@ -13,6 +13,7 @@ pub mod error;
 pub mod lambda;
 pub mod metrics;
 pub mod problem;
+pub mod recordings;
 pub mod reset;
 pub mod secrets;
 pub mod store;

@@ -4,27 +4,29 @@
 //! period's history and so the usage figures do not change.
 //!
 //! [`erase`] is the one place a session is erased; whatever else comes to be kept with a session
-//! (a recording object, ...) is deleted there, before the table's items, as Tavus's copy is.
+//! is deleted there, before the table's items, as Tavus's copy and the recordings are.
 
 use std::time::Instant;
 
 use super::ApiError;
+use super::recording::erase_recordings;
 use super::request;
 use crate::domain::{Role, Session, UserId};
-use crate::store::{EraseSession, Erased, GetSession};
+use crate::recordings::Recordings;
+use crate::store::{DynamoLedger, EraseSession, Erased, GetSession};
 use crate::tavus::DeleteConversation;
 
 /// `DELETE /sessions/{id}`: for the owner of a closed session (a participant gets 404, as
 /// anyone else; a pending or active session is 409 `session_active`: end it first).
-pub async fn delete_session<L, T>(
-    ledger: &L,
+pub async fn delete_session<T>(
+    ledger: &DynamoLedger,
     tavus: &T,
+    recordings: Option<&Recordings>,
     owner: &UserId,
     raw_id: &str,
     deadline: Instant,
 ) -> Result<(), ApiError>
 where
-    L: GetSession + EraseSession + Sync,
     T: DeleteConversation + Sync,
 {
     let (session, role) = ledger
@@ -37,22 +39,23 @@ where
     if session.status.is_open() {
         return Err(ApiError::SessionActive);
     }
-    erase(ledger, tavus, &session, deadline).await
+    erase(ledger, tavus, recordings, &session, deadline).await
 }
 
 /// Erases a closed session everywhere it is kept, outside first: Tavus's copy of the
 /// conversation (whether or not the sweeper was still due to delete it, and also when
 /// `TAVUS_DELETE_AFTER_CALL` keeps copies: the user asked for it to go), then the table's items.
 /// If Tavus cannot delete its copy nothing is erased and the answer is a retryable 503, so the
-/// copy is never left without the session that leads the sweeper to it.
-pub async fn erase<L, T>(
-    ledger: &L,
+/// copy is never left without the session that leads the sweeper to it. Then the recordings
+/// ([`erase_recordings`]): a failed delete is a retryable 503 too, and the sweeper finishes it.
+pub async fn erase<T>(
+    ledger: &DynamoLedger,
     tavus: &T,
+    recordings: Option<&Recordings>,
     session: &Session,
     deadline: Instant,
 ) -> Result<(), ApiError>
 where
-    L: EraseSession + Sync,
     T: DeleteConversation + Sync,
 {
     if let Some(conversation_id) = &session.conversation_id {
@@ -62,6 +65,7 @@ where
             return Err(ApiError::TavusCopyKept(e.to_string()));
         }
     }
+    erase_recordings(ledger, recordings, session, chrono::Utc::now()).await?;
     let Erased {
         transcript_items,
         notes,

@@ -52,6 +52,12 @@ pub enum ApiError {
     TavusCopyKept(String),
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// `"record": true` where no recordings bucket is configured.
+    #[error("recording is not available")]
+    RecordingUnavailable,
+    /// Erasure: a recording object could not be deleted yet; the sweeper finishes the erasure.
+    #[error("a recording was not deleted: {0}")]
+    RecordingKept(String),
 }
 
 impl ApiError {
@@ -125,6 +131,16 @@ impl ApiError {
                     ),
                 None,
             ),
+            ApiError::RecordingUnavailable => (
+                Problem::new(400, "recording_unavailable", "Recording is not available")
+                    .with_detail("this service does not record calls; create the session without \"record\": true"),
+                None,
+            ),
+            ApiError::RecordingKept(_) => (
+                Problem::new(503, "dependency_unavailable", "A service we depend on is unavailable")
+                    .with_detail("the recording could not be deleted yet; the erasure finishes on its own shortly, or try again"),
+                Some(ERASURE_RETRY_AFTER),
+            ),
             ApiError::TavusCopyKept(_) => (
                 Problem::new(503, "dependency_unavailable", "A service we depend on is unavailable")
                     .with_detail("the video service could not delete its copy of the call; nothing was erased, try again shortly"),
@@ -176,6 +192,12 @@ impl From<TavusError> for ApiError {
             TavusError::Secret(s) => ApiError::from(s),
             other => ApiError::TavusUnavailable(other.to_string()),
         }
+    }
+}
+
+impl From<crate::recordings::RecordingError> for ApiError {
+    fn from(e: crate::recordings::RecordingError) -> ApiError {
+        ApiError::DependencyUnavailable(e.to_string())
     }
 }
 
@@ -243,6 +265,12 @@ mod tests {
             ),
             (
                 ApiError::DependencyUnavailable("x".into()),
+                503,
+                "dependency_unavailable",
+            ),
+            (ApiError::RecordingUnavailable, 400, "recording_unavailable"),
+            (
+                ApiError::RecordingKept("s3 at 10.0.0.1".into()),
                 503,
                 "dependency_unavailable",
             ),

@@ -17,6 +17,8 @@ pub enum Route {
     GetNotes(String),
     PutNotes(String),
     UsageHistory,
+    /// The session's recording: its status, and a short-lived link to play it.
+    GetRecording(String),
 }
 
 /// The route for a method and path (no stage prefix); `None` when no route has that path.
@@ -48,6 +50,10 @@ pub fn route(method: &str, path: &str) -> Result<Option<Route>, ApiError> {
         },
         ["sessions", id, "end"] if !id.is_empty() => match method {
             "POST" => Route::EndSession((*id).to_owned()),
+            _ => return Err(ApiError::MethodNotAllowed),
+        },
+        ["sessions", id, "recording"] if !id.is_empty() => match method {
+            "GET" => Route::GetRecording((*id).to_owned()),
             _ => return Err(ApiError::MethodNotAllowed),
         },
         ["sessions", id, "transcript"] if !id.is_empty() => match method {
@@ -110,6 +116,14 @@ mod tests {
             route("GET", "/usage/history").unwrap(),
             Some(Route::UsageHistory)
         );
+        assert_eq!(
+            route("GET", "/sessions/01J/recording").unwrap(),
+            Some(Route::GetRecording("01J".into()))
+        );
+        assert!(matches!(
+            route("DELETE", "/sessions/01J/recording"),
+            Err(ApiError::MethodNotAllowed)
+        ));
         assert!(matches!(
             route("POST", "/sessions/01J/notes"),
             Err(ApiError::MethodNotAllowed)

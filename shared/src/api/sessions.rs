@@ -13,6 +13,7 @@ use super::webhook_token::{self, CallbackClaims};
 use crate::domain::minutes::charged_minutes;
 use crate::domain::{EndReason, Role, Session, SessionStatus, UserId};
 use crate::metrics::record::{self, ClosedBy};
+use crate::recordings::RecordingTarget;
 use crate::secrets::{FetchSecret, Secret, SecretCache, SecretError};
 use crate::store::ReadTranscript;
 use crate::store::{
@@ -71,6 +72,9 @@ pub struct CreateContext<'a> {
     pub now: DateTime<Utc>,
     /// When the answer must be on its way (the Lambda's deadline less a margin).
     pub deadline: Instant,
+    /// Where calls are recorded; `None`: this deployment records nothing, and a session that
+    /// asks for a recording is refused (400 `recording_unavailable`).
+    pub recording: Option<&'a RecordingTarget>,
 }
 
 /// `POST /sessions`: reserve, create the Tavus conversation, record it. If Tavus fails, the
@@ -88,6 +92,9 @@ where
     K: WebhookKey + Sync,
 {
     let request = CreateSessionRequest::parse(body, cx.owner)?;
+    if request.record && cx.recording.is_none() {
+        return Err(ApiError::RecordingUnavailable);
+    }
     let idempotency = request::idempotency_key(cx.idempotency_key, &request)?;
     let reserved = ledger
         .reserve(ReservationRequest {
@@ -97,6 +104,7 @@ where
             requested_minutes: request.max_minutes,
             now: cx.now,
             idempotency,
+            record: request.record,
         })
         .await
         .inspect_err(record::create_refused)?;
@@ -138,6 +146,7 @@ where
             cx.public_url.trim_end_matches('/')
         ),
         reserved_minutes: session.reserved_minutes,
+        recording: cx.recording.filter(|_| session.playback.record),
     };
     // The usage read rides along with the Tavus call: it costs no time on the happy path.
     let (created, usage) = tokio::join!(

@@ -86,6 +86,8 @@ pub enum Handled {
     Settled,
     AlreadySettled,
     TranscriptStored,
+    /// A recording in our bucket was recorded with its session (or its copy's failure).
+    RecordingStored,
     Ignored,
 }
 
@@ -109,8 +111,18 @@ where
     T: DeleteConversation + Sync,
     K: WebhookKey + Sync,
 {
+    let (claims, envelope, event) = open_callback(cx.keys, token, body).await?;
+    handle_callback(ledger, &cx, &claims, envelope, event).await
+}
+
+/// Verifies the token, then reads the body: a bad token is 404 before the body is read.
+pub async fn open_callback<K: WebhookKey + Sync>(
+    keys: &K,
+    token: &str,
+    body: &[u8],
+) -> Result<(CallbackClaims, Envelope, CallbackEvent), ApiError> {
     record::callback_received();
-    let key = cx.keys.webhook_key().await?;
+    let key = keys.webhook_key().await?;
     // A bad token learns nothing and changes nothing: 404 before the body is even read.
     let claims = webhook_token::verify(&key, token).ok_or(ApiError::NotFound)?;
     let (envelope, event) = parse_callback(body)?;
@@ -120,32 +132,45 @@ where
         conversation_id = envelope.conversation_id.as_deref().unwrap_or(""),
         "tavus callback"
     );
+    Ok((claims, envelope, event))
+}
+
+/// Acts on a verified callback.
+pub async fn handle_callback<L, T, K>(
+    ledger: &L,
+    cx: &CallbackContext<'_, T, K>,
+    claims: &CallbackClaims,
+    envelope: Envelope,
+    event: CallbackEvent,
+) -> Result<Handled, ApiError>
+where
+    L: CloseSession + StoreTranscript + GetSession + ForgetTavusCopy + Sync,
+    T: DeleteConversation + Sync,
+{
     let Some(conversation_id) = envelope.conversation_id.clone() else {
         tracing::warn!(session_id = %claims.session_id, "callback without a conversation_id; ignored");
         return Ok(Handled::Ignored);
     };
     let handled = match event {
         CallbackEvent::Shutdown { ended_at, reason } => {
-            shutdown(
-                ledger,
-                &claims,
-                conversation_id,
-                ended_at,
-                reason.as_deref(),
-            )
-            .await
+            shutdown(ledger, claims, conversation_id, ended_at, reason.as_deref()).await
         }
         CallbackEvent::Transcript(transcript, dropped) => {
             if dropped > 0 {
                 tracing::warn!(session_id = %claims.session_id, dropped_turns = dropped, "transcript turns without usable content were dropped");
             }
-            store_transcript(ledger, &cx, &claims, &conversation_id, transcript).await
+            store_transcript(ledger, cx, claims, &conversation_id, transcript).await
         }
         CallbackEvent::Other => Ok(Handled::Ignored),
     }?;
+    handled_callback(claims, handled);
+    Ok(handled)
+}
+
+/// The last log line and metric of a callback.
+pub fn handled_callback(claims: &CallbackClaims, handled: Handled) {
     tracing::info!(session_id = %claims.session_id, outcome = ?handled, "callback handled");
     record::callback_handled(handled);
-    Ok(handled)
 }
 
 fn created_at(claims: &CallbackClaims) -> Result<DateTime<Utc>, ApiError> {
@@ -179,6 +204,7 @@ async fn shutdown<L: CloseSession + Sync>(
         created_at: created,
         ended_at: None,
         end_reason: None,
+        playback: Default::default(),
     };
     let charged = settled_minutes(created, ended_at, claims.reserved_minutes);
     // Only the session that holds this conversation settles; Tavus's copy is deleted once the

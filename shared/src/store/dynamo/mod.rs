@@ -20,6 +20,7 @@ mod import;
 mod notes;
 mod plan;
 mod read;
+pub mod recording;
 mod reserve;
 mod reset;
 mod rollover;
