@@ -9,35 +9,28 @@ use awaknow_core::api::sessions::{self, CreateContext, WebhookKey};
 use awaknow_core::api::{ApiError, Route, routes};
 use awaknow_core::api::{erasure, notes};
 use awaknow_core::lambda::{ApiRequest, to_lambda};
-use awaknow_core::store::{
-    ActivateSession, CloseSession, EraseSession, GetSession, ReadUsage, ReserveMinutes, WriteNotes,
-};
+use awaknow_core::recordings::Recordings;
+use awaknow_core::store::DynamoLedger;
 use awaknow_core::tavus::{CreateConversation, DeleteConversation, EndConversation};
 use lambda_http::{Body, Request, Response};
 
 /// What the function holds across invocations.
-pub struct App<L, T, K> {
-    pub ledger: L,
+pub struct App<T, K> {
+    pub ledger: DynamoLedger,
     pub tavus: T,
     pub keys: K,
     pub auth: Authenticator,
     /// Overrides the callback base URL taken from the request (local development).
     pub public_url: Option<String>,
+    /// The recordings bucket (`None`: this deployment records nothing).
+    pub recordings: Option<Recordings>,
 }
 
-pub async fn handle<L, T, K>(
-    app: &App<L, T, K>,
+pub async fn handle<T, K>(
+    app: &App<T, K>,
     request: Request,
 ) -> Result<Response<Body>, std::convert::Infallible>
 where
-    L: ReserveMinutes
-        + ActivateSession
-        + CloseSession
-        + ReadUsage
-        + GetSession
-        + EraseSession
-        + WriteNotes
-        + Sync,
     T: CreateConversation + EndConversation + DeleteConversation + Sync,
     K: WebhookKey + Sync,
 {
@@ -46,19 +39,11 @@ where
     Ok(to_lambda(response))
 }
 
-async fn respond<L, T, K>(
-    app: &App<L, T, K>,
+async fn respond<T, K>(
+    app: &App<T, K>,
     request: &ApiRequest,
 ) -> Result<http::Response<String>, ApiError>
 where
-    L: ReserveMinutes
-        + ActivateSession
-        + CloseSession
-        + ReadUsage
-        + GetSession
-        + EraseSession
-        + WriteNotes
-        + Sync,
     T: CreateConversation + EndConversation + DeleteConversation + Sync,
     K: WebhookKey + Sync,
 {
@@ -83,6 +68,7 @@ where
                 public_url,
                 now,
                 deadline: request.deadline,
+                recording: app.recordings.as_ref().map(Recordings::target),
             };
             let created =
                 sessions::create_session(&app.ledger, &app.tavus, &app.keys, cx, &request.body)
@@ -96,7 +82,15 @@ where
             Ok(json(200, &ended))
         }
         Route::DeleteSession(id) => {
-            erasure::delete_session(&app.ledger, &app.tavus, &user, &id, request.deadline).await?;
+            erasure::delete_session(
+                &app.ledger,
+                &app.tavus,
+                app.recordings.as_ref(),
+                &user,
+                &id,
+                request.deadline,
+            )
+            .await?;
             Ok(no_content())
         }
         Route::PutNotes(id) => {

@@ -18,6 +18,7 @@ async fn main() -> Result<(), Error> {
         keys: Arc::clone(&secrets),
         auth: build::authenticator()?,
         public_url: build::public_url(),
+        recordings: build::recordings(&sdk)?,
     };
     let app = Arc::new(app);
     run_concurrent(service_fn(move |request| {

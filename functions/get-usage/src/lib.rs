@@ -1,37 +1,33 @@
 //! `get-usage`: `GET /usage`, `GET /usage/history`, `GET /sessions`, `GET /sessions/{id}`,
-//! `GET /sessions/{id}/transcript` and `GET /sessions/{id}/notes`. Reads only.
+//! `GET /sessions/{id}/transcript`, `GET /sessions/{id}/notes` and `GET /sessions/{id}/recording`.
+//! Reads only (a playback link is signed here, without a call to S3).
 
 use awaknow_core::api::identity::Authenticator;
 use awaknow_core::api::response::{json, json_tagged, problem};
 use awaknow_core::api::{ApiError, Route, routes};
-use awaknow_core::api::{history, notes, sessions};
+use awaknow_core::api::{history, notes, recording, sessions};
 use awaknow_core::lambda::{ApiRequest, to_lambda};
-use awaknow_core::store::{
-    GetSession, ListSessions, ReadNotes, ReadTranscript, ReadUsage, ReadUsageHistory,
-};
+use awaknow_core::recordings::Recordings;
+use awaknow_core::store::DynamoLedger;
 use lambda_http::{Body, Request, Response};
 
-pub struct App<L> {
-    pub ledger: L,
+pub struct App {
+    pub ledger: DynamoLedger,
     pub auth: Authenticator,
+    /// The recordings bucket, for playback links (`None`: this deployment records nothing).
+    pub recordings: Option<Recordings>,
 }
 
-pub async fn handle<L>(
-    app: &App<L>,
+pub async fn handle(
+    app: &App,
     request: Request,
-) -> Result<Response<Body>, std::convert::Infallible>
-where
-    L: ReadUsage + ReadUsageHistory + GetSession + ListSessions + ReadTranscript + ReadNotes + Sync,
-{
+) -> Result<Response<Body>, std::convert::Infallible> {
     let request = ApiRequest::from_lambda(&request);
     let response = respond(app, &request).await.unwrap_or_else(|e| problem(&e));
     Ok(to_lambda(response))
 }
 
-async fn respond<L>(app: &App<L>, request: &ApiRequest) -> Result<http::Response<String>, ApiError>
-where
-    L: ReadUsage + ReadUsageHistory + GetSession + ListSessions + ReadTranscript + ReadNotes + Sync,
-{
+async fn respond(app: &App, request: &ApiRequest) -> Result<http::Response<String>, ApiError> {
     let route = routes::route(&request.method, &request.path)?.ok_or(ApiError::NotFound)?;
     let user = app
         .auth
@@ -73,6 +69,17 @@ where
         Route::GetTranscript(id) => Ok(json(
             200,
             &sessions::get_transcript(&app.ledger, &user, &id).await?,
+        )),
+        Route::GetRecording(id) => Ok(json(
+            200,
+            &recording::get_recording(
+                &app.ledger,
+                app.recordings.as_ref(),
+                &user,
+                &id,
+                chrono::Utc::now(),
+            )
+            .await?,
         )),
         _ => Err(ApiError::NotFound),
     }

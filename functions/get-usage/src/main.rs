@@ -1,4 +1,5 @@
-//! Lambda `get-usage`: composition root. Only the DynamoDB client and the authenticator.
+//! Lambda `get-usage`: composition root. The DynamoDB client, the authenticator and the
+//! recordings bucket's S3 client (for signing playback links).
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ async fn main() -> Result<(), Error> {
     let app = App {
         ledger: awaknow_core::build::ledger(&sdk)?,
         auth: awaknow_core::build::authenticator()?,
+        recordings: awaknow_core::build::recordings(&sdk)?,
     };
     let app = Arc::new(app);
     run_concurrent(service_fn(move |request| {

@@ -42,6 +42,7 @@ async fn main() -> Result<(), Error> {
         tavus,
         keys: secrets,
         options,
+        recordings: build::recordings(&sdk)?,
     };
     let app = Arc::new(app);
     run_concurrent(service_fn(move |event| {

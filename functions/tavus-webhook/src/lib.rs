@@ -1,29 +1,32 @@
 //! `tavus-webhook`: `POST /webhooks/tavus/{token}`. No JWT: the signed token is the proof.
 
+use awaknow_core::api::recording::tavus_callback;
 use awaknow_core::api::response::{no_content, problem};
 use awaknow_core::api::sessions::WebhookKey;
-use awaknow_core::api::webhook::{CallbackContext, tavus_callback};
+use awaknow_core::api::webhook::CallbackContext;
 use awaknow_core::api::{ApiError, Route, routes};
 use awaknow_core::lambda::{ApiRequest, to_lambda};
-use awaknow_core::store::{CloseSession, ForgetTavusCopy, GetSession, StoreTranscript};
+use awaknow_core::recordings::RecordingTarget;
+use awaknow_core::store::DynamoLedger;
 use awaknow_core::tavus::DeleteConversation;
 use lambda_http::{Body, Request, Response};
 
-pub struct App<L, T, K> {
-    pub ledger: L,
+pub struct App<T, K> {
+    pub ledger: DynamoLedger,
     /// Deletes Tavus's copy of a conversation once its transcript is stored.
     pub tavus: T,
     pub keys: K,
     /// `TAVUS_DELETE_AFTER_CALL` (default true).
     pub delete_after_call: bool,
+    /// The recordings bucket: only recordings in it are kept (`None`: none are).
+    pub recordings: Option<RecordingTarget>,
 }
 
-pub async fn handle<L, T, K>(
-    app: &App<L, T, K>,
+pub async fn handle<T, K>(
+    app: &App<T, K>,
     request: Request,
 ) -> Result<Response<Body>, std::convert::Infallible>
 where
-    L: CloseSession + StoreTranscript + GetSession + ForgetTavusCopy + Sync,
     T: DeleteConversation + Sync,
     K: WebhookKey + Sync,
 {
@@ -32,12 +35,11 @@ where
     Ok(to_lambda(response))
 }
 
-async fn respond<L, T, K>(
-    app: &App<L, T, K>,
+async fn respond<T, K>(
+    app: &App<T, K>,
     request: &ApiRequest,
 ) -> Result<http::Response<String>, ApiError>
 where
-    L: CloseSession + StoreTranscript + GetSession + ForgetTavusCopy + Sync,
     T: DeleteConversation + Sync,
     K: WebhookKey + Sync,
 {
@@ -49,7 +51,14 @@ where
                 delete_after_call: app.delete_after_call,
                 deadline: request.deadline,
             };
-            tavus_callback(&app.ledger, cx, &token, &request.body).await?;
+            tavus_callback(
+                &app.ledger,
+                app.recordings.as_ref(),
+                cx,
+                &token,
+                &request.body,
+            )
+            .await?;
             Ok(no_content())
         }
         _ => Err(ApiError::NotFound),

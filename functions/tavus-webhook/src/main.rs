@@ -18,6 +18,7 @@ async fn main() -> Result<(), Error> {
         delete_after_call: tavus.delete_after_call(),
         tavus,
         keys: secrets,
+        recordings: build::recording_target()?,
     };
     let app = Arc::new(app);
     run_concurrent(service_fn(move |request| {

@@ -110,6 +110,7 @@ async fn the_happy_create_and_usage_paths_make_the_fewest_round_trips() {
         keys,
         auth: Authenticator::new(AuthMode::Authorizer),
         public_url: Some("http://127.0.0.1:9".into()),
+        recordings: None,
     };
     let user = e2e_tests::Api::user("trips");
 
@@ -147,6 +148,7 @@ async fn the_happy_create_and_usage_paths_make_the_fewest_round_trips() {
     let usage_app = get_usage::App {
         ledger,
         auth: Authenticator::new(AuthMode::Authorizer),
+        recordings: None,
     };
     let usage = get_usage::handle(
         &usage_app,
@@ -169,6 +171,7 @@ async fn an_event_without_verified_claims_is_401_from_the_function_itself() {
     let app = get_usage::App {
         ledger,
         auth: Authenticator::new(AuthMode::Authorizer),
+        recordings: None,
     };
     let mut value: Value = serde_json::from_str(&event("get-usage.json", "someone", None)).unwrap();
     value["requestContext"]

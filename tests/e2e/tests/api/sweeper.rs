@@ -35,6 +35,7 @@ fn request(user: &UserId, minutes: u32, now: chrono::DateTime<chrono::Utc>) -> R
         requested_minutes: Some(minutes),
         now,
         idempotency: None,
+        record: false,
     }
 }
 
@@ -84,6 +85,7 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
             awaknow_core::api::identity::AuthMode::Authorizer,
         ),
         public_url: Some("http://127.0.0.1:9".into()),
+        recordings: None,
     };
     let body = json!({ "session_type": "reflect_alone", "prompt": "x", "max_minutes": 10 });
     let response = create_session::handle(
@@ -203,6 +205,7 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
         .unwrap(),
         keys: Arc::clone(&keys),
         delete_after_call: true,
+        recordings: None,
     };
     let late = json!({
         "properties": { "shutdown_reason": "participant_left_timeout" }, "conversation_id": conversation_id,
@@ -313,6 +316,7 @@ impl Rig {
                 awaknow_core::api::identity::AuthMode::Authorizer,
             ),
             public_url: Some("http://127.0.0.1:9".into()),
+            recordings: None,
         };
         let body =
             json!({ "session_type": "reflect_alone", "prompt": "x", "max_minutes": minutes });
