@@ -78,8 +78,8 @@
 //! - `POST /_sim/conversations/{id}/end` `{"duration_seconds": f64 (required, >= 0),
 //!   "shutdown_reason": "participant_left_timeout reached", "shutdown_event": true,
 //!   "transcript": true, "transcript_shape": null, "turns": null, "extra_turns": [],
-//!   "recorded": true, "recording_shape": null}` (the defaults shown): ends the call as if it had lasted `duration_seconds` (end time and
-//!   `updated_at` = creation + that). `shutdown_event: false` records and sends no
+//!   "recorded": true, "recording_shape": null}` (the defaults shown): ends the call as if it
+//!   had lasted `duration_seconds` (end time and `updated_at` = creation + that). `shutdown_event: false` records and sends no
 //!   `system.shutdown` (and verbose GET has no `shutdown_reason`); `transcript: false` no
 //!   `application.transcription_ready`. `transcript_shape` (`classic`|`extended`) overrides the
 //!   simulator's for this call; `turns` replaces the spoken turns (the system turn stays
@@ -117,8 +117,9 @@
 //!   normally only after `hang_ms`. The create_then counters are used only by creates that
 //!   created a call. 204.
 //! - `GET /_sim/config`, `POST /_sim/config` `{"transcript_shape", "test_mode_url",
-//!   "require_replica", "recording_shape"}` (any subset; GET also shows `s3_endpoint`): reads or changes those settings of a running simulator;
-//!   both answer the settings after the change.
+//!   "require_replica", "recording_shape"}` (any subset; GET also shows `s3_endpoint`): reads
+//!   or changes those settings of a running simulator; both answer the settings after the
+//!   change.
 //! - `POST /_sim/keys {"api_keys": [...]}`: replaces the accepted keys (a rotation). 204.
 //! - `GET /_sim/stats`: `{"requests": {"POST /v2/conversations": n, "GET
 //!   /v2/conversations/{id}": n, "GET /v2/conversations": n, "POST
