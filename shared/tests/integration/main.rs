@@ -9,6 +9,7 @@ mod history;
 mod jwks;
 mod lifecycle;
 mod open_sessions;
+mod recording;
 mod reset;
 mod rollover;
 mod secrets;
