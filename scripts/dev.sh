@@ -16,6 +16,9 @@
 # in the local Secrets Manager secret and the simulator is not started. Ports: GATEWAY_PORT
 # (3000), FUNCTIONS_PORT (9000), TAVUS_SIM_PORT (4010), DDB_PORT (8000), MOTO_PORT (5050).
 # MAX_OPEN_SESSIONS_PER_USER, when set, is passed to the functions (default there: 2).
+# Recordings: with the simulator, moto's S3 holds a bucket awaknow-$AWAKNOW_ENV-recordings that
+# the functions use (RECORDINGS_BUCKET) and the simulator writes recorded calls into;
+# RECORDINGS=0 leaves it out (a stack that records nothing: "record": true is a 400).
 # TAVUS_SIM_API_KEY is the simulator's key (sim-key); `make test` makes it random, so a leak of
 # it into a log can be told from any other text.
 set -euo pipefail
@@ -41,6 +44,11 @@ functions_port=${FUNCTIONS_PORT:-$default_functions}
 sim_port=${TAVUS_SIM_PORT:-$default_sim}
 table=awaknow-$env_name
 secret_id=awaknow/$env_name/tavus
+recordings_bucket=
+if [ -z "${TAVUS_BASE_URL:-}" ] && [ "${RECORDINGS:-1}" != 0 ]; then
+  # Real Tavus could not reach a bucket on this machine; the simulator writes into it.
+  recordings_bucket=awaknow-$env_name-recordings
+fi
 
 say() { printf 'dev: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -90,7 +98,8 @@ up() {
     persona_reflect=${TAVUS_PERSONA_ID_REFLECT:-p-sim-reflect}; persona_resolve=${TAVUS_PERSONA_ID_RESOLVE:-p-sim-resolve}
     tavus_url=http://127.0.0.1:$sim_port; tavus_key=${TAVUS_SIM_API_KEY:-sim-key}
     start_bg tavus-sim "$target/debug/tavus-sim" --port "$sim_port" --api-key "$tavus_key" --speedup "${TAVUS_SIM_SPEEDUP:-1}" \
-      --max-concurrent "${TAVUS_SIM_MAX_CONCURRENT:-100}" --require-replica true
+      --max-concurrent "${TAVUS_SIM_MAX_CONCURRENT:-100}" --require-replica true --s3-endpoint "$MOTO_ENDPOINT" \
+      --recording-shape "${TAVUS_SIM_RECORDING_SHAPE:-legacy}"
     wait_for "$tavus_url/_sim/health" tavus-sim "$state/tavus-sim.pid" 30
   fi
 
@@ -99,7 +108,8 @@ up() {
   fi
   local signing
   signing=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
-  MOTO_ENDPOINT=$MOTO_ENDPOINT SECRET_ID=$secret_id TAVUS_KEY=$tavus_key SIGNING=$signing "$venv/bin/python" - <<'PY'
+  MOTO_ENDPOINT=$MOTO_ENDPOINT SECRET_ID=$secret_id TAVUS_KEY=$tavus_key SIGNING=$signing \
+    BUCKET=$recordings_bucket "$venv/bin/python" - <<'PY'
 import json, os, boto3
 sm = boto3.client("secretsmanager", endpoint_url=os.environ["MOTO_ENDPOINT"], region_name="us-east-1",
                   aws_access_key_id="local", aws_secret_access_key="local")
@@ -108,6 +118,13 @@ try:
     sm.create_secret(Name=os.environ["SECRET_ID"], SecretString=value)
 except sm.exceptions.ResourceExistsException:
     sm.put_secret_value(SecretId=os.environ["SECRET_ID"], SecretString=value)
+if os.environ["BUCKET"]:
+    s3 = boto3.client("s3", endpoint_url=os.environ["MOTO_ENDPOINT"], region_name="us-east-1",
+                      aws_access_key_id="local", aws_secret_access_key="local")
+    try:
+        s3.create_bucket(Bucket=os.environ["BUCKET"])
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
 PY
 
   cat >"$state/functions.env" <<ENV
@@ -129,6 +146,15 @@ TAVUS_REPLICA_ID_RESOLVE=${TAVUS_REPLICA_ID_RESOLVE:-}
 TAVUS_PARTICIPANT_ABSENT_TIMEOUT=${TAVUS_PARTICIPANT_ABSENT_TIMEOUT:-120}
 TAVUS_DELETE_AFTER_CALL=${TAVUS_DELETE_AFTER_CALL:-true}
 ENV
+  if [ -n "$recordings_bucket" ]; then
+    # moto serves S3 too; the presigned playback links point at it, on 127.0.0.1.
+    cat >>"$state/functions.env" <<ENV
+AWS_ENDPOINT_URL_S3=$MOTO_ENDPOINT
+RECORDINGS_BUCKET=$recordings_bucket
+RECORDINGS_BUCKET_REGION=us-east-1
+TAVUS_RECORDING_ROLE_ARN=arn:aws:iam::123456789012:role/awaknow-local-tavus-recordings
+ENV
+  fi
   if [ -n "${MAX_OPEN_SESSIONS_PER_USER:-}" ]; then
     echo "MAX_OPEN_SESSIONS_PER_USER=$MAX_OPEN_SESSIONS_PER_USER" >>"$state/functions.env"
   fi
@@ -166,6 +192,7 @@ ENV
   # Where every service of this environment logs (the tests read them), and the simulator's key.
   echo "LOG_DIR=$root/$state" >>"$state/endpoints.env"
   if [ -z "${TAVUS_BASE_URL:-}" ]; then echo "TAVUS_SIM_API_KEY=$tavus_key" >>"$state/endpoints.env"; fi
+  if [ -n "$recordings_bucket" ]; then echo "RECORDINGS_BUCKET=$recordings_bucket" >>"$state/endpoints.env"; fi
   touch "$state/running"
   [ "${QUIET:-0}" = 1 ] || print_help
 }

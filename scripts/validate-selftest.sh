@@ -26,6 +26,7 @@ seed async-retries-over-2 "t.replace('MaximumRetryAttempts: 2\n        MaximumEv
 seed misspelled-property "t.replace('ScheduleExpressionTimezone: UTC', 'ScheduleExpressionTimeZone: UTC', 1)"
 seed throttle-for-no-route "t.replace('\"POST /sessions\":', '\"POST /session\":', 1)"
 seed no-reserved-concurrency "t.replace('      ReservedConcurrentExecutions: 30\n', '', 1)"
+seed public-recordings-bucket "t.replace('        BlockPublicAcls: true\n', '        BlockPublicAcls: false\n', 1)"
 seed checkov-skip-without-reason "__import__('re').sub(r'\n +comment: Encrypted at rest with SSE-SQS[^\n]*', '', t, count=1)"
 
 echo "validate selftest: $passed passed, $failed failed"

@@ -10,18 +10,23 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::LedgerError;
+use crate::api::recording::finish_erasures;
 use crate::deadline::deadline;
 use crate::domain::{Account, PlanId, UserId};
+use crate::recordings::Recordings;
 use crate::reset::{ResetOptions, ResetReport, reset};
 use crate::store::DynamoLedger;
 use crate::sweep::{SweepOptions, SweepReport, sweep};
 use crate::tavus::Tavus;
 
-/// sweep-sessions: every 15 minutes; the schedule's event carries nothing it uses.
+/// sweep-sessions: every 15 minutes, the sweep, then the erasures waiting for their
+/// recordings; the schedule's event carries nothing it uses.
 pub struct SweepJob {
     pub ledger: DynamoLedger,
     pub tavus: Tavus,
     pub options: SweepOptions,
+    /// Erasures whose recordings could not be deleted at first are finished here.
+    pub recordings: Option<Recordings>,
 }
 
 impl SweepJob {
@@ -34,7 +39,20 @@ impl SweepJob {
         let deadline = deadline(event.context.deadline, Self::MARGIN, Self::FALLBACK);
         let keys = self.tavus.secrets();
         let now = chrono::Utc::now();
-        Ok(sweep(&self.ledger, &self.tavus, keys, self.options, now, deadline).await)
+        let mut report = sweep(&self.ledger, &self.tavus, keys, self.options, now, deadline).await;
+        let recordings = self.recordings.as_ref();
+        let erasures = finish_erasures(&self.ledger, recordings, now, deadline).await;
+        report.recording_erasures_finished = erasures.finished;
+        report.failed += erasures.failed;
+        report.complete &= erasures.complete;
+        if erasures.finished + erasures.failed > 0 {
+            tracing::info!(
+                finished = erasures.finished,
+                failed = erasures.failed,
+                "erasures waiting for recordings"
+            );
+        }
+        Ok(report)
     }
 }
 

@@ -17,6 +17,7 @@ pub mod hex;
 pub mod jobs;
 pub mod metrics;
 pub mod problem;
+pub mod recordings;
 pub mod reset;
 pub mod secrets;
 pub mod store;

@@ -127,6 +127,7 @@ pub static DIMENSIONS: &[Dimension] = &[
             "settled",
             "already_settled",
             "transcript_stored",
+            "recording_stored",
             "ignored",
             // The sweeper.
             "released",
@@ -135,6 +136,7 @@ pub static DIMENSIONS: &[Dimension] = &[
             "already_closed",
             "tavus_copy_deleted",
             "transcript_recovered",
+            "recording_erasure_finished",
             "failed",
         ],
     },

@@ -76,6 +76,9 @@ pub struct SweepReport {
     pub transcripts_recovered: u64,
     /// Active conversations of ours that no active session held, ended.
     pub orphans_ended: u64,
+    /// Erasures whose recordings could not be deleted at first, finished
+    /// (`crate::api::recording::finish_erasures`, run by the sweep-sessions function).
+    pub recording_erasures_finished: u64,
     pub failed: u64,
     /// False when the deadline stopped the sweep; the next run continues.
     pub complete: bool,

@@ -9,7 +9,8 @@ use aws_config::SdkConfig;
 
 use crate::api::App;
 use crate::api::identity::Authenticator;
-use crate::config::{HttpConfig, LedgerConfig, SecretConfig, TavusSettings};
+use crate::config::{HttpConfig, LedgerConfig, RecordingsConfig, SecretConfig, TavusSettings};
+use crate::recordings::Recordings;
 use crate::secrets::{SecretCache, SecretsManagerSource};
 use crate::store::DynamoLedger;
 use crate::tavus::{Tavus, TavusClient};
@@ -44,7 +45,12 @@ pub fn http_app(sdk: &SdkConfig, config: &HttpConfig) -> App {
         delete_after_call: tavus.as_ref().is_none_or(Tavus::delete_after_call),
         tavus,
         public_url: config.public_url.clone(),
+        recordings: config.recordings.as_ref().map(|r| recordings(sdk, r)),
     }
+}
+
+pub fn recordings(sdk: &SdkConfig, config: &RecordingsConfig) -> Recordings {
+    Recordings::new(sdk, config.target.clone(), config.path_style)
 }
 
 pub fn sweep_job(sdk: &SdkConfig, config: &crate::config::SweepConfig) -> crate::jobs::SweepJob {
@@ -52,6 +58,7 @@ pub fn sweep_job(sdk: &SdkConfig, config: &crate::config::SweepConfig) -> crate:
         ledger: ledger(sdk, &config.ledger),
         tavus: tavus(sdk, &config.tavus),
         options: config.options,
+        recordings: config.recordings.as_ref().map(|r| recordings(sdk, r)),
     }
 }
 

@@ -16,6 +16,8 @@ export type SessionList = Json<"listSessions", 200>;
 export type Usage = Json<"getUsage", 200>;
 export type Transcript = Json<"getTranscript", 200>;
 export type Notes = Json<"getNotes", 200>;
+/** A session's recording: `status`, and when `ready` a playback `url` until `expires_at`. */
+export type Recording = Json<"getRecording", 200>;
 export type UsageHistory = Json<"getUsageHistory", 200>;
 export type UsageHistoryQuery = NonNullable<operations["getUsageHistory"]["parameters"]["query"]>;
 /** Notes and their entity tag: send `etag` back to `saveNotes`, so a write never silently
@@ -134,7 +136,12 @@ export function createAwakNowClient(options: ClientOptions) {
           body: { text },
         }),
       ),
-    /** Erases a closed session (owner only): the session, its transcript, everyone's notes. */
+    /** The session's recording (sessions created with `record: true`): `none`, `pending`,
+     *  `failed`, or `ready` with a playback `url` valid until `expires_at` (at most 5 minutes):
+     *  set it as a <video>'s `src`, and ask again for a new one when it has expired. */
+    recording: (id: string) => unwrap(client.GET("/sessions/{id}/recording", { params: { path: { id } } })),
+    /** Erases a closed session (owner only): the session, its recording, its transcript,
+     *  everyone's notes. */
     eraseSession: (id: string) => done(client.DELETE("/sessions/{id}", { params: { path: { id } } })),
     /** Usage by period, newest first, the current period included. */
     usageHistory: (query: UsageHistoryQuery = {}) => unwrap(client.GET("/usage/history", { params: { query } })),

@@ -236,3 +236,36 @@ test("usage history lists the current period first with its sessions", async () 
   const refused = await apiError(api.usageHistory({ limit: 25 }));
   assert.deepEqual([refused.status, refused.code], [400, "invalid_request"]);
 });
+
+test("a recorded session plays back through a short-lived link; others get 404", async () => {
+  const owner = freshUser("recorded");
+  const api = clientFor(owner);
+  const unrecorded = await api.createSession(reflect(1));
+  assert.equal(unrecorded.record, false);
+  assert.deepEqual(await api.recording(unrecorded.session_id), { status: "none" });
+
+  const created = await api.createSession({ ...reflect(2), record: true });
+  assert.equal(created.record, true);
+  assert.deepEqual(await api.recording(created.session_id), { status: "pending" });
+  // The call ends; the simulator writes the file into the bucket and announces it.
+  await api.endSession(created.session_id);
+  let recording = await api.recording(created.session_id);
+  for (let i = 0; i < 75 && recording.status === "pending"; i++) {
+    await sleep(200);
+    recording = await api.recording(created.session_id);
+  }
+  assert.equal(recording.status, "ready");
+  assert.ok(recording.url && recording.expires_at, "a link, and when it expires");
+  const left = Date.parse(recording.expires_at) - Date.now();
+  assert.ok(left > 0 && left <= 5 * 60_000, `the link lives at most 5 minutes (${left} ms)`);
+  const video = await fetch(recording.url);
+  assert.equal(video.status, 200);
+  const bytes = new Uint8Array(await video.arrayBuffer());
+  assert.ok(bytes.length > 1000, `${bytes.length} bytes`);
+  assert.equal(new TextDecoder().decode(bytes.slice(4, 8)), "ftyp", "an MP4 file");
+
+  const stranger = await apiError(clientFor(freshUser("recorded-stranger")).recording(created.session_id));
+  assert.deepEqual([stranger.status, stranger.code], [404, "not_found"]);
+  await api.eraseSession(created.session_id);
+  assert.equal((await fetch(recording.url)).status, 404, "erased with the session");
+});

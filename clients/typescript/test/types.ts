@@ -26,7 +26,14 @@ export async function typesArePrecise(api: AwakNowClient, error: ApiError): Prom
   await api.usageHistory({ cursor: "x" });
   const session = await api.getSession("s1");
   const left: number | undefined = session.remaining_seconds;
-  void [written, sessions, left];
+  const recorded: boolean = session.record;
+  const recording = await api.recording("s1");
+  const status: "none" | "pending" | "ready" | "failed" = recording.status;
+  const playback: string | undefined = recording.url;
+  // @ts-expect-error record is a boolean
+  await api.createSession({ session_type: "reflect_alone", prompt: "p", record: "yes" });
+  const unavailable: ErrorCode = "recording_unavailable";
+  void [written, sessions, left, recorded, status, playback, unavailable];
 
   const code: ErrorCode = error.code;
   // @ts-expect-error codes are a closed set

@@ -4,6 +4,7 @@
 
 use super::ApiError;
 use super::identity::Authenticator;
+use crate::recordings::Recordings;
 use crate::store::DynamoLedger;
 use crate::tavus::Tavus;
 
@@ -19,6 +20,8 @@ pub struct App {
     pub public_url: Option<String>,
     /// Whether Tavus's copy of a conversation is deleted once its transcript is stored.
     pub delete_after_call: bool,
+    /// The recordings bucket (`None`: this deployment records nothing).
+    pub recordings: Option<Recordings>,
 }
 
 impl App {
@@ -30,6 +33,7 @@ impl App {
             tavus: None,
             public_url: None,
             delete_after_call: true,
+            recordings: None,
         }
     }
 

@@ -4,15 +4,16 @@
 //! period's history and so the usage figures do not change.
 //!
 //! [`erase`] is the one place a session is erased; whatever else comes to be kept with a session
-//! (a recording object, ...) is deleted there, before the table's items, as Tavus's copy is.
+//! is deleted there, before the table's items, as Tavus's copy and the recordings are.
 
 use std::time::Instant;
 
 use super::ApiError;
+use super::recording::erase_recordings;
 use super::request;
 use crate::domain::{Role, Session, UserId};
-use crate::store::DynamoLedger;
-use crate::store::Erased;
+use crate::recordings::Recordings;
+use crate::store::{DynamoLedger, Erased};
 use crate::tavus::Tavus;
 
 /// `DELETE /sessions/{id}`: for the owner of a closed session (a participant gets 404, as
@@ -20,6 +21,7 @@ use crate::tavus::Tavus;
 pub async fn delete_session(
     ledger: &DynamoLedger,
     tavus: &Tavus,
+    recordings: Option<&Recordings>,
     owner: &UserId,
     raw_id: &str,
     deadline: Instant,
@@ -34,17 +36,19 @@ pub async fn delete_session(
     if session.status.is_open() {
         return Err(ApiError::SessionActive);
     }
-    erase(ledger, tavus, &session, deadline).await
+    erase(ledger, tavus, recordings, &session, deadline).await
 }
 
 /// Erases a closed session everywhere it is kept, outside first: Tavus's copy of the
 /// conversation (whether or not the sweeper was still due to delete it, and also when
 /// `TAVUS_DELETE_AFTER_CALL` keeps copies: the user asked for it to go), then the table's items.
 /// If Tavus cannot delete its copy nothing is erased and the answer is a retryable 503, so the
-/// copy is never left without the session that leads the sweeper to it.
+/// copy is never left without the session that leads the sweeper to it. Then the recordings
+/// ([`erase_recordings`]): a failed delete is a retryable 503 too, and the sweeper finishes it.
 pub async fn erase(
     ledger: &DynamoLedger,
     tavus: &Tavus,
+    recordings: Option<&Recordings>,
     session: &Session,
     deadline: Instant,
 ) -> Result<(), ApiError> {
@@ -55,6 +59,7 @@ pub async fn erase(
             return Err(ApiError::TavusCopyKept(e.to_string()));
         }
     }
+    erase_recordings(ledger, recordings, session, chrono::Utc::now()).await?;
     let Erased {
         transcript_items,
         notes,

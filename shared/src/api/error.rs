@@ -50,6 +50,12 @@ pub enum ApiError {
     /// Erasure: Tavus could not delete its copy of the conversation, so nothing was erased.
     #[error("tavus did not delete its copy: {0}")]
     TavusCopyKept(String),
+    /// `"record": true` where no recordings bucket is configured.
+    #[error("recording is not available")]
+    RecordingUnavailable,
+    /// Erasure: a recording object could not be deleted yet; the sweeper finishes the erasure.
+    #[error("a recording was not deleted: {0}")]
+    RecordingKept(String),
     /// A bug or corrupt data: retrying cannot help, so no `Retry-After`. The cause is logged
     /// with the request id; the body says nothing of it.
     #[error("internal error: {0}")]
@@ -136,6 +142,16 @@ impl ApiError {
                     ),
                 None,
             ),
+            ApiError::RecordingUnavailable => (
+                Problem::new(400, "recording_unavailable", "Recording is not available")
+                    .with_detail("this service does not record calls; create the session without \"record\": true"),
+                None,
+            ),
+            ApiError::RecordingKept(_) => (
+                Problem::new(503, "dependency_unavailable", "A service we depend on is unavailable")
+                    .with_detail("the recording could not be deleted yet; the erasure finishes on its own shortly, or try again"),
+                Some(ERASURE_RETRY_AFTER),
+            ),
             ApiError::TavusCopyKept(_) => (
                 Problem::new(503, "dependency_unavailable", "A service we depend on is unavailable")
                     .with_detail("the video service could not delete its copy of the call; nothing was erased, try again shortly"),
@@ -189,6 +205,12 @@ impl From<TavusError> for ApiError {
             TavusError::Secret(s) => ApiError::from(s),
             other => ApiError::TavusUnavailable(other.to_string()),
         }
+    }
+}
+
+impl From<crate::recordings::RecordingError> for ApiError {
+    fn from(e: crate::recordings::RecordingError) -> ApiError {
+        ApiError::DependencyUnavailable(e.to_string())
     }
 }
 
@@ -268,6 +290,12 @@ mod tests {
                 ApiError::from(LedgerError::SessionMismatch("x")),
                 500,
                 "internal",
+            ),
+            (ApiError::RecordingUnavailable, 400, "recording_unavailable"),
+            (
+                ApiError::RecordingKept("s3 at 10.0.0.1".into()),
+                503,
+                "dependency_unavailable",
             ),
         ];
         for (error, status, code) in cases {

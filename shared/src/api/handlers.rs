@@ -7,9 +7,10 @@ use http::Response;
 use super::response::{json, json_tagged, no_content};
 use super::sessions::{self, CreateContext};
 use super::shell::ApiRequest;
-use super::webhook::{self, CallbackContext};
-use super::{ApiError, App, erasure, history, notes};
+use super::webhook::CallbackContext;
+use super::{ApiError, App, erasure, history, notes, recording};
 use crate::domain::UserId;
+use crate::recordings::Recordings;
 
 /// A handler's answer: a response, or the error the shell maps to a problem.
 pub type Answer = Result<Response<String>, ApiError>;
@@ -27,6 +28,7 @@ pub async fn create_session(app: &App, user: &UserId, request: &ApiRequest) -> A
         public_url,
         now: request.now,
         deadline: request.deadline,
+        recording: app.recordings.as_ref().map(Recordings::target),
     };
     let created =
         sessions::create_session(&app.ledger, tavus, tavus.secrets(), cx, &request.body).await?;
@@ -48,14 +50,9 @@ pub async fn end_session(app: &App, user: &UserId, request: &ApiRequest) -> Answ
 
 pub async fn delete_session(app: &App, user: &UserId, request: &ApiRequest) -> Answer {
     let tavus = app.tavus()?;
-    erasure::delete_session(
-        &app.ledger,
-        tavus,
-        user,
-        request.path("id"),
-        request.deadline,
-    )
-    .await?;
+    let recordings = app.recordings.as_ref();
+    let id = request.path("id");
+    erasure::delete_session(&app.ledger, tavus, recordings, user, id, request.deadline).await?;
     Ok(no_content())
 }
 
@@ -104,6 +101,13 @@ pub async fn get_transcript(app: &App, user: &UserId, request: &ApiRequest) -> A
     Ok(json(200, &transcript))
 }
 
+pub async fn get_recording(app: &App, user: &UserId, request: &ApiRequest) -> Answer {
+    let recordings = app.recordings.as_ref();
+    let id = request.path("id");
+    let view = recording::get_recording(&app.ledger, recordings, user, id, request.now).await?;
+    Ok(json(200, &view))
+}
+
 pub async fn tavus_callback(app: &App, request: &ApiRequest) -> Answer {
     let tavus = app.tavus()?;
     let cx = CallbackContext {
@@ -112,6 +116,8 @@ pub async fn tavus_callback(app: &App, request: &ApiRequest) -> Answer {
         delete_after_call: app.delete_after_call,
         deadline: request.deadline,
     };
-    webhook::tavus_callback(&app.ledger, cx, request.path("token"), &request.body).await?;
+    let target = app.recordings.as_ref().map(Recordings::target);
+    let token = request.path("token");
+    recording::tavus_callback(&app.ledger, target, cx, token, &request.body).await?;
     Ok(no_content())
 }

@@ -15,6 +15,7 @@ pub mod history;
 pub mod identity;
 pub mod jwks;
 pub mod notes;
+pub mod recording;
 pub mod request;
 pub mod response;
 pub mod routes;

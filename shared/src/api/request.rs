@@ -25,6 +25,10 @@ pub struct CreateSessionRequest {
     pub participant_context: Option<String>,
     pub participants: Vec<UserId>,
     pub max_minutes: Option<u32>,
+    /// Record the call into the operator's bucket (default false). Left out of the fingerprint
+    /// when false, so keys remembered before it existed still match their requests.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub record: bool,
 }
 
 impl std::fmt::Debug for CreateSessionRequest {
@@ -34,16 +38,18 @@ impl std::fmt::Debug for CreateSessionRequest {
             .field("session_type", &self.session_type)
             .field("participants", &self.participants.len())
             .field("max_minutes", &self.max_minutes)
+            .field("record", &self.record)
             .finish_non_exhaustive()
     }
 }
 
-const FIELDS: [&str; 5] = [
+const FIELDS: [&str; 6] = [
     "session_type",
     "prompt",
     "participant_context",
     "participants",
     "max_minutes",
+    "record",
 ];
 
 fn text(
@@ -165,12 +171,18 @@ impl CreateSessionRequest {
         let participant_context = text(&body, "participant_context", MAX_CONTEXT_CHARS, false)?;
         let max_minutes = max_minutes(body.get("max_minutes"))?;
         let participants = participants(session_type, body.get("participants"), owner)?;
+        let record = match body.get("record") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(ApiError::invalid("record: must be true or false")),
+        };
         Ok(CreateSessionRequest {
             session_type,
             prompt,
             participant_context,
             participants,
             max_minutes,
+            record,
         })
     }
 
@@ -352,6 +364,20 @@ mod tests {
             ))
             .is_ok()
         );
+    }
+
+    #[test]
+    fn record_is_opt_in_and_part_of_the_fingerprint() {
+        let plain = parse(r#"{"session_type": "reflect_alone", "prompt": "a"}"#).unwrap();
+        let off =
+            parse(r#"{"session_type": "reflect_alone", "prompt": "a", "record": false}"#).unwrap();
+        let on =
+            parse(r#"{"session_type": "reflect_alone", "prompt": "a", "record": true}"#).unwrap();
+        assert!(!plain.record && !off.record && on.record);
+        assert_eq!(plain.fingerprint(), off.fingerprint());
+        assert_ne!(plain.fingerprint(), on.fingerprint());
+        let bad = parse(r#"{"session_type": "reflect_alone", "prompt": "a", "record": "yes"}"#);
+        assert_eq!(bad.unwrap_err(), "record: must be true or false");
     }
 
     #[test]

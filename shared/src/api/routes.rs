@@ -103,6 +103,11 @@ pub const ROUTES: &[Route] = &[
     user("GET /sessions/{id}/notes", Function::GetUsage, |a, u, r| {
         Box::pin(handlers::get_notes(a, u, r))
     }),
+    user(
+        "GET /sessions/{id}/recording",
+        Function::GetUsage,
+        |a, u, r| Box::pin(handlers::get_recording(a, u, r)),
+    ),
     Route {
         key: "POST /webhooks/tavus/{token}",
         function: Function::TavusWebhook,

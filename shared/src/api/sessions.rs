@@ -13,6 +13,7 @@ use super::webhook_token::{self, CallbackClaims};
 use crate::domain::minutes::charged_minutes;
 use crate::domain::{EndReason, Role, Session, SessionStatus, UserId};
 use crate::metrics::record::{self, ClosedBy};
+use crate::recordings::RecordingTarget;
 
 use crate::secrets::Secrets;
 use crate::store::DynamoLedger;
@@ -29,6 +30,9 @@ pub struct CreateContext<'a> {
     pub now: DateTime<Utc>,
     /// When the answer must be on its way (the Lambda's deadline less a margin).
     pub deadline: Instant,
+    /// Where calls are recorded; `None`: this deployment records nothing, and a session that
+    /// asks for a recording is refused (400 `recording_unavailable`).
+    pub recording: Option<&'a RecordingTarget>,
 }
 
 /// `POST /sessions`: reserve, create the Tavus conversation, record it. If Tavus fails, the
@@ -41,6 +45,9 @@ pub async fn create_session(
     body: &[u8],
 ) -> Result<CreatedView, ApiError> {
     let request = CreateSessionRequest::parse(body, cx.owner)?;
+    if request.record && cx.recording.is_none() {
+        return Err(ApiError::RecordingUnavailable);
+    }
     let session = match reserve(ledger, &request, &cx).await? {
         Reserved::New(session) => session,
         Reserved::Replayed(session) => return replay(ledger, session, &cx).await,
@@ -102,6 +109,7 @@ async fn reserve(
         requested_minutes: request.max_minutes,
         now: cx.now,
         idempotency,
+        record: request.record,
     };
     Ok(ledger
         .reserve(reservation)
@@ -129,7 +137,7 @@ async fn new_conversation<'a>(
     keys: &Secrets,
     session: &Session,
     request: &'a CreateSessionRequest,
-    cx: &CreateContext<'_>,
+    cx: &CreateContext<'a>,
 ) -> Result<NewConversation<'a>, ApiError> {
     let signing_key = keys.webhook_key().await?;
     let token = webhook_token::sign(&signing_key, &CallbackClaims::of(session));
@@ -148,6 +156,7 @@ async fn new_conversation<'a>(
             cx.public_url.trim_end_matches('/')
         ),
         reserved_minutes: session.reserved_minutes,
+        recording: cx.recording.filter(|_| session.playback.record),
     })
 }
 

@@ -87,6 +87,8 @@ pub struct SessionView {
     pub ends_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remaining_seconds: Option<i64>,
+    /// The owner asked for the call to be recorded (`GET /sessions/{id}/recording` plays it).
+    pub record: bool,
 }
 
 impl SessionView {
@@ -110,6 +112,7 @@ impl SessionView {
             end_reason: session.end_reason,
             ends_at: None,
             remaining_seconds: None,
+            record: session.playback.record,
         }
     }
 }

@@ -89,6 +89,8 @@ pub enum Handled {
     Settled,
     AlreadySettled,
     TranscriptStored,
+    /// A recording in our bucket was recorded with its session (or its copy's failure).
+    RecordingStored,
     Ignored,
 }
 
@@ -107,8 +109,18 @@ pub async fn tavus_callback(
     token: &str,
     body: &[u8],
 ) -> Result<Handled, ApiError> {
+    let (claims, envelope, event) = open_callback(cx.keys, token, body).await?;
+    handle_callback(ledger, &cx, &claims, envelope, event).await
+}
+
+/// Verifies the token, then reads the body: a bad token is 404 before the body is read.
+pub async fn open_callback(
+    keys: &Secrets,
+    token: &str,
+    body: &[u8],
+) -> Result<(CallbackClaims, Envelope, CallbackEvent), ApiError> {
     record::callback_received();
-    let key = cx.keys.webhook_key().await?;
+    let key = keys.webhook_key().await?;
     // A bad token learns nothing and changes nothing: 404 before the body is even read.
     let claims = webhook_token::verify(&key, token).ok_or(ApiError::NotFound)?;
     let (envelope, event) = parse_callback(body)?;
@@ -118,32 +130,41 @@ pub async fn tavus_callback(
         conversation_id = envelope.conversation_id.as_deref().unwrap_or(""),
         "tavus callback"
     );
+    Ok((claims, envelope, event))
+}
+
+/// Acts on a verified callback.
+pub async fn handle_callback(
+    ledger: &DynamoLedger,
+    cx: &CallbackContext<'_>,
+    claims: &CallbackClaims,
+    envelope: Envelope,
+    event: CallbackEvent,
+) -> Result<Handled, ApiError> {
     let Some(conversation_id) = envelope.conversation_id.clone() else {
         tracing::warn!(session_id = %claims.session_id, "callback without a conversation_id; ignored");
         return Ok(Handled::Ignored);
     };
     let handled = match event {
         CallbackEvent::Shutdown { ended_at, reason } => {
-            shutdown(
-                ledger,
-                &claims,
-                conversation_id,
-                ended_at,
-                reason.as_deref(),
-            )
-            .await
+            shutdown(ledger, claims, conversation_id, ended_at, reason.as_deref()).await
         }
         CallbackEvent::Transcript(transcript, dropped) => {
             if dropped > 0 {
                 tracing::warn!(session_id = %claims.session_id, dropped_turns = dropped, "transcript turns without usable content were dropped");
             }
-            store_transcript(ledger, &cx, &claims, &conversation_id, transcript).await
+            store_transcript(ledger, cx, claims, &conversation_id, transcript).await
         }
         CallbackEvent::Other => Ok(Handled::Ignored),
     }?;
+    handled_callback(claims, handled);
+    Ok(handled)
+}
+
+/// The last log line and metric of a callback.
+pub fn handled_callback(claims: &CallbackClaims, handled: Handled) {
     tracing::info!(session_id = %claims.session_id, outcome = ?handled, "callback handled");
     record::callback_handled(handled);
-    Ok(handled)
 }
 
 fn created_at(claims: &CallbackClaims) -> Result<DateTime<Utc>, ApiError> {
@@ -177,6 +198,7 @@ async fn shutdown(
         created_at: created,
         ended_at: None,
         end_reason: None,
+        playback: Default::default(),
     };
     let charged = settled_minutes(created, ended_at, claims.reserved_minutes);
     // Only the session that holds this conversation settles; Tavus's copy is deleted once the

@@ -4,14 +4,14 @@
 //!
 //! | function | reads |
 //! |---|---|
-//! | create-session | ledger, secret, Tavus (with a companion per session type), auth, `PUBLIC_API_URL` |
-//! | get-usage | ledger, auth |
-//! | tavus-webhook | ledger, secret, Tavus |
-//! | sweep-sessions | ledger, secret, Tavus, `SWEEP_GRACE_MINUTES`, `SWEEP_ORPHAN_MIN_AGE_SECONDS` |
+//! | create-session | ledger, secret, Tavus (with a companion per session type), auth, recordings, `PUBLIC_API_URL` |
+//! | get-usage | ledger, auth, recordings |
+//! | tavus-webhook | ledger, secret, Tavus, recordings |
+//! | sweep-sessions | ledger, secret, Tavus, recordings, `SWEEP_GRACE_MINUTES`, `SWEEP_ORPHAN_MIN_AGE_SECONDS` |
 //! | monthly-reset | ledger, `RESET_SHARD_CONCURRENCY`, `RESET_ACCOUNT_CONCURRENCY` |
 //! | set-plan | ledger |
 //!
-//! The ledger's variables are in [`ledger`]; the Tavus client's in
+//! The ledger's variables are in [`ledger`]; the recordings bucket's in [`recordings`]; the Tavus client's in
 //! [`crate::tavus::TavusConfig::from_lookup`]; the authenticator's in
 //! [`crate::api::identity::AuthMode::from_lookup`].
 
@@ -24,10 +24,15 @@ use crate::sweep::SweepOptions;
 use crate::tavus::{TavusConfig, TavusConfigError};
 
 mod ledger;
+mod recordings;
 
 pub use ledger::{
     DEFAULT_MAX_OPEN_SESSIONS, LedgerConfig, MAX_OPEN_SESSIONS_VAR, PLAN_MINUTES_VAR,
     TABLE_NAME_VAR,
+};
+pub use recordings::{
+    RECORDINGS_BUCKET_REGION_VAR, RECORDINGS_BUCKET_VAR, RecordingsConfig,
+    TAVUS_RECORDING_ROLE_ARN_VAR, recording_target,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +133,8 @@ pub struct HttpConfig {
     pub auth: Option<AuthMode>,
     /// Tavus is called (every function but get-usage).
     pub tavus: Option<TavusSettings>,
+    /// The recordings bucket (`None`: this deployment records nothing).
+    pub recordings: Option<RecordingsConfig>,
     /// `PUBLIC_API_URL`: the API's base URL as Tavus reaches it. Optional in AWS (taken from the
     /// request's domain), set locally where the gateway is plain HTTP.
     pub public_url: Option<String>,
@@ -162,6 +169,7 @@ impl HttpConfig {
             ledger,
             auth,
             tavus,
+            recordings: RecordingsConfig::from_lookup(lookup)?,
             public_url: value(lookup, "PUBLIC_API_URL").map(|u| u.trim_end_matches('/').to_owned()),
         })
     }
@@ -172,6 +180,8 @@ impl HttpConfig {
 pub struct SweepConfig {
     pub ledger: LedgerConfig,
     pub tavus: TavusSettings,
+    /// Erasures waiting for their recordings' deletion are finished by the sweeper.
+    pub recordings: Option<RecordingsConfig>,
     pub options: SweepOptions,
 }
 
@@ -195,6 +205,7 @@ impl SweepConfig {
         Ok(SweepConfig {
             ledger: LedgerConfig::from_lookup(lookup)?,
             tavus,
+            recordings: RecordingsConfig::from_lookup(lookup)?,
             options,
         })
     }

@@ -7,6 +7,7 @@ pub mod minutes;
 pub mod notes;
 pub mod period;
 pub mod plan;
+pub mod recording;
 pub mod session;
 pub mod transcript;
 
@@ -16,5 +17,6 @@ pub use ids::{SessionId, UserId};
 pub use notes::{Notes, Precondition};
 pub use period::Period;
 pub use plan::{Plan, PlanCatalog, PlanId};
+pub use recording::{Playback, RecordingFile, RecordingStatus};
 pub use session::{EndReason, MeetingToken, Role, Session, SessionStatus, SessionType};
 pub use transcript::{Transcript, Turn};

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Period, SessionId, UserId};
+use super::{Period, Playback, SessionId, UserId};
 
 /// A create takes seconds; a session still pending after this long was abandoned (a crash
 /// between the reservation and Tavus) and the sweeper releases it.
@@ -135,6 +135,9 @@ pub struct Session {
     pub ended_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_reason: Option<EndReason>,
+    /// Whether the call is recorded, and what Tavus announced (`record`, `recording`, ...).
+    #[serde(flatten)]
+    pub playback: Playback,
 }
 
 /// How far an active call is: see [`Session::progress`].
@@ -239,6 +242,7 @@ mod tests {
             created_at,
             ended_at: None,
             end_reason: None,
+            playback: Playback::default(),
         }
     }
 

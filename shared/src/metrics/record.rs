@@ -246,6 +246,7 @@ pub fn callback_handled(handled: Handled) {
         Handled::Settled => "settled",
         Handled::AlreadySettled => "already_settled",
         Handled::TranscriptStored => "transcript_stored",
+        Handled::RecordingStored => "recording_stored",
         Handled::Ignored => "ignored",
     };
     Line::new()
@@ -263,6 +264,10 @@ pub fn sweep_finished(report: &SweepReport) {
         ("already_closed", report.already_closed),
         ("tavus_copy_deleted", report.tavus_copies_deleted),
         ("transcript_recovered", report.transcripts_recovered),
+        (
+            "recording_erasure_finished",
+            report.recording_erasures_finished,
+        ),
         ("failed", report.failed),
     ];
     for (outcome, count) in outcomes {

@@ -491,6 +491,7 @@ fn session(owner: &str, session_type: SessionType, reserved: u32) -> Session {
         created_at: now,
         ended_at: None,
         end_reason: None,
+        playback: Default::default(),
     }
 }
 
@@ -665,6 +666,7 @@ fn callbacks_are_counted_on_arrival_and_by_outcome() {
             Handled::Settled,
             Handled::AlreadySettled,
             Handled::TranscriptStored,
+            Handled::RecordingStored,
             Handled::Ignored,
         ] {
             record::callback_handled(handled);
@@ -677,7 +679,13 @@ fn callbacks_are_counted_on_arrival_and_by_outcome() {
         .collect();
     assert_eq!(
         outcomes,
-        ["settled", "already_settled", "transcript_stored", "ignored"]
+        [
+            "settled",
+            "already_settled",
+            "transcript_stored",
+            "recording_stored",
+            "ignored"
+        ]
     );
 }
 
@@ -692,6 +700,7 @@ fn a_sweep_and_a_reset_report_their_counts() {
         tavus_copies_deleted: 4,
         transcripts_recovered: 1,
         orphans_ended: 5,
+        recording_erasures_finished: 2,
         failed: 1,
         complete: true,
     };
@@ -715,6 +724,7 @@ fn a_sweep_and_a_reset_report_their_counts() {
             ("already_closed", 0),
             ("tavus_copy_deleted", 4),
             ("transcript_recovered", 1),
+            ("recording_erasure_finished", 2),
             ("failed", 1),
         ]
     );

@@ -26,6 +26,8 @@ pub struct ReservationRequest {
     pub requested_minutes: Option<u32>,
     pub now: DateTime<Utc>,
     pub idempotency: Option<IdempotencyKey>,
+    /// Record the call (the session's `record`).
+    pub record: bool,
 }
 
 /// A client's Idempotency-Key and a fingerprint of the request it came with.

@@ -42,6 +42,8 @@ pub struct NewConversation<'a> {
     pub participant_count: usize,
     pub callback_url: String,
     pub reserved_minutes: u32,
+    /// Where to record the call, when the session asked for a recording.
+    pub recording: Option<&'a crate::recordings::RecordingTarget>,
 }
 
 impl std::fmt::Debug for NewConversation<'_> {
@@ -51,6 +53,7 @@ impl std::fmt::Debug for NewConversation<'_> {
             .field("conversation_name", &self.conversation_name)
             .field("participant_count", &self.participant_count)
             .field("reserved_minutes", &self.reserved_minutes)
+            .field("recording", &self.recording.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -135,6 +138,10 @@ impl<F: FetchSecret> TavusClient<F> {
                 max_call_duration: minutes * 60,
                 participant_left_timeout: self.config.participant_left_timeout,
                 participant_absent_timeout: self.config.participant_absent_timeout,
+                enable_recording: request.recording.is_some(),
+                recording_s3_bucket_name: request.recording.map(|r| r.bucket.clone()),
+                recording_s3_bucket_region: request.recording.map(|r| r.region.clone()),
+                aws_assume_role_arn: request.recording.map(|r| r.role_arn.clone()),
             },
         }
     }

@@ -33,6 +33,17 @@ pub struct ConversationProperties {
     /// Seconds from creation within which someone must join, or Tavus ends the call; with
     /// `require_auth` also the meeting token's lifetime.
     pub participant_absent_timeout: u32,
+    /// Lets the call be recorded (the front end starts the recording in the call) into the
+    /// operator's bucket, which Tavus writes through the role it assumes: the flat S3 fields,
+    /// which Tavus documents as still working beside its newer `recording_storage` object.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub enable_recording: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording_s3_bucket_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording_s3_bucket_region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws_assume_role_arn: Option<String>,
 }
 
 /// The answer to create, and the plain fields of get and list. A `test_mode` create may come
@@ -204,6 +215,10 @@ mod tests {
                 max_call_duration: 600,
                 participant_left_timeout: 60,
                 participant_absent_timeout: 120,
+                enable_recording: false,
+                recording_s3_bucket_name: None,
+                recording_s3_bucket_region: None,
+                aws_assume_role_arn: None,
             },
         };
         let json = serde_json::to_value(&body).unwrap();
@@ -227,6 +242,11 @@ mod tests {
         );
         assert_eq!(json["require_auth"], true);
         assert_eq!(json["properties"]["participant_absent_timeout"], 120);
+        assert_eq!(
+            json["properties"].as_object().unwrap().len(),
+            3,
+            "no recording fields unless a recording is asked for"
+        );
     }
 
     #[test]

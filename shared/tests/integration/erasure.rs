@@ -29,6 +29,7 @@ async fn active_session(ledger: &DynamoLedger, owner: &UserId, partner: &UserId)
         requested_minutes: Some(10),
         now: at(NOW),
         idempotency: None,
+        record: false,
     };
     let Reserved::New(pending) = ledger.reserve(request).await.unwrap() else {
         panic!("a new session")
@@ -401,10 +402,10 @@ async fn tavus_keeping_its_copy_erases_nothing_and_the_owner_alone_erases() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let (server, tavus) = tavus_answering(204).await;
 
-    let open = erasure::delete_session(&ledger, &tavus, &owner, &id, deadline).await;
+    let open = erasure::delete_session(&ledger, &tavus, None, &owner, &id, deadline).await;
     assert!(matches!(open, Err(ApiError::SessionActive)), "{open:?}");
     let session = settle(&ledger, &active, at("2026-11-24T10:02:30Z")).await;
-    let by_partner = erasure::delete_session(&ledger, &tavus, &partner, &id, deadline).await;
+    let by_partner = erasure::delete_session(&ledger, &tavus, None, &partner, &id, deadline).await;
     assert!(
         matches!(by_partner, Err(ApiError::NotFound)),
         "{by_partner:?}"
@@ -413,7 +414,7 @@ async fn tavus_keeping_its_copy_erases_nothing_and_the_owner_alone_erases() {
 
     // Tavus down: a retryable 503, and the session still where the sweeper finds it.
     let (_down_server, down) = tavus_answering(503).await;
-    let refused = erasure::delete_session(&ledger, &down, &owner, &id, deadline).await;
+    let refused = erasure::delete_session(&ledger, &down, None, &owner, &id, deadline).await;
     let Err(error) = refused else {
         panic!("erased although Tavus kept its copy")
     };
@@ -429,7 +430,7 @@ async fn tavus_keeping_its_copy_erases_nothing_and_the_owner_alone_erases() {
         "the sweeper still deletes the copy"
     );
 
-    erasure::delete_session(&ledger, &tavus, &owner, &id, deadline)
+    erasure::delete_session(&ledger, &tavus, None, &owner, &id, deadline)
         .await
         .unwrap();
     assert_eq!(

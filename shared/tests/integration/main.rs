@@ -9,6 +9,7 @@ mod erasure;
 mod history;
 mod lifecycle;
 mod open_sessions;
+mod recording;
 mod reset;
 mod rollover;
 mod secrets;

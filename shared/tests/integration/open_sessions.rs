@@ -404,6 +404,7 @@ async fn create(ledger: &DynamoLedger, owner: &UserId, now: DateTime<Utc>) -> Re
         public_url: "https://api.example",
         now,
         deadline: Instant::now() + Duration::from_secs(5),
+        recording: None,
     };
     create_session(ledger, &tavus, &keys, cx, body)
         .await

@@ -59,6 +59,7 @@ pub fn alone(owner: &UserId, minutes: u32, now: DateTime<Utc>) -> ReservationReq
         requested_minutes: Some(minutes),
         now,
         idempotency: None,
+        record: false,
     }
 }
 

@@ -61,6 +61,7 @@ pub fn conversation(
         participant_count: participants,
         callback_url: callback_url.to_owned(),
         reserved_minutes: minutes,
+        recording: None,
     }
 }
 

@@ -170,3 +170,96 @@ fn the_templates_routes_are_the_route_table_and_cors_allows_them() {
         );
     }
 }
+
+fn yaml(value: &Value) -> String {
+    serde_yaml_ng::to_string(value).unwrap()
+}
+
+/// The recordings bucket: private, encrypted, TLS only, not versioned (erasure deletes for
+/// real), expiring after a parameter's days (30 by default); Tavus's role writes objects into it
+/// and nothing else, bound to its account and external id; each function gets only the object
+/// actions it uses on it.
+#[test]
+fn the_recordings_bucket_is_private_expiring_and_written_only_by_tavus() {
+    let (_, template) = template();
+    let retention = parameter(&template, "RecordingRetentionDays");
+    assert_eq!(retention["Default"].as_u64(), Some(30));
+    let account = parameter(&template, "TavusRecordingAccountId");
+    assert!(accepts(account, "") && accepts(account, "123456789012"));
+    assert!(!accepts(account, "tavus") && !accepts(account, "1234"));
+
+    let resources = &template["Resources"];
+    let bucket = &resources["RecordingsBucket"];
+    assert_eq!(bucket["Condition"].as_str(), Some("HasRecordings"));
+    let props = &bucket["Properties"];
+    for flag in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(
+            props["PublicAccessBlockConfiguration"][flag].as_bool(),
+            Some(true),
+            "{flag}"
+        );
+    }
+    assert!(yaml(&props["BucketEncryption"]).contains("SSEAlgorithm: AES256"));
+    assert!(props.get("VersioningConfiguration").is_none());
+    let rule = &props["LifecycleConfiguration"]["Rules"][0];
+    assert_eq!(rule["Status"].as_str(), Some("Enabled"));
+    assert_eq!(
+        yaml(&rule["ExpirationInDays"]).trim(),
+        "!Ref RecordingRetentionDays"
+    );
+    let policy = yaml(&resources["RecordingsBucketPolicy"]["Properties"]["PolicyDocument"]);
+    assert!(policy.contains("aws:SecureTransport: 'false'"), "{policy}");
+
+    let role = &resources["TavusRecordingRole"]["Properties"];
+    let trust = yaml(&role["AssumeRolePolicyDocument"]);
+    assert!(trust.contains("${TavusRecordingAccountId}"), "{trust}");
+    assert!(
+        trust.contains("sts:ExternalId: !Ref TavusRecordingExternalId"),
+        "{trust}"
+    );
+    let policies = role["Policies"].as_sequence().expect("the role's policies");
+    assert_eq!(policies.len(), 1);
+    let statements = policies[0]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .expect("statements");
+    assert_eq!(statements.len(), 1);
+    assert_eq!(statements[0]["Action"].as_str(), Some("s3:PutObject"));
+    assert_eq!(
+        yaml(&statements[0]["Resource"]).trim(),
+        "!Sub ${RecordingsBucket.Arn}/*"
+    );
+
+    let variables = &template["Globals"]["Function"]["Environment"]["Variables"];
+    for var in [
+        awaknow_core::config::RECORDINGS_BUCKET_VAR,
+        awaknow_core::config::RECORDINGS_BUCKET_REGION_VAR,
+        awaknow_core::config::TAVUS_RECORDING_ROLE_ARN_VAR,
+    ] {
+        assert!(variables.get(var).is_some(), "{var} reaches every function");
+    }
+
+    let s3_action = regex::Regex::new(r"s3:[A-Za-z*]+").unwrap();
+    for (function, expected) in [
+        ("CreateSessionFunction", vec!["s3:DeleteObject"]),
+        ("GetUsageFunction", vec!["s3:GetObject"]),
+        ("SweepSessionsFunction", vec!["s3:DeleteObject"]),
+        ("TavusWebhookFunction", vec![]),
+        ("MonthlyResetFunction", vec![]),
+        ("SetPlanFunction", vec![]),
+    ] {
+        let policies = yaml(&resources[function]["Properties"]["Policies"]);
+        let actions: Vec<&str> = s3_action.find_iter(&policies).map(|m| m.as_str()).collect();
+        assert_eq!(actions, expected, "{function}");
+        for line in policies.lines().filter(|l| l.contains(":s3:::")) {
+            assert!(
+                line.contains("${RecordingsBucket}/*"),
+                "{function}: objects of the recordings bucket only: {line}"
+            );
+        }
+    }
+}

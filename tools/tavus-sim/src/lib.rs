@@ -61,18 +61,32 @@
 //! and `duration` (numbers, seconds) and `inference_id` (a UUID string); the system turn never
 //! does.
 //!
+//! Recordings (`src/recording.rs`): a call created with `properties.enable_recording: true` and
+//! `recording_s3_bucket_name` (which then needs `recording_s3_bucket_region` and
+//! `aws_assume_role_arn`, or the create is a 400) is recorded as if the front end had started
+//! the recording in the call. When it ends (any way but test mode), after the transcript, the
+//! simulator PUTs a 4 KiB file (an MP4 `ftyp` box and padding naming the conversation: not a
+//! playable video) to `<--s3-endpoint>/<bucket>/recordings/<conversation_id>.mp4` and then
+//! sends `application.recording_ready` (timestamp end + 5 s) with `bucket_name`, `s3_key`,
+//! `duration` (whole seconds; `--recording-shape legacy`, the default) or `storage_provider:
+//! "s3"`, `storage_uri: "s3://<bucket>/<key>"` (`--recording-shape storage`). If the PUT fails,
+//! or no `--s3-endpoint` is set, it sends `application.recording_copy_failed` with
+//! `error_message` instead.
+//!
 //! # Control (no key needed)
 //!
 //! - `POST /_sim/conversations/{id}/end` `{"duration_seconds": f64 (required, >= 0),
 //!   "shutdown_reason": "participant_left_timeout reached", "shutdown_event": true,
-//!   "transcript": true, "transcript_shape": null, "turns": null, "extra_turns": []}` (the
-//!   defaults shown): ends the call as if it had lasted `duration_seconds` (end time and
-//!   `updated_at` = creation + that). `shutdown_event: false` records and sends no
+//!   "transcript": true, "transcript_shape": null, "turns": null, "extra_turns": [],
+//!   "recorded": true, "recording_shape": null}` (the defaults shown): ends the call as if it
+//!   had lasted `duration_seconds` (end time and `updated_at` = creation + that). `shutdown_event: false` records and sends no
 //!   `system.shutdown` (and verbose GET has no `shutdown_reason`); `transcript: false` no
 //!   `application.transcription_ready`. `transcript_shape` (`classic`|`extended`) overrides the
 //!   simulator's for this call; `turns` replaces the spoken turns (the system turn stays
 //!   first) and `extra_turns` is appended after them, both sent verbatim (e.g. `{"role":
-//!   "user"}` or `{"role": "user", "content": null}`). 204; an already ended call: 204 and
+//!   "user"}` or `{"role": "user", "content": null}`). `recorded: false`: nobody started the
+//!   recording of a call created with recording (nothing written or sent); `recording_shape`
+//!   overrides the simulator's for this call. 204; an already ended call: 204 and
 //!   nothing happens; unknown or deleted: 404 `{"error": "no such conversation"}`; a bad body:
 //!   400 `{"error": ...}`.
 //! - `POST /_sim/conversations/{id}/join` `{"url": "<the URL the person opens>"}`: a person
@@ -88,7 +102,8 @@
 //!   `meeting_token_expired`, `max_participants`, `max_call_duration`,
 //!   `participant_absent_timeout`, `absent_timer_done` (the absent timer has run, whatever it
 //!   decided), `joins`, `joins_refused`, `created_at`, `ended_at`, `shutdown_reason`, `events`
-//!   (as verbose GET), `callbacks` (event types queued for `callback_url`, in order). Soft-deleted
+//!   (as verbose GET), `callbacks` (event types queued for `callback_url`, in order),
+//!   `recording` (`{bucket, region, role_arn}` or null). Soft-deleted
 //!   calls included; 404 otherwise.
 //! - `POST /_sim/faults` `{"when_body_contains": null, "fail_next": 0, "fail_status": 503,
 //!   "latency_ms": 0, "at_capacity_next": 0, "create_then_fail_next": 0,
@@ -102,8 +117,9 @@
 //!   normally only after `hang_ms`. The create_then counters are used only by creates that
 //!   created a call. 204.
 //! - `GET /_sim/config`, `POST /_sim/config` `{"transcript_shape", "test_mode_url",
-//!   "require_replica"}` (any subset): reads or changes those settings of a running simulator;
-//!   both answer the settings after the change.
+//!   "require_replica", "recording_shape"}` (any subset; GET also shows `s3_endpoint`): reads
+//!   or changes those settings of a running simulator; both answer the settings after the
+//!   change.
 //! - `POST /_sim/keys {"api_keys": [...]}`: replaces the accepted keys (a rotation). 204.
 //! - `GET /_sim/stats`: `{"requests": {"POST /v2/conversations": n, "GET
 //!   /v2/conversations/{id}": n, "GET /v2/conversations": n, "POST
@@ -128,15 +144,17 @@ use serde_json::{Value, json};
 
 pub mod faults;
 pub mod model;
+pub mod recording;
 pub mod room;
 pub mod state;
 pub mod transcript;
 
 pub use model::{TestModeUrl, TranscriptShape};
+pub use recording::{RecordingShape, recording_bytes, recording_key};
 
 use faults::{AfterCreate, Verdict};
 use model::{ControlConfig, ControlEnd, ControlJoin, CreateConversation, Faults};
-use state::{Callback, Conversation, Ending, State};
+use state::{Callback, Conversation, Ending, RecordingPlan, State};
 use transcript::TranscriptSpec;
 
 #[derive(Debug, Clone)]
@@ -154,6 +172,11 @@ pub struct SimConfig {
     /// A create naming neither a persona nor a replica gets 400 (default off: the local stack
     /// and older tests create without either).
     pub require_replica: bool,
+    /// The properties `application.recording_ready` carries (default `legacy`).
+    pub recording_shape: RecordingShape,
+    /// Where recordings are written (path style, unsigned PUT: the local moto server); `None`:
+    /// a recorded call's copy fails (`application.recording_copy_failed`).
+    pub s3_endpoint: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -165,6 +188,8 @@ impl Default for SimConfig {
             transcript_shape: TranscriptShape::default(),
             test_mode_url: TestModeUrl::default(),
             require_replica: false,
+            recording_shape: RecordingShape::default(),
+            s3_endpoint: None,
         }
     }
 }
@@ -197,6 +222,16 @@ impl Sim {
         self.config().transcript_shape
     }
 
+    /// How a recorded call that ends now delivers its recording.
+    fn recording_plan(&self) -> RecordingPlan {
+        let config = self.config();
+        RecordingPlan {
+            recorded: true,
+            shape: config.recording_shape,
+            endpoint: config.s3_endpoint.clone(),
+        }
+    }
+
     fn send(&self, callbacks: Vec<Callback>) {
         if callbacks.is_empty() {
             return;
@@ -218,11 +253,22 @@ const CALLBACK_ATTEMPTS: u32 = 6;
 /// Sends one callback; a 429 or a 5xx (or no answer) is retried with exponential backoff and
 /// jitter from 250 ms, honouring `Retry-After`.
 async fn deliver(http: &reqwest::Client, cb: &Callback) {
-    let event = &cb.body["event_type"];
+    let mut body = cb.body.clone();
+    if let Some((upload, mut failed)) = cb.upload.clone() {
+        match upload.put(http).await {
+            Ok(()) => tracing::info!(key = %upload.key, "recording written"),
+            Err(why) => {
+                tracing::warn!(error = %why, "recording not written");
+                failed["properties"]["error_message"] = json!(why);
+                body = failed;
+            }
+        }
+    }
+    let event = &body["event_type"];
     for attempt in 1..=CALLBACK_ATTEMPTS {
         let outcome = http
             .post(&cb.url)
-            .json(&cb.body)
+            .json(&body)
             .timeout(Duration::from_secs(10))
             .send()
             .await;
@@ -338,7 +384,7 @@ fn schedule(sim: &Sim, c: &Conversation, timer: Timer) {
 }
 
 fn fire(sim: &Sim, id: &str, timer: Timer, at: chrono::DateTime<Utc>) -> Vec<Callback> {
-    let shape = sim.shape();
+    let (shape, plan) = (sim.shape(), sim.recording_plan());
     let mut state = sim.state();
     let ending = match timer {
         Timer::MaxCallDuration => {
@@ -359,7 +405,7 @@ fn fire(sim: &Sim, id: &str, timer: Timer, at: chrono::DateTime<Utc>) -> Vec<Cal
             )
         }
     };
-    state.end(id, at, ending).unwrap_or_default()
+    state.end(id, at, ending.recorded(plan)).unwrap_or_default()
 }
 
 async fn create(
@@ -513,7 +559,7 @@ async fn end(
     if let Err(r) = gate(&sim, "POST /v2/conversations/{id}/end", &headers, b"").await {
         return r;
     }
-    let (speedup, shape) = (sim.speedup(), sim.shape());
+    let (speedup, shape, plan) = (sim.speedup(), sim.shape(), sim.recording_plan());
     let callbacks = {
         let mut state = sim.state();
         let Some(c) = state.live(&id) else {
@@ -523,7 +569,8 @@ async fn end(
         let ending = Ending::with(
             "end_conversation_endpoint_hit",
             TranscriptSpec::shaped(shape),
-        );
+        )
+        .recorded(plan);
         state.end(&id, at, ending)
     };
     sim.send(callbacks.unwrap_or_default());
@@ -549,8 +596,9 @@ async fn delete(
         Ok(q) => q,
         Err(e) => return bad_request(e),
     };
-    let (speedup, shape) = (sim.speedup(), sim.shape());
-    let ending = Ending::with("daily_room_has_been_deleted", TranscriptSpec::shaped(shape));
+    let (speedup, shape, plan) = (sim.speedup(), sim.shape(), sim.recording_plan());
+    let ending =
+        Ending::with("daily_room_has_been_deleted", TranscriptSpec::shaped(shape)).recorded(plan);
     let deleted = sim
         .state()
         .delete(&id, q.hard.unwrap_or(false), ending, speedup);
@@ -580,6 +628,7 @@ async fn control_end(
         return bad_request(message);
     }
     let shape = body.transcript_shape.unwrap_or_else(|| sim.shape());
+    let plan = sim.recording_plan();
     let ending = Ending {
         reason: body.shutdown_reason,
         shutdown_event: body.shutdown_event,
@@ -588,6 +637,11 @@ async fn control_end(
             turns: body.turns,
             extra_turns: body.extra_turns,
         }),
+        recording: RecordingPlan {
+            recorded: body.recorded,
+            shape: body.recording_shape.unwrap_or(plan.shape),
+            endpoint: plan.endpoint,
+        },
     };
     let callbacks = {
         let mut state = sim.state();
@@ -644,6 +698,8 @@ fn config_view(config: &SimConfig) -> Value {
         "transcript_shape": config.transcript_shape,
         "test_mode_url": config.test_mode_url,
         "require_replica": config.require_replica,
+        "recording_shape": config.recording_shape,
+        "s3_endpoint": config.s3_endpoint,
     })
 }
 
@@ -669,6 +725,9 @@ async fn control_set_config(
     }
     if let Some(required) = change.require_replica {
         config.require_replica = required;
+    }
+    if let Some(shape) = change.recording_shape {
+        config.recording_shape = shape;
     }
     Json(config_view(&config)).into_response()
 }

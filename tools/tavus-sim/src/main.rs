@@ -12,7 +12,8 @@ use tavus_sim::SimConfig;
 const USAGE: &str =
     "usage: tavus-sim [--port N] [--api-key KEY]... [--speedup X] [--max-concurrent N]
                  [--transcript-shape classic|extended] [--test-mode-url room|none]
-                 [--require-replica true|false]";
+                 [--require-replica true|false] [--recording-shape legacy|storage]
+                 [--s3-endpoint URL]";
 
 const HELP: &str = "
 A local Tavus CVI simulator on 127.0.0.1 (see tools/tavus-sim/src/lib.rs for every detail).
@@ -28,6 +29,10 @@ Flags:
                            none: the key is left out of their answers
   --require-replica B      true: a create naming neither persona_id/pal_id nor
                            replica_id/face_id gets 400 (default false)
+  --recording-shape S      legacy (default): recording_ready carries bucket_name, s3_key,
+                           duration; storage: storage_provider, storage_uri
+  --s3-endpoint URL        where a recorded call's file is written (path style, unsigned PUT,
+                           e.g. the local moto server); without it the copy fails
 
 Tavus API (x-api-key): POST /v2/conversations, GET /v2/conversations[?limit&page&status],
   GET /v2/conversations/{id}[?verbose=true], POST /v2/conversations/{id}/end,
@@ -37,13 +42,15 @@ Tavus API (x-api-key): POST /v2/conversations, GET /v2/conversations[?limit&page
 
 Control (no key):
   POST /_sim/conversations/{id}/end   {duration_seconds, shutdown_reason?, shutdown_event?,
-                                       transcript?, transcript_shape?, turns?, extra_turns?}
+                                       transcript?, transcript_shape?, turns?, extra_turns?,
+                                       recorded?, recording_shape?}
   POST /_sim/conversations/{id}/join  {url}: a person opens url (204, or 403/404/410)
   GET  /_sim/conversations/{id}       everything the simulator knows about the call
   POST /_sim/faults                   {when_body_contains?, fail_next?, fail_status?,
                                        latency_ms?, at_capacity_next?, create_then_fail_next?,
                                        create_then_hang_next?, hang_ms?}
-  GET|POST /_sim/config               {transcript_shape?, test_mode_url?, require_replica?}
+  GET|POST /_sim/config               {transcript_shape?, test_mode_url?, require_replica?,
+                                       recording_shape?}
   POST /_sim/keys {api_keys}, GET /_sim/stats, POST /_sim/reset, GET /_sim/health
 ";
 
@@ -76,6 +83,8 @@ fn parse(args: &[String]) -> Result<(SimConfig, u16), String> {
                     .parse()
                     .map_err(|_| format!("--require-replica must be true or false, not {value}"))?
             }
+            "--recording-shape" => config.recording_shape = value.parse()?,
+            "--s3-endpoint" => config.s3_endpoint = Some(value.trim_end_matches('/').to_owned()),
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -157,6 +166,10 @@ mod tests {
             "none",
             "--require-replica",
             "true",
+            "--recording-shape",
+            "storage",
+            "--s3-endpoint",
+            "http://127.0.0.1:5050/",
         ]))
         .unwrap();
         assert_eq!(port, 0);
@@ -166,6 +179,8 @@ mod tests {
         assert_eq!(config.transcript_shape, TranscriptShape::Classic);
         assert_eq!(config.test_mode_url, TestModeUrl::None);
         assert!(config.require_replica);
+        assert_eq!(config.recording_shape, tavus_sim::RecordingShape::Storage);
+        assert_eq!(config.s3_endpoint.as_deref(), Some("http://127.0.0.1:5050"));
     }
 
     #[test]
@@ -174,6 +189,7 @@ mod tests {
             &["--transcript-shape", "fancy"][..],
             &["--test-mode-url", "blank"],
             &["--require-replica", "yes"],
+            &["--recording-shape", "new"],
             &["--speedup", "0"],
             &["--speedup"],
             &["--colour", "red"],

@@ -81,6 +81,14 @@ impl CreateConversation {
         if self.persona_id.is_some() && self.pal_id.is_some() {
             return Err("send persona_id or pal_id, not both".into());
         }
+        if props.recording_s3_bucket_name.is_some()
+            && (props.recording_s3_bucket_region.is_none() || props.aws_assume_role_arn.is_none())
+        {
+            return Err(
+                "recording_s3_bucket_name needs recording_s3_bucket_region and aws_assume_role_arn"
+                    .into(),
+            );
+        }
         if require_replica && !self.names_a_replica() {
             return Err(
                 "a replica is required: send replica_id (face_id) or a persona_id (pal_id) with a default replica"
@@ -100,6 +108,19 @@ impl CreateConversation {
         ]
         .iter()
         .any(|id| id.is_some())
+    }
+
+    /// Where the call is recorded: only with `enable_recording` and a bucket.
+    pub fn recording_target(&self) -> Option<crate::recording::RecordingTarget> {
+        let p = self.properties.as_ref()?;
+        if p.enable_recording != Some(true) {
+            return None;
+        }
+        Some(crate::recording::RecordingTarget {
+            bucket: p.recording_s3_bucket_name.clone()?,
+            region: p.recording_s3_bucket_region.clone().unwrap_or_default(),
+            role_arn: p.aws_assume_role_arn.clone().unwrap_or_default(),
+        })
     }
 
     pub fn absent_timeout(&self) -> u32 {
@@ -187,6 +208,13 @@ pub struct ControlEnd {
     /// Appended verbatim after the spoken turns, e.g. turns without usable content.
     #[serde(default)]
     pub extra_turns: Vec<Value>,
+    /// For a call created with recording: `false` when nobody started the recording in the
+    /// call (nothing is written or announced).
+    #[serde(default = "yes")]
+    pub recorded: bool,
+    /// This call's `recording_ready` shape, instead of the simulator's.
+    #[serde(default)]
+    pub recording_shape: Option<crate::recording::RecordingShape>,
 }
 
 impl ControlEnd {
@@ -220,6 +248,7 @@ pub struct ControlConfig {
     pub transcript_shape: Option<TranscriptShape>,
     pub test_mode_url: Option<TestModeUrl>,
     pub require_replica: Option<bool>,
+    pub recording_shape: Option<crate::recording::RecordingShape>,
 }
 
 /// `POST /_sim/faults`: a rule for what the next requests to the v2 API meet. Rules add up; a
@@ -291,6 +320,10 @@ mod tests {
         );
         let zero = create(json!({ "properties": { "max_call_duration": 0 } })).validate(false);
         assert!(zero.unwrap_err().contains("max_call_duration"));
+        let half = create(json!({ "properties": {
+            "enable_recording": true, "recording_s3_bucket_name": "rec" } }))
+        .validate(false);
+        assert!(half.unwrap_err().contains("aws_assume_role_arn"));
     }
 
     #[test]

@@ -8,6 +8,10 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
 use crate::model::{CreateConversation, Faults, MAX_CALL_DURATION, TestModeUrl};
+use crate::recording::{
+    RecordingShape, RecordingTarget, Upload, lasted, ready_properties, recording_bytes,
+    recording_key,
+};
 use crate::room::{JoinRefusal, meeting_token, parse_join_url};
 use crate::transcript::TranscriptSpec;
 
@@ -43,6 +47,8 @@ pub struct Conversation {
     pub events: Vec<Value>,
     /// The event types of the callbacks queued for `callback_url`, in order.
     pub callbacks: Vec<String>,
+    /// Where the call is recorded (`enable_recording` with the S3 settings).
+    pub recording: Option<RecordingTarget>,
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +66,18 @@ pub struct Ending {
     pub shutdown_event: bool,
     /// Record and send `application.transcription_ready` with this transcript.
     pub transcript: Option<TranscriptSpec>,
+    /// What happens to a recorded call's recording.
+    pub recording: RecordingPlan,
+}
+
+/// How a recorded call's recording is delivered when it ends.
+#[derive(Debug, Clone, Default)]
+pub struct RecordingPlan {
+    /// Someone started the recording in the call (for a call created with recording).
+    pub recorded: bool,
+    pub shape: RecordingShape,
+    /// The S3 endpoint the file is written to; `None`: the copy fails.
+    pub endpoint: Option<String>,
 }
 
 impl Ending {
@@ -69,7 +87,14 @@ impl Ending {
             reason: reason.to_owned(),
             shutdown_event: true,
             transcript: Some(transcript),
+            recording: RecordingPlan::default(),
         }
+    }
+
+    /// The same, with the recording delivered as `plan` says.
+    pub fn recorded(mut self, plan: RecordingPlan) -> Self {
+        self.recording = plan;
+        self
     }
 }
 
@@ -78,6 +103,9 @@ impl Ending {
 pub struct Callback {
     pub url: String,
     pub body: Value,
+    /// A file written before the callback is sent; if that fails, `copy_failed` is sent instead,
+    /// with the failure as `properties.error_message`.
+    pub upload: Option<(Upload, Value)>,
 }
 
 pub fn tavus_time(t: DateTime<Utc>) -> String {
@@ -211,6 +239,7 @@ impl State {
             }),
             events: Vec::new(),
             callbacks: Vec::new(),
+            recording: body.recording_target(),
             id: id.clone(),
         };
         self.conversations.insert(id, conversation.clone());
@@ -270,6 +299,42 @@ impl State {
                 properties,
             );
             callbacks.extend(record(c, ready));
+        }
+        if let Some(target) = c.recording.clone().filter(|_| ending.recording.recorded) {
+            // After the transcript, once the file is written, as Tavus announces it when it is
+            // "durably written" to the bucket.
+            let key = recording_key(&c.id);
+            let properties = ready_properties(
+                ending.recording.shape,
+                &target,
+                &key,
+                lasted(c.created_at, at),
+            );
+            let time = at + Duration::seconds(5);
+            let ready = envelope(
+                c,
+                "application.recording_ready",
+                "application",
+                time,
+                properties,
+            );
+            let failed = envelope(
+                c,
+                "application.recording_copy_failed",
+                "application",
+                time,
+                json!({}),
+            );
+            let upload = Upload {
+                endpoint: ending.recording.endpoint.clone(),
+                bucket: target.bucket,
+                bytes: recording_bytes(&c.id),
+                key,
+            };
+            callbacks.extend(record(c, ready).map(|mut cb| {
+                cb.upload = Some((upload, failed));
+                cb
+            }));
         }
         Some(callbacks)
     }
@@ -342,6 +407,9 @@ impl State {
             "shutdown_reason": c.ended.as_ref().and_then(|e| e.reason.clone()),
             "events": c.events,
             "callbacks": c.callbacks,
+            "recording": c.recording.as_ref().map(|r| json!({
+                "bucket": r.bucket, "region": r.region, "role_arn": r.role_arn,
+            })),
         })
     }
 }
@@ -353,7 +421,11 @@ fn record(c: &mut Conversation, event: Value) -> Option<Callback> {
     let url = c.callback_url.clone()?;
     c.callbacks
         .push(event["event_type"].as_str().unwrap_or_default().to_owned());
-    Some(Callback { url, body: event })
+    Some(Callback {
+        url,
+        body: event,
+        upload: None,
+    })
 }
 
 fn envelope(

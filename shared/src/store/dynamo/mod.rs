@@ -21,6 +21,7 @@ mod notes;
 mod plan;
 mod read;
 pub use read::MAX_PAGE;
+pub mod recording;
 mod reserve;
 mod reset;
 mod rollover;

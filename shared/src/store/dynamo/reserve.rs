@@ -15,7 +15,7 @@ use super::rollover::RollAttempt;
 use super::{DynamoLedger, Item, MAX_ATTEMPTS, backoff, from_item, key, n, s, to_item};
 use crate::LedgerError;
 use crate::domain::minutes::reservation_minutes;
-use crate::domain::{Account, Period, PlanId, Session, SessionId, SessionStatus, UserId};
+use crate::domain::{Account, Period, PlanId, Playback, Session, SessionId, SessionStatus, UserId};
 use crate::store::items::{AccountItem, IdempotencyItem, ParticipationItem, SessionItem};
 use crate::store::keys;
 use crate::store::{Activation, ReservationRequest, Reserved};
@@ -195,6 +195,10 @@ fn pending_session(request: &ReservationRequest, period: Period, minutes: u32) -
         created_at: request.now,
         ended_at: None,
         end_reason: None,
+        playback: Playback {
+            record: request.record,
+            ..Playback::default()
+        },
     }
 }
 

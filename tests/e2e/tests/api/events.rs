@@ -36,7 +36,7 @@ fn every_http_event_parses_as_a_lambda_http_request() {
         );
         checked += 1;
     }
-    assert!(checked >= 11, "only {checked} HTTP events");
+    assert!(checked >= 12, "only {checked} HTTP events");
 }
 
 async fn invoke(function: &str, payload: &Value) -> Value {
@@ -101,6 +101,9 @@ async fn sample_events_are_answered_by_the_functions() {
             .unwrap()
             .contains("ask about the budget")
     );
+    let answer = invoke("get-usage", &for_this_session("get-recording.json")).await;
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    assert_eq!(answer["body"], r#"{"status":"none"}"#);
     let answer = invoke("create-session", &for_this_session("delete-session.json")).await;
     assert_eq!(answer["statusCode"], 409, "{answer}");
 

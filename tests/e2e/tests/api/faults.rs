@@ -50,6 +50,7 @@ fn context(owner: &UserId, budget: Duration) -> CreateContext<'_> {
         public_url: "http://127.0.0.1:9",
         now: chrono::Utc::now(),
         deadline: Instant::now() + budget,
+        recording: None,
     }
 }
 

@@ -1,7 +1,7 @@
 //! Nothing private reaches a log. A whole session goes through the local stack with private
 //! texts no other test uses (the prompt, the participant context, the transcript's turns, the
 //! user's notes), a
-//! token and keys that are secrets; then every log of the stack (`LOG_DIR`: the functions under
+//! token and keys that are secrets, and a recording's playback link; then every log of the stack (`LOG_DIR`: the functions under
 //! `cargo lambda watch`, the gateway, the simulator, DynamoDB Local, moto) is searched for them.
 
 use std::path::{Path, PathBuf};
@@ -80,7 +80,7 @@ async fn a_whole_session_leaves_nothing_private_in_any_log() {
         reqwest::Method::POST,
         "/sessions".into(),
         Some(json!({ "session_type": "reflect_alone", "prompt": prompt,
-                     "participant_context": context, "max_minutes": 5 })),
+                     "participant_context": context, "max_minutes": 5, "record": true })),
     )
     .await;
     assert_eq!(created.status, 201, "{:?}", created.body);
@@ -164,6 +164,26 @@ async fn a_whole_session_leaves_nothing_private_in_any_log() {
     let stored = call(reqwest::Method::GET, transcript_path.clone(), None).await;
     assert_eq!(stored.body["transcript"][0]["content"], user_turn.as_str());
 
+    // The call was recorded: a playback link (a credential until it expires).
+    let recording_path = format!("{session_path}/recording");
+    eventually("the recording", || async {
+        call(reqwest::Method::GET, recording_path.clone(), None)
+            .await
+            .body["status"]
+            == "ready"
+    })
+    .await;
+    let playback = call(reqwest::Method::GET, recording_path, None).await;
+    let link = playback.body["url"]
+        .as_str()
+        .expect("a playback link")
+        .to_owned();
+    let link_signature = link
+        .split(['?', '&'])
+        .find_map(|part| part.strip_prefix("X-Amz-Signature="))
+        .expect("a signed link")
+        .to_owned();
+
     // The functions' lines come through `cargo lambda watch` a moment after the answers: wait
     // for the line of the last step (the second transcript stored for this session). The
     // gateway and the simulator write theirs before they answer.
@@ -177,7 +197,11 @@ async fn a_whole_session_leaves_nothing_private_in_any_log() {
             .lines()
             .filter(|l| l.contains(&session_id) && l.contains("notes saved"))
             .count();
-        async move { stored_lines >= 2 && notes_lines >= 1 }
+        let link_lines = text
+            .lines()
+            .filter(|l| l.contains(&session_id) && l.contains("playback link issued"))
+            .count();
+        async move { stored_lines >= 2 && notes_lines >= 1 && link_lines >= 1 }
     })
     .await;
 
@@ -207,6 +231,8 @@ async fn a_whole_session_leaves_nothing_private_in_any_log() {
         ("the Tavus API key", &api.tavus_key),
         ("the webhook token", &webhook_token),
         ("the meeting token", &meeting_token),
+        ("a playback link", &link),
+        ("a playback link's signature", &link_signature),
     ];
 
     let logs = logs(&log_dir);

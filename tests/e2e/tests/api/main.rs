@@ -9,6 +9,7 @@ mod flows;
 mod logs;
 mod notes;
 mod open_sessions;
+mod recordings;
 mod round_trips;
 mod settlement;
 mod sweeper;

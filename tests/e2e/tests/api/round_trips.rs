@@ -109,6 +109,7 @@ async fn the_happy_create_and_usage_paths_make_the_fewest_round_trips() {
         auth: Some(Authenticator::new(AuthMode::Authorizer)),
         public_url: Some("http://127.0.0.1:9".into()),
         delete_after_call: true,
+        recordings: None,
     };
     let user = e2e_tests::Api::user("trips");
 
@@ -151,6 +152,7 @@ async fn the_happy_create_and_usage_paths_make_the_fewest_round_trips() {
         delete_after_call: true,
         public_url: None,
         tavus: None,
+        recordings: None,
     };
     let usage = awaknow_core::api::shell::handle(
         &usage_app,
@@ -177,6 +179,7 @@ async fn an_event_without_verified_claims_is_401_from_the_function_itself() {
         delete_after_call: true,
         public_url: None,
         tavus: None,
+        recordings: None,
     };
     let mut value: Value = serde_json::from_str(&event("get-usage.json", "someone", None)).unwrap();
     value["requestContext"]

@@ -32,6 +32,7 @@ fn request(user: &UserId, minutes: u32, now: chrono::DateTime<chrono::Utc>) -> R
         requested_minutes: Some(minutes),
         now,
         idempotency: None,
+        record: false,
     }
 }
 
@@ -79,6 +80,7 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
         )),
         public_url: Some("http://127.0.0.1:9".into()),
         delete_after_call: true,
+        recordings: None,
     };
     let body = json!({ "session_type": "reflect_alone", "prompt": "x", "max_minutes": 10 });
     let response = awaknow_core::api::shell::handle(
@@ -197,6 +199,7 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
         delete_after_call: true,
         auth: None,
         public_url: None,
+        recordings: None,
     };
     let late = json!({
         "properties": { "shutdown_reason": "participant_left_timeout" }, "conversation_id": conversation_id,
@@ -308,6 +311,7 @@ impl Rig {
             )),
             public_url: Some("http://127.0.0.1:9".into()),
             delete_after_call: true,
+            recordings: None,
         };
         let body =
             json!({ "session_type": "reflect_alone", "prompt": "x", "max_minutes": minutes });

@@ -280,19 +280,21 @@ async fn the_settings_change_at_run_time() {
     assert_eq!(status, 200);
     assert_eq!(
         config,
-        json!({ "transcript_shape": "extended", "test_mode_url": "room", "require_replica": false })
+        json!({ "transcript_shape": "extended", "test_mode_url": "room", "require_replica": false,
+                "recording_shape": "legacy", "s3_endpoint": null })
     );
     assert_eq!(sim.create(json!({})).await.0, 200);
     let (status, config) = sim
         .control(
             "/_sim/config",
-            json!({ "test_mode_url": "none", "require_replica": true }),
+            json!({ "test_mode_url": "none", "require_replica": true, "recording_shape": "storage" }),
         )
         .await;
     assert_eq!(status, 200);
     assert_eq!(
         config,
-        json!({ "transcript_shape": "extended", "test_mode_url": "none", "require_replica": true })
+        json!({ "transcript_shape": "extended", "test_mode_url": "none", "require_replica": true,
+                "recording_shape": "storage", "s3_endpoint": null })
     );
     let (status, refused) = sim.create(json!({})).await;
     assert_eq!(status, 400);

@@ -2,6 +2,7 @@
 
 mod calls;
 mod faults;
+mod recordings;
 mod rooms;
 mod support;
 mod transcripts;

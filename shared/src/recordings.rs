@@ -1,0 +1,109 @@
+//! The operator's recordings bucket on S3: where Tavus writes recorded calls (through a role it
+//! assumes), short-lived playback links to them, and their deletion with the session.
+//!
+//! A presigned URL is a credential for as long as it lives: its type never prints it, and no log
+//! line carries one.
+
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::presigning::PresigningConfig;
+
+/// The longest a playback link lives.
+pub const MAX_PLAYBACK_LINK: Duration = Duration::from_secs(300);
+
+/// Where Tavus records to: the bucket, its region, and the role Tavus assumes to write into it
+/// (`RECORDINGS_BUCKET`, `RECORDINGS_BUCKET_REGION`, `TAVUS_RECORDING_ROLE_ARN`; see
+/// [`crate::config::recording_target_from_lookup`]). A deployment without it records nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingTarget {
+    pub bucket: String,
+    pub region: String,
+    pub role_arn: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordingError {
+    /// S3 failed (after the SDK's retries) or could not be reached.
+    #[error("S3 is unavailable: {0}")]
+    Unavailable(String),
+    /// The link could not be signed (no credentials, a bad expiry).
+    #[error("cannot sign a playback link: {0}")]
+    Presign(String),
+}
+
+/// A presigned GET of a recording: it lets whoever holds it read the file until it expires.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PlaybackLink(String);
+
+impl PlaybackLink {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for PlaybackLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PlaybackLink(..)")
+    }
+}
+
+/// The recordings bucket and an S3 client for it. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Recordings {
+    client: aws_sdk_s3::Client,
+    target: RecordingTarget,
+}
+
+impl Recordings {
+    /// `path_style`: address the bucket in the path (`endpoint/bucket/key`), as an S3 stand-in
+    /// on one host (moto, locally) needs; AWS itself uses virtual-hosted names.
+    pub fn new(sdk: &SdkConfig, target: RecordingTarget, path_style: bool) -> Recordings {
+        let config = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(path_style)
+            .build();
+        Recordings::with_client(aws_sdk_s3::Client::from_conf(config), target)
+    }
+
+    pub fn with_client(client: aws_sdk_s3::Client, target: RecordingTarget) -> Recordings {
+        Recordings { client, target }
+    }
+
+    pub fn target(&self) -> &RecordingTarget {
+        &self.target
+    }
+
+    /// A GET of `key` that works for `expires_in` (at most [`MAX_PLAYBACK_LINK`]). Signing
+    /// happens here, without a call to S3.
+    pub async fn playback_link(
+        &self,
+        key: &str,
+        expires_in: Duration,
+    ) -> Result<PlaybackLink, RecordingError> {
+        let config = PresigningConfig::expires_in(expires_in.min(MAX_PLAYBACK_LINK))
+            .map_err(|e| RecordingError::Presign(e.to_string()))?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.target.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            // The error names the operation, never the signed URL.
+            .map_err(|e| RecordingError::Presign(DisplayErrorContext(&e).to_string()))?;
+        Ok(PlaybackLink(request.uri().to_owned()))
+    }
+
+    /// Deletes `key`; a key that is already gone counts as deleted (S3 answers 204 either way).
+    pub async fn delete(&self, key: &str) -> Result<(), RecordingError> {
+        self.client
+            .delete_object()
+            .bucket(&self.target.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| RecordingError::Unavailable(DisplayErrorContext(&e).to_string()))?;
+        Ok(())
+    }
+}
