@@ -2,7 +2,6 @@
 
 mod calls;
 mod faults;
-mod recordings;
 mod rooms;
 mod support;
 mod transcripts;

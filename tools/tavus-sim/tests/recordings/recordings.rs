@@ -9,7 +9,7 @@ use crate::support::{FAST, Receiver, Sim, id};
 /// Where `make test` started moto (S3 on the same endpoint as Secrets Manager).
 fn moto() -> String {
     std::env::var("MOTO_ENDPOINT")
-        .unwrap_or_else(|_| panic!("MOTO_ENDPOINT is not set: run the tests with `make test`"))
+        .unwrap_or_else(|_| local_stack::skip_service_tests("MOTO_ENDPOINT"))
 }
 
 /// A new bucket on moto (its S3 takes unsigned requests that create buckets and objects).
