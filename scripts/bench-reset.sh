@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reset throughput on DynamoDB Local: starts a local stack of its own on free ports, runs the
 # release build of tools/bench's reset-bench against it, and stops the stack.
-# ACCOUNTS (100000), RUNS (3), SHARD_CONCURRENCY, ACCOUNT_CONCURRENCY pass through.
+# ACCOUNTS (100000), RUNS (3), SHARD_CONCURRENCY, ACCOUNT_CONCURRENCY, PAGE pass through; each run
+# is paired with its floor (see tools/bench's reset-bench).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -13,4 +14,4 @@ set -a
 . ".local/$stack/stack.env"
 set +a
 cargo build --locked --release -p bench --bin reset-bench
-"${CARGO_TARGET_DIR:-$root/target}/release/reset-bench" | tee "${BENCH_OUT:-/dev/null}"
+DYNAMODB_PID=$(cat ".local/$stack/dynamodb.pid") "${CARGO_TARGET_DIR:-$root/target}/release/reset-bench" | tee "${BENCH_OUT:-/dev/null}"

@@ -2,10 +2,16 @@
 # `make bench`: builds the release bootstraps and a hello-world Lambda with cargo-lambda, starts
 # the local stack and API (as `make dev` does, on free ports), then prints and writes:
 #   init time and peak RSS of every function against the hello world (median of STARTS=20),
-#   POST /sessions and GET /usage latency at 1, 8 and 32 clients through the runtime API and
-#   through the gateway, bootstrap sizes, and the reset's throughput (BENCH_RESET_ACCOUNTS=20000,
-#   three runs; make bench-reset does 100,000).
-# Results: .local/bench/results.json
+#   init plus the first request of create-session and get-usage against the hello world's,
+#   POST /sessions and GET /usage latency at 1, 8 and 32 clients through the runtime API, each
+#   beside its floor (the same ledger calls made directly with the functions' SDK configuration
+#   against the same DynamoDB Local), and through the gateway, bootstrap sizes, and the reset's
+#   throughput beside its floor (BENCH_RESET_ACCOUNTS=20000, three runs; make bench-reset does
+#   100,000); then the goals, for this run and as the median of the runs of this commit kept.
+# PHASES (init,cold,latency,gateway,reset) picks what runs; BOOTSTRAP_DIR_VS=<another build's
+# target/lambda> also starts that build's functions in turn with these (see lambda-bench).
+# Results: .local/bench/results.json; every run also in .local/bench/history/. docs/performance.md
+# says what each figure means.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -36,14 +42,29 @@ set -a
 . ".local/$AWAKNOW_ENV/endpoints.env"
 set +a
 
-BOOTSTRAP_DIR=$target/lambda BENCH_JSON=$out/lambda.json "$target/release/lambda-bench"
-echo
-ACCOUNTS=${BENCH_RESET_ACCOUNTS:-20000} RUNS=${BENCH_RESET_RUNS:-3} "$target/release/reset-bench" | tee "$out/reset.txt"
-python3 - "$out" <<'PY'
-import json, sys
-out = sys.argv[1]
+# The floor builds its SDK client as the functions do, from the environment.
+# DYNAMODB_PID: the benches report DynamoDB Local's CPU time per request.
+DYNAMODB_PID=$(cat ".local/$AWAKNOW_ENV/dynamodb.pid" 2>/dev/null || true)
+export DYNAMODB_PID
+AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_ENDPOINT_URL_DYNAMODB=$DYNAMODB_ENDPOINT \
+  BOOTSTRAP_DIR=$target/lambda BENCH_JSON=$out/lambda.json "$target/release/lambda-bench"
+rm -f "$out/reset.txt"
+case ${PHASES:-reset} in
+  *reset*)
+    echo
+    ACCOUNTS=${BENCH_RESET_ACCOUNTS:-20000} RUNS=${BENCH_RESET_RUNS:-3} "$target/release/reset-bench" | tee "$out/reset.txt" ;;
+esac
+commit=$(git describe --always --dirty 2>/dev/null || echo unknown)
+python3 - "$out" "$commit" <<'PY'
+import json, os, sys, time
+out, commit = sys.argv[1], sys.argv[2]
 results = json.load(open(f"{out}/lambda.json"))
-results["reset"] = json.loads(open(f"{out}/reset.txt").read().strip().splitlines()[-1])
+if os.path.exists(f"{out}/reset.txt"):
+    results["reset"] = json.loads(open(f"{out}/reset.txt").read().strip().splitlines()[-1])
+results["commit"] = commit
 json.dump(results, open(f"{out}/results.json", "w"), indent=2)
+os.makedirs(f"{out}/history", exist_ok=True)
+json.dump(results, open(f"{out}/history/{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json", "w"), indent=2)
 print(f"\nbench: results in {out}/results.json")
 PY
+python3 tools/bench/goals.py "$out"

@@ -33,8 +33,36 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// CPU time (user + system, in seconds) a process has used so far: `pid`, or this process.
+/// `None` when it cannot be read (the process is gone).
+pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/stat"),
+        None => "/proc/self/stat".to_owned(),
+    };
+    stat_cpu_seconds(&std::fs::read_to_string(path).ok()?)
+}
+
+/// utime + stime of a `/proc/<pid>/stat` line: fields 14 and 15, in clock ticks (USER_HZ, 100 on
+/// Linux), counted after the command name in parentheses (which may hold spaces).
+fn stat_cpu_seconds(stat: &str) -> Option<f64> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: f64 = fields.next()?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cpu_time_is_utime_plus_stime() {
+        let stat = "4242 (a (odd) name) S 1 4242 4242 0 -1 4194560 1234 0 0 0 250 50 0 0 20 0 3 0";
+        assert_eq!(super::stat_cpu_seconds(stat), Some(3.0));
+        assert_eq!(super::stat_cpu_seconds("garbage"), None);
+        assert!(super::cpu_seconds(None).is_some());
+    }
+
     #[test]
     fn the_median_is_the_middle() {
         assert_eq!(super::median(&mut [3.0, 1.0, 2.0]), 2.0);

@@ -1,23 +1,45 @@
-//! `make bench`: Lambda init and latency of the functions' release bootstraps.
+//! `make bench`: Lambda init and latency of the functions' release bootstraps, each beside what
+//! this machine allows.
 //!
 //! - init: time from process start to the first request for work at our runtime API (SDK
 //!   clients built, no network in init), median of `STARTS` (20) starts, and peak RSS, beside a
 //!   hello-world Rust Lambda built in the same run (the ratio);
+//! - cold start as users feel it: process start to the answer of the first request (init plus
+//!   the first request, the event already waiting as in Lambda), for create-session and
+//!   get-usage against the hello world's, since work moved from init into the first request is
+//!   no gain;
 //! - latency: `POST /sessions` and `GET /usage`, p50/p99 at 1, 8 and 32 concurrent clients, each
 //!   with as many function processes, through the runtime API, against DynamoDB Local, moto and
 //!   the Tavus simulator; and the same through the local gateway when `GATEWAY_URL` is set;
+//! - the floor of that latency: the ledger calls the handler makes (for `POST /sessions` the
+//!   reservation transaction, the usage read and the activation update, the Tavus call left
+//!   out; for `GET /usage` the usage read), made directly from this process with a
+//!   `DynamoLedger` on the functions' own SDK configuration (`awaknow_core::aws::sdk_config`),
+//!   at the same client counts, against the same DynamoDB Local, just before each run through
+//!   the runtime API; the ratios to it are printed beside the figures;
 //! - sizes of the bootstraps.
 //!
 //! Needs `BOOTSTRAP_DIR` (cargo lambda build's `target/lambda`), `DYNAMODB_ENDPOINT`,
-//! `MOTO_ENDPOINT`; scripts/bench.sh provides them. Prints a table; writes `BENCH_JSON`.
+//! `MOTO_ENDPOINT`, and for the floor the functions' SDK environment (`AWS_REGION`,
+//! `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_ENDPOINT_URL_DYNAMODB` =
+//! `DYNAMODB_ENDPOINT`); scripts/bench.sh provides them. Prints a table; writes `BENCH_JSON`.
+//!
+//! `PHASES` (`init,cold,latency,gateway`) picks the phases. `BOOTSTRAP_DIR_VS`, another build's
+//! `target/lambda` (another profile, say): the init phase then starts both builds in turn,
+//! A B A B, and prints the ratio of each pair's init (B / A), so a comparison holds while the
+//! machine's speed drifts.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use awaknow_core::domain::{PlanCatalog, PlanId, UserId};
-use awaknow_core::store::DynamoLedger;
+use awaknow_core::api::request::CreateSessionRequest;
+use awaknow_core::domain::{MeetingToken, PlanCatalog, PlanId, UserId};
+use awaknow_core::store::{Activation, DynamoLedger, ReservationRequest, Reserved};
+use axum::body::Bytes;
 use bench::runtime_api::RuntimeApi;
 use bench::{env_number, median, percentile};
 use serde_json::{Value, json};
@@ -31,6 +53,14 @@ const FUNCTIONS: [&str; 6] = [
     "set-plan",
 ];
 
+/// The routes timed: (route, function, sample event).
+const ROUTES: [(&str, &str, &str); 2] = [
+    ("POST /sessions", "create-session", "create-session.json"),
+    ("GET /usage", "get-usage", "get-usage.json"),
+];
+
+const CLIENTS: [usize; 3] = [1, 8, 32];
+
 fn fail(message: String) -> ! {
     eprintln!("lambda-bench: {message}");
     std::process::exit(1)
@@ -41,16 +71,51 @@ fn env(name: &str) -> String {
         .unwrap_or_else(|_| fail(format!("{name} is not set (run scripts/bench.sh)")))
 }
 
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The body of every `POST /sessions` the bench sends, through the runtime API and in the floor.
+fn create_body() -> String {
+    json!({ "session_type": "reflect_alone", "prompt": "bench", "max_minutes": 1 }).to_string()
+}
+
+/// The HTTP status an answer of `function` must carry (the hello world echoes: none).
+fn expected_status(function: &str) -> Option<u64> {
+    match function {
+        "create-session" => Some(201),
+        "hello-lambda" => None,
+        _ => Some(200),
+    }
+}
+
+/// Fails the bench unless `answer` is a success with the status `function` must answer.
+fn check_answer(function: &str, answer: Option<(bool, Bytes)>) {
+    let answer = answer.filter(|(ok, _)| *ok);
+    let status = answer
+        .as_ref()
+        .and_then(|(_, body)| serde_json::from_slice::<Value>(body).ok())
+        .and_then(|v| v["statusCode"].as_u64());
+    if answer.is_none() || status != expected_status(function) {
+        fail(format!("{function}: unexpected answer (status {status:?})"));
+    }
+}
+
 struct Setup {
     bootstraps: PathBuf,
     function_env: Vec<(String, String)>,
+    /// Seeds the table (plans of the bench's users).
     ledger: DynamoLedger,
+    /// The floor's ledger: the functions' SDK configuration, the functions' cap on open sessions.
+    floor: DynamoLedger,
+    /// DynamoDB Local's process, for its CPU time (`DYNAMODB_PID`).
+    dynamodb_pid: Option<u32>,
     events: PathBuf,
 }
 
 impl Setup {
-    fn spawn(&self, function: &str, runtime: &RuntimeApi) -> Child {
-        let path = self.bootstraps.join(function).join("bootstrap");
+    fn spawn(&self, bootstraps: &Path, function: &str, runtime: &RuntimeApi) -> Child {
+        let path = bootstraps.join(function).join("bootstrap");
         Command::new(&path)
             .envs(
                 self.function_env
@@ -65,7 +130,7 @@ impl Setup {
             .unwrap_or_else(|e| fail(format!("cannot start {}: {e}", path.display())))
     }
 
-    fn event(&self, file: &str, user: &str) -> Vec<u8> {
+    fn event(&self, file: &str, user: &str) -> Bytes {
         let text = std::fs::read_to_string(self.events.join(file))
             .unwrap_or_else(|e| fail(format!("events/{file}: {e}")));
         let mut event: Value =
@@ -75,12 +140,24 @@ impl Setup {
             headers.remove("idempotency-key");
         }
         if file == "create-session.json" {
-            event["body"] = json!(
-                json!({ "session_type": "reflect_alone", "prompt": "bench", "max_minutes": 1 })
-                    .to_string()
-            );
+            event["body"] = json!(create_body());
         }
-        event.to_string().into_bytes()
+        Bytes::from(event.to_string().into_bytes())
+    }
+
+    /// `n` new users on the plan with the most minutes.
+    async fn users(&self, n: usize) -> Vec<UserId> {
+        let mut users = Vec::with_capacity(n);
+        for i in 0..n {
+            let user = UserId::parse(&format!("bench-{i}-{}", ulid::Ulid::new()))
+                .unwrap_or_else(|e| fail(e.to_string()));
+            self.ledger
+                .change_plan(&user, PlanId::ResolveTogether, chrono::Utc::now())
+                .await
+                .unwrap_or_else(|e| fail(e.to_string()));
+            users.push(user);
+        }
+        users
     }
 }
 
@@ -100,102 +177,392 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
-/// Median init (ms) and peak RSS (MB) of `starts` cold starts.
-async fn init(setup: &Setup, function: &str, starts: usize) -> (f64, f64) {
+/// One cold start.
+struct Start {
+    /// Process start to its first request for work.
+    init_ms: f64,
+    /// Process start to the answer of the first request, when one was waiting.
+    answered_ms: Option<f64>,
+    /// Peak RSS when measured: after init, or after the first request when there was one.
+    rss_mb: f64,
+}
+
+/// Starts `function` from `bootstraps` once; with `first`, that event is already waiting when
+/// the process first asks for work (as in Lambda), and its answer is timed too.
+async fn start_once(
+    setup: &Setup,
+    bootstraps: &Path,
+    function: &str,
+    first: Option<Bytes>,
+) -> Start {
+    let runtime = RuntimeApi::start()
+        .await
+        .unwrap_or_else(|e| fail(format!("runtime api: {e}")));
+    let first_poll = runtime.arm_first_poll().await;
+    let pending = first.map(|event| {
+        let runtime = runtime.clone();
+        tokio::spawn(async move {
+            let answer = runtime.invoke(event).await;
+            (answer, Instant::now())
+        })
+    });
+    let started = Instant::now();
+    let child = setup.spawn(bootstraps, function, &runtime);
+    let init_ms = match tokio::time::timeout(Duration::from_secs(10), first_poll).await {
+        Ok(Ok(at)) => ms(at - started),
+        _ => fail(format!(
+            "{function} never asked for work (did its init fail?)"
+        )),
+    };
+    let answered_ms = match pending {
+        None => None,
+        Some(pending) => match tokio::time::timeout(Duration::from_secs(10), pending).await {
+            Ok(Ok((answer, at))) => {
+                check_answer(function, answer);
+                Some(ms(at - started))
+            }
+            _ => fail(format!("{function} never answered its first request")),
+        },
+    };
+    let rss_mb = peak_rss_kb(child.id()).unwrap_or(0) as f64 / 1024.0;
+    stop(child);
+    Start {
+        init_ms,
+        answered_ms,
+        rss_mb,
+    }
+}
+
+/// The init of every function from every build, started round-robin: each round starts each
+/// function from each build in turn (hello A, hello B, create-session A, ...), so the drift of a
+/// shared machine's speed falls on every function alike.
+struct Inits {
+    /// Per (build, function): every start's init (ms), a round each.
+    times: HashMap<(usize, &'static str), Vec<f64>>,
+    rss_mb: HashMap<(usize, &'static str), Vec<f64>>,
+}
+
+impl Inits {
+    fn median_ms(&self, build: usize, function: &str) -> f64 {
+        median(
+            &mut self
+                .times
+                .get(&(build, function))
+                .cloned()
+                .unwrap_or_default(),
+        )
+    }
+
+    fn rss_mb(&self, build: usize, function: &str) -> f64 {
+        median(
+            &mut self
+                .rss_mb
+                .get(&(build, function))
+                .cloned()
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The median of the ratios, round by round, of build `b`'s init of `function` to build 0's.
+    fn paired_ratio(&self, b: usize, function: &str) -> f64 {
+        let (Some(a), Some(b)) = (
+            self.times.get(&(0, function)),
+            self.times.get(&(b, function)),
+        ) else {
+            return f64::NAN;
+        };
+        median(&mut a.iter().zip(b).map(|(a, b)| b / a).collect::<Vec<_>>())
+    }
+}
+
+async fn inits(
+    setup: &Setup,
+    builds: &[PathBuf],
+    functions: &[&'static str],
+    starts: usize,
+) -> Inits {
+    let mut inits = Inits {
+        times: HashMap::new(),
+        rss_mb: HashMap::new(),
+    };
+    for _ in 0..starts {
+        for &function in functions {
+            for (b, dir) in builds.iter().enumerate() {
+                let start = start_once(setup, dir, function, None).await;
+                inits
+                    .times
+                    .entry((b, function))
+                    .or_default()
+                    .push(start.init_ms);
+                inits
+                    .rss_mb
+                    .entry((b, function))
+                    .or_default()
+                    .push(start.rss_mb);
+            }
+        }
+    }
+    inits
+}
+
+/// Median (ms) of `starts` cold starts each answering `event` (init plus the first request),
+/// and the median peak RSS after that first request.
+async fn cold_start(setup: &Setup, function: &str, event: &Bytes, starts: usize) -> (f64, f64) {
     let mut times = Vec::new();
     let mut rss = Vec::new();
     for _ in 0..starts {
-        let runtime = RuntimeApi::start()
-            .await
-            .unwrap_or_else(|e| fail(format!("runtime api: {e}")));
-        let first_poll = runtime.arm_first_poll().await;
-        let started = Instant::now();
-        let child = setup.spawn(function, &runtime);
-        match tokio::time::timeout(Duration::from_secs(10), first_poll).await {
-            Ok(Ok(at)) => times.push((at - started).as_secs_f64() * 1000.0),
-            _ => fail(format!(
-                "{function} never asked for work (did its init fail?)"
-            )),
-        }
-        rss.push(peak_rss_kb(child.id()).unwrap_or(0) as f64 / 1024.0);
-        stop(child);
+        let start = start_once(setup, &setup.bootstraps, function, Some(event.clone())).await;
+        times.push(start.answered_ms.unwrap_or(f64::NAN));
+        rss.push(start.rss_mb);
     }
     (median(&mut times), median(&mut rss))
 }
 
-/// Latency (ms) of `clients` concurrent clients, each sending `requests` one after another.
+/// CPU time (seconds) spent during a run, by whom.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cpu {
+    dynamodb_local: f64,
+    /// The function processes (their init included: a few ms each).
+    functions: f64,
+    /// This process: the floor's SDK client, or the runtime API and the Tavus simulator.
+    bench: f64,
+}
+
+/// Reads the CPU clocks before a run; `done` takes the difference.
+struct CpuClock {
+    dynamodb_pid: Option<u32>,
+    dynamodb_local: f64,
+    bench: f64,
+}
+
+impl CpuClock {
+    fn start(dynamodb_pid: Option<u32>) -> CpuClock {
+        CpuClock {
+            dynamodb_pid,
+            dynamodb_local: dynamodb_pid
+                .and_then(|p| bench::cpu_seconds(Some(p)))
+                .unwrap_or(f64::NAN),
+            bench: bench::cpu_seconds(None).unwrap_or(f64::NAN),
+        }
+    }
+
+    /// The CPU used since `start`; `children` are the function processes, still running.
+    fn done(&self, children: &[Child]) -> Cpu {
+        Cpu {
+            dynamodb_local: self
+                .dynamodb_pid
+                .and_then(|p| bench::cpu_seconds(Some(p)))
+                .unwrap_or(f64::NAN)
+                - self.dynamodb_local,
+            functions: children
+                .iter()
+                .filter_map(|c| bench::cpu_seconds(Some(c.id())))
+                .sum(),
+            bench: bench::cpu_seconds(None).unwrap_or(f64::NAN) - self.bench,
+        }
+    }
+}
+
+/// One run of clients at once: every measured latency (ms), how long it took, how many calls
+/// were made in all (the unmeasured included), and the CPU it cost.
+#[derive(Debug, Clone, Default)]
+struct Sample {
+    latencies: Vec<f64>,
+    seconds: f64,
+    calls: usize,
+    cpu: Cpu,
+}
+
+/// Latency figures of one or more runs of the same kind, pooled.
+#[derive(Debug, Clone, Copy)]
+struct Figures {
+    p50_ms: f64,
+    p99_ms: f64,
+    requests_per_second: f64,
+    /// CPU ms per call.
+    cpu: Cpu,
+}
+
+impl Figures {
+    fn pooled(samples: &[Sample]) -> Figures {
+        let mut all: Vec<f64> = samples
+            .iter()
+            .flat_map(|s| s.latencies.iter().copied())
+            .collect();
+        all.sort_by(|a, b| a.total_cmp(b));
+        let seconds: f64 = samples.iter().map(|s| s.seconds).sum();
+        let calls = samples.iter().map(|s| s.calls).sum::<usize>().max(1) as f64;
+        let per_call =
+            |f: fn(&Cpu) -> f64| samples.iter().map(|s| f(&s.cpu)).sum::<f64>() * 1000.0 / calls;
+        Figures {
+            p50_ms: percentile(&all, 50.0),
+            p99_ms: percentile(&all, 99.0),
+            requests_per_second: all.len() as f64 / seconds,
+            cpu: Cpu {
+                dynamodb_local: per_call(|c| c.dynamodb_local),
+                functions: per_call(|c| c.functions),
+                bench: per_call(|c| c.bench),
+            },
+        }
+    }
+}
+
+/// Runs every client at once; each makes `requests` timed calls one after another, after two
+/// unmeasured ones (the first one meets a cold process or connection). A call is told whether it
+/// is measured, and answers whether its latency counts (an error's does not).
+async fn at_once<C, Fut>(clients: Vec<C>, requests: usize) -> Sample
+where
+    C: FnMut(bool) -> Fut + Send + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let started = Instant::now();
+    let calls = clients.len() * (requests + 2);
+    let tasks = clients.into_iter().map(|mut call| {
+        tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(requests);
+            for i in 0..requests + 2 {
+                let t = Instant::now();
+                let counts = call(i >= 2).await;
+                if i >= 2 && counts {
+                    latencies.push(ms(t.elapsed()));
+                }
+            }
+            latencies
+        })
+    });
+    let mut latencies: Vec<f64> = Vec::new();
+    for task in futures::future::join_all(tasks).await {
+        latencies.extend(task.unwrap_or_default());
+    }
+    Sample {
+        latencies,
+        seconds: started.elapsed().as_secs_f64(),
+        calls,
+        cpu: Cpu::default(),
+    }
+}
+
+/// `clients` clients through the runtime API, each with a function process of its own.
 async fn latency_runtime(
     setup: &Arc<Setup>,
     function: &'static str,
     file: &'static str,
     clients: usize,
     requests: usize,
-) -> (f64, f64, f64) {
+) -> Sample {
     let runtime = RuntimeApi::start()
         .await
         .unwrap_or_else(|e| fail(format!("runtime api: {e}")));
     let children: Vec<Child> = (0..clients)
-        .map(|_| setup.spawn(function, &runtime))
+        .map(|_| setup.spawn(&setup.bootstraps, function, &runtime))
         .collect();
-    let users: Vec<String> = (0..clients)
-        .map(|i| format!("bench-{i}-{}", ulid::Ulid::new()))
-        .collect();
-    for user in &users {
-        let id = UserId::parse(user).unwrap_or_else(|e| fail(e.to_string()));
-        setup
-            .ledger
-            .change_plan(&id, PlanId::ResolveTogether, chrono::Utc::now())
-            .await
-            .unwrap_or_else(|e| fail(e.to_string()));
-    }
-    let expected = if file == "create-session.json" {
-        201
-    } else {
-        200
-    };
-    let started = Instant::now();
-    let tasks = users.into_iter().map(|user| {
-        let runtime = runtime.clone();
-        let event = bytes_of(setup.event(file, &user));
-        tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            // Two unmeasured requests: the first one meets a cold process.
-            for i in 0..requests + 2 {
-                let t = Instant::now();
-                let answer = runtime.invoke(event.clone()).await;
-                let ms = t.elapsed().as_secs_f64() * 1000.0;
-                let status = answer
-                    .filter(|(ok, _)| *ok)
-                    .and_then(|(_, body)| serde_json::from_slice::<Value>(&body).ok())
-                    .and_then(|v| v["statusCode"].as_u64());
-                if status != Some(expected) {
-                    fail(format!("{function}: unexpected answer (status {status:?})"));
-                }
-                if i >= 2 {
-                    latencies.push(ms);
+    let calls: Vec<_> = setup
+        .users(clients)
+        .await
+        .into_iter()
+        .map(|user| {
+            let runtime = runtime.clone();
+            let event = setup.event(file, user.as_str());
+            move |_| {
+                let runtime = runtime.clone();
+                let event = event.clone();
+                async move {
+                    check_answer(function, runtime.invoke(event).await);
+                    true
                 }
             }
-            latencies
         })
-    });
-    let mut all: Vec<f64> = Vec::new();
-    for task in futures::future::join_all(tasks).await {
-        all.extend(task.unwrap_or_default());
-    }
-    let seconds = started.elapsed().as_secs_f64();
+        .collect();
+    let clock = CpuClock::start(setup.dynamodb_pid);
+    let mut sample = at_once(calls, requests).await;
+    sample.cpu = clock.done(&children);
     for child in children {
         stop(child);
     }
-    all.sort_by(|a, b| a.total_cmp(b));
-    (
-        percentile(&all, 50.0),
-        percentile(&all, 99.0),
-        all.len() as f64 / seconds,
-    )
+    sample
 }
 
-fn bytes_of(v: Vec<u8>) -> axum::body::Bytes {
-    axum::body::Bytes::from(v)
+/// What `POST /sessions` asks of the ledger, in the handler's order, without Tavus: the
+/// reservation, the usage read (which rides along with the Tavus call there), the activation.
+async fn create_floor(ledger: &DynamoLedger, owner: &UserId, body: &[u8]) {
+    let now = chrono::Utc::now();
+    let request =
+        CreateSessionRequest::parse(body, owner).unwrap_or_else(|e| fail(format!("{e:?}")));
+    let reserved = ledger
+        .reserve(ReservationRequest {
+            owner: owner.clone(),
+            session_type: request.session_type,
+            participants: request.participants.clone(),
+            requested_minutes: request.max_minutes,
+            now,
+            idempotency: None,
+            record: request.record,
+        })
+        .await
+        .unwrap_or_else(|e| fail(format!("floor: reserve: {e}")));
+    let Reserved::New(session) = reserved else {
+        fail("floor: a reservation without a key was replayed".into())
+    };
+    ledger
+        .usage(owner, now)
+        .await
+        .unwrap_or_else(|e| fail(format!("floor: usage: {e}")));
+    // What the simulator answers: an id, a room URL, a meeting token of a JWT's length.
+    let conversation_id = format!("c{}", ulid::Ulid::new().to_string().to_lowercase());
+    let url = format!("https://tavus.daily.co/{conversation_id}");
+    let token = MeetingToken::new(format!(
+        "eyJ{}.{}.{}",
+        "a".repeat(32),
+        "b".repeat(96),
+        "c".repeat(43)
+    ));
+    ledger
+        .activate(
+            &session,
+            Activation {
+                conversation_id: &conversation_id,
+                conversation_url: Some(&url),
+                meeting_token: Some(&token),
+            },
+        )
+        .await
+        .unwrap_or_else(|e| fail(format!("floor: activate: {e}")));
+}
+
+/// The floor of `route` at `clients` clients: its ledger calls, made directly.
+async fn latency_floor(setup: &Arc<Setup>, route: &str, clients: usize, requests: usize) -> Sample {
+    let create = route == "POST /sessions";
+    let body = Arc::new(create_body().into_bytes());
+    let calls: Vec<_> = setup
+        .users(clients)
+        .await
+        .into_iter()
+        .map(|user| {
+            let setup = Arc::clone(setup);
+            let body = Arc::clone(&body);
+            move |_| {
+                let setup = Arc::clone(&setup);
+                let body = Arc::clone(&body);
+                let user = user.clone();
+                async move {
+                    if create {
+                        create_floor(&setup.floor, &user, &body).await;
+                    } else {
+                        setup
+                            .floor
+                            .usage(&user, chrono::Utc::now())
+                            .await
+                            .unwrap_or_else(|e| fail(format!("floor: usage: {e}")));
+                    }
+                    true
+                }
+            }
+        })
+        .collect();
+    let clock = CpuClock::start(setup.dynamodb_pid);
+    let mut sample = at_once(calls, requests).await;
+    sample.cpu = clock.done(&[]);
+    sample
 }
 
 /// The same through the local gateway (HTTP, dev tokens), when one runs.
@@ -206,66 +573,107 @@ async fn latency_gateway(
     path: &str,
     clients: usize,
     requests: usize,
-) -> (f64, f64, f64, u64) {
+) -> (Figures, u64) {
     let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let http = reqwest::Client::new();
     let secret = awaknow_core::secrets::Secret::new(secret);
-    let started = Instant::now();
-    let tasks = (0..clients).map(|i| {
-        let http = http.clone();
-        let user = format!("gw-bench-{i}-{}", ulid::Ulid::new());
-        let token = awaknow_core::api::dev_token::sign_dev_token(&secret, &user, "awaknow-local", "awaknow", chrono::Duration::hours(1))
+    let url = format!("{base}{path}");
+    let calls: Vec<_> = (0..clients)
+        .map(|i| {
+            let http = http.clone();
+            let user = format!("gw-bench-{i}-{}", ulid::Ulid::new());
+            let token = awaknow_core::api::dev_token::sign_dev_token(
+                &secret,
+                &user,
+                "awaknow-local",
+                "awaknow",
+                chrono::Duration::hours(1),
+            )
             .unwrap_or_else(|e| fail(format!("{e:?}")));
-        let url = format!("{base}{path}");
-        let method = method.to_owned();
-        let errors = Arc::clone(&errors);
-        tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            for i in 0..requests + 2 {
-                let t = Instant::now();
-                let request = if method == "POST" {
-                    http.post(&url).json(&json!({ "session_type": "reflect_alone", "prompt": "bench", "max_minutes": 1 }))
+            let (url, post) = (url.clone(), method == "POST");
+            let errors = Arc::clone(&errors);
+            move |measured| {
+                let request = if post {
+                    http.post(&url)
+                        .body(create_body())
+                        .header("content-type", "application/json")
                 } else {
                     http.get(&url)
                 };
-                let status = request.bearer_auth(&token).send().await.map(|r| r.status().as_u16()).unwrap_or(0);
-                let ms = t.elapsed().as_secs_f64() * 1000.0;
-                // A free user has 25 minutes: 402 after that is an answer too, and as costly.
-                // Anything else (a 503 while `cargo lambda watch` starts instances) is counted
-                // as an error, not as a latency.
-                if i >= 2 {
-                    if [200, 201, 402].contains(&status) {
-                        latencies.push(ms);
-                    } else {
+                let request = request.bearer_auth(&token);
+                let errors = Arc::clone(&errors);
+                async move {
+                    let status = request
+                        .send()
+                        .await
+                        .map(|r| r.status().as_u16())
+                        .unwrap_or(0);
+                    // A free user has 25 minutes: 402 after that is an answer too, and as
+                    // costly. Anything else (a 503 while `cargo lambda watch` starts instances)
+                    // is counted as an error.
+                    let answered = [200, 201, 402].contains(&status);
+                    if measured && !answered {
                         errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
+                    answered
                 }
             }
-            latencies
         })
-    });
-    let mut all: Vec<f64> = Vec::new();
-    for task in futures::future::join_all(tasks).await {
-        all.extend(task.unwrap_or_default());
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    all.sort_by(|a, b| a.total_cmp(b));
+        .collect();
+    let sample = at_once(calls, requests).await;
     (
-        percentile(&all, 50.0),
-        percentile(&all, 99.0),
-        all.len() as f64 / seconds,
+        Figures::pooled(&[sample]),
         errors.load(std::sync::atomic::Ordering::Relaxed),
     )
+}
+
+/// Each phase's table rows: a label, then the figures.
+fn row(label: &str, clients: usize, f: &Figures, extra: &str) {
+    println!(
+        "{:<34} {:>8} {:>10.2} {:>10.2} {:>10.0} {extra}",
+        label, clients, f.p50_ms, f.p99_ms, f.requests_per_second
+    );
+}
+
+fn cpu_text(cpu: &Cpu) -> String {
+    format!(
+        "{:.2}, {:.2}, {:.2}",
+        cpu.dynamodb_local, cpu.functions, cpu.bench
+    )
+}
+
+fn latency_json(
+    via: &str,
+    route: &str,
+    clients: usize,
+    f: &Figures,
+) -> serde_json::Map<String, Value> {
+    let Value::Object(map) = json!({ "via": via, "route": route, "clients": clients, "p50_ms": f.p50_ms, "p99_ms": f.p99_ms, "requests_per_second": f.requests_per_second,
+        "cpu_ms_per_request": { "dynamodb_local": f.cpu.dynamodb_local, "functions": f.cpu.functions, "bench_process": f.cpu.bench } })
+    else {
+        unreachable!()
+    };
+    map
 }
 
 #[tokio::main]
 async fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let bootstraps = PathBuf::from(env("BOOTSTRAP_DIR"));
+    let versus = std::env::var("BOOTSTRAP_DIR_VS").ok().map(PathBuf::from);
     let dynamodb = env("DYNAMODB_ENDPOINT");
     let moto = env("MOTO_ENDPOINT");
     let starts: usize = env_number("STARTS", 20);
     let requests: usize = env_number("REQUESTS", 40);
+    let phases = std::env::var("PHASES").unwrap_or_else(|_| "init,cold,latency,gateway".into());
+    let max_open =
+        std::env::var("MAX_OPEN_SESSIONS_PER_USER").unwrap_or_else(|_| "1000000".to_owned());
+    // The floor's client is built as the functions build theirs, from the environment.
+    if std::env::var("AWS_ENDPOINT_URL_DYNAMODB").as_deref() != Ok(dynamodb.as_str())
+        || std::env::var("AWS_REGION").is_err()
+    {
+        fail("the floor needs the functions' SDK environment: AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_ENDPOINT_URL_DYNAMODB=$DYNAMODB_ENDPOINT (run scripts/bench.sh)".into());
+    }
 
     // The services the functions talk to: a fresh table, a secret, a simulator.
     let client = local_stack::local_client(&dynamodb).await;
@@ -323,18 +731,26 @@ async fn main() {
         ("TAVUS_PERSONA_ID_REFLECT", "p-sim-reflect".to_owned()),
         ("TAVUS_PERSONA_ID_RESOLVE", "p-sim-resolve".to_owned()),
         // Each client keeps every session it opens: the cap on open sessions is out of the way.
-        (
-            "MAX_OPEN_SESSIONS_PER_USER",
-            std::env::var("MAX_OPEN_SESSIONS_PER_USER").unwrap_or_else(|_| "1000000".to_owned()),
-        ),
+        ("MAX_OPEN_SESSIONS_PER_USER", max_open.clone()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
+    let sdk = awaknow_core::aws::sdk_config().await;
+    let floor = DynamoLedger::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        table.clone(),
+        PlanCatalog::default(),
+    )
+    .with_max_open_sessions(max_open.parse().unwrap_or(u32::MAX));
     let setup = Arc::new(Setup {
-        bootstraps,
+        bootstraps: bootstraps.clone(),
         function_env,
         ledger: DynamoLedger::new(client, table, PlanCatalog::default()),
+        floor,
+        dynamodb_pid: std::env::var("DYNAMODB_PID")
+            .ok()
+            .and_then(|p| p.trim().parse().ok()),
         events: root.join("events"),
     });
 
@@ -346,59 +762,161 @@ async fn main() {
         std::env::consts::ARCH
     );
     println!(
-        "Lambda benchmark on {machine}: medians of {starts} starts; {requests} requests per client\n"
+        "Lambda benchmark on {machine}: medians of {starts} starts; {requests} requests per client"
     );
     println!(
-        "{:<16} {:>10} {:>10} {:>14} {:>12}",
-        "function", "init ms", "x hello", "peak RSS MB", "bootstrap MB"
+        "(a shared machine: absolute times move with its load; the ratios are taken in the same run)\n"
     );
-    let (hello_ms, hello_rss) = init(&setup, "hello-lambda", starts).await;
-    let size = |f: &str| {
-        std::fs::metadata(setup.bootstraps.join(f).join("bootstrap"))
+    let mut builds = vec![bootstraps.clone()];
+    builds.extend(versus.clone());
+    let size = |dir: &Path, f: &str| {
+        std::fs::metadata(dir.join(f).join("bootstrap"))
             .map(|m| m.len())
             .unwrap_or(0)
     };
-    println!(
-        "{:<16} {:>10.2} {:>10.2} {:>14.1} {:>12.1}",
-        "hello-lambda",
-        hello_ms,
-        1.0,
-        hello_rss,
-        size("hello-lambda") as f64 / 1048576.0
-    );
+    let mib = |bytes: u64| bytes as f64 / 1048576.0;
+    let mut hello = json!({ "bootstrap_bytes": size(&bootstraps, "hello-lambda") });
     let mut functions = serde_json::Map::new();
-    for function in FUNCTIONS {
-        let (ms, rss) = init(&setup, function, starts).await;
-        println!(
-            "{:<16} {:>10.2} {:>10.2} {:>14.1} {:>12.1}",
-            function,
-            ms,
-            ms / hello_ms,
-            rss,
-            size(function) as f64 / 1048576.0
+    let mut vs_json = serde_json::Map::new();
+    if phases.contains("init") {
+        let all: Vec<&'static str> = std::iter::once("hello-lambda").chain(FUNCTIONS).collect();
+        let inits = inits(&setup, &builds, &all, starts).await;
+        let hello_ms = inits.median_ms(0, "hello-lambda");
+        print!(
+            "{:<16} {:>10} {:>10} {:>14} {:>13}",
+            "function", "init ms", "x hello", "peak RSS MiB", "bootstrap MiB"
         );
-        functions.insert(function.into(), json!({ "init_ms": ms, "init_ratio_to_hello": ms / hello_ms, "peak_rss_mb": rss, "bootstrap_bytes": size(function) }));
+        if versus.is_some() {
+            print!(
+                " {:>11} {:>14} {:>17}",
+                "VS init ms", "VS / A, paired", "VS bootstrap MiB"
+            );
+        }
+        println!();
+        for function in all {
+            let init_ms = inits.median_ms(0, function);
+            let rss = inits.rss_mb(0, function);
+            print!(
+                "{:<16} {:>10.2} {:>10.2} {:>14.1} {:>13.1}",
+                function,
+                init_ms,
+                init_ms / hello_ms,
+                rss,
+                mib(size(&bootstraps, function))
+            );
+            if let Some(vs) = &versus {
+                print!(
+                    " {:>11.2} {:>14.2} {:>17.1}",
+                    inits.median_ms(1, function),
+                    inits.paired_ratio(1, function),
+                    mib(size(vs, function))
+                );
+                vs_json.insert(
+                    function.into(),
+                    json!({ "init_ms": inits.median_ms(1, function), "paired_init_ratio": inits.paired_ratio(1, function), "peak_rss_mb": inits.rss_mb(1, function), "bootstrap_bytes": size(vs, function) }),
+                );
+            }
+            println!();
+            if function == "hello-lambda" {
+                hello["init_ms"] = json!(init_ms);
+                hello["peak_rss_mb"] = json!(rss);
+            } else {
+                functions.insert(function.into(), json!({ "init_ms": init_ms, "init_ratio_to_hello": init_ms / hello_ms, "peak_rss_mb": rss, "bootstrap_bytes": size(&bootstraps, function) }));
+            }
+        }
     }
 
-    let phases = std::env::var("PHASES").unwrap_or_else(|_| "init,latency,gateway".into());
+    if phases.contains("cold") {
+        println!(
+            "\n{:<34} {:>10} {:>10} {:>22}",
+            "cold start (init + first request)", "ms", "x hello", "peak RSS after, MiB"
+        );
+        let user = setup.users(1).await.remove(0);
+        let (hello_cold, hello_rss) = cold_start(
+            &setup,
+            "hello-lambda",
+            &setup.event("get-usage.json", user.as_str()),
+            starts,
+        )
+        .await;
+        println!(
+            "{:<34} {:>10.2} {:>10.2} {:>22.1}",
+            "hello-lambda", hello_cold, 1.0, hello_rss
+        );
+        hello["init_plus_first_request_ms"] = json!(hello_cold);
+        for (route, function, file) in ROUTES {
+            let (cold, rss) =
+                cold_start(&setup, function, &setup.event(file, user.as_str()), starts).await;
+            println!(
+                "{:<34} {:>10.2} {:>10.2} {:>22.1}",
+                format!("{function} ({route})"),
+                cold,
+                cold / hello_cold,
+                rss
+            );
+            if let Some(Value::Object(f)) = functions.get_mut(function) {
+                f.insert("init_plus_first_request_ms".into(), json!(cold));
+                f.insert(
+                    "init_plus_first_request_ratio_to_hello".into(),
+                    json!(cold / hello_cold),
+                );
+                f.insert("peak_rss_after_first_request_mb".into(), json!(rss));
+            }
+        }
+    }
+
     let mut latency = Vec::new();
     if phases.contains("latency") {
+        // DynamoDB Local's JVM is still compiling its hot paths at first: warm it up, unmeasured.
+        for (route, _, _) in ROUTES {
+            latency_floor(&setup, route, 8, requests).await;
+        }
         println!(
-            "\n{:<34} {:>8} {:>10} {:>10} {:>10}",
-            "latency (through the runtime API)", "clients", "p50 ms", "p99 ms", "req/s"
+            "\n{:<34} {:>8} {:>10} {:>10} {:>10} {:>13} {:>11}   CPU ms per request: DynamoDB Local, functions, bench process",
+            "latency (floor; runtime API)",
+            "clients",
+            "p50 ms",
+            "p99 ms",
+            "req/s",
+            "x floor req/s",
+            "x floor p99",
         );
-        for (route, function, file) in [
-            ("POST /sessions", "create-session", "create-session.json"),
-            ("GET /usage", "get-usage", "get-usage.json"),
-        ] {
-            for clients in [1, 8, 32] {
-                let (p50, p99, rps) =
-                    latency_runtime(&setup, function, file, clients, requests).await;
-                println!(
-                    "{:<34} {:>8} {:>10.2} {:>10.2} {:>10.0}",
-                    route, clients, p50, p99, rps
+        for (route, function, file) in ROUTES {
+            for clients in CLIENTS {
+                // Floor, function, function, floor: the ratio is of runs taken together, and a
+                // drift of the machine's speed falls on both alike.
+                let mut floor = vec![latency_floor(&setup, route, clients, requests).await];
+                let mut through = Vec::new();
+                for _ in 0..2 {
+                    through.push(latency_runtime(&setup, function, file, clients, requests).await);
+                }
+                floor.push(latency_floor(&setup, route, clients, requests).await);
+                let (floor, through) = (Figures::pooled(&floor), Figures::pooled(&through));
+                row(
+                    &format!("{route}  floor"),
+                    clients,
+                    &floor,
+                    &format!("{:>27}", cpu_text(&floor.cpu)),
                 );
-                latency.push(json!({ "via": "runtime_api", "route": route, "clients": clients, "p50_ms": p50, "p99_ms": p99, "requests_per_second": rps }));
+                latency.push(Value::Object(latency_json("floor", route, clients, &floor)));
+                let rps_ratio = through.requests_per_second / floor.requests_per_second;
+                let p99_ratio = through.p99_ms / floor.p99_ms;
+                row(
+                    &format!("{route}  runtime API"),
+                    clients,
+                    &through,
+                    &format!(
+                        "{rps_ratio:>13.2} {p99_ratio:>11.2}   {}",
+                        cpu_text(&through.cpu)
+                    ),
+                );
+                let mut entry = latency_json("runtime_api", route, clients, &through);
+                entry.insert(
+                    "requests_per_second_ratio_to_floor".into(),
+                    json!(rps_ratio),
+                );
+                entry.insert("p99_ratio_to_floor".into(), json!(p99_ratio));
+                latency.push(Value::Object(entry));
             }
         }
     }
@@ -421,24 +939,26 @@ async fn main() {
             ("POST /sessions", "POST", "/sessions"),
             ("GET /usage", "GET", "/usage"),
         ] {
-            for clients in [1, 8, 32] {
-                let (p50, p99, rps, errors) =
+            for clients in CLIENTS {
+                let (figures, errors) =
                     latency_gateway(&gateway, &secret, method, path, clients, requests).await;
-                println!(
-                    "{:<34} {:>8} {:>10.2} {:>10.2} {:>10.0} {:>8}",
-                    route, clients, p50, p99, rps, errors
-                );
-                latency.push(json!({ "via": "gateway", "route": route, "clients": clients, "p50_ms": p50, "p99_ms": p99, "requests_per_second": rps, "errors": errors }));
+                row(route, clients, &figures, &format!("{errors:>8}"));
+                let mut entry = latency_json("gateway", route, clients, &figures);
+                entry.insert("errors".into(), json!(errors));
+                latency.push(Value::Object(entry));
             }
         }
     }
-    let results = json!({
+    let mut results = json!({
         "machine": machine,
         "starts": starts,
-        "hello": { "init_ms": hello_ms, "peak_rss_mb": hello_rss, "bootstrap_bytes": size("hello-lambda") },
+        "hello": hello,
         "functions": functions,
         "latency": latency,
     });
+    if let Some(vs) = &versus {
+        results["versus"] = json!({ "bootstrap_dir": vs, "functions": vs_json });
+    }
     let out = std::env::var("BENCH_JSON").unwrap_or_else(|_| "bench-results.json".into());
     match std::fs::write(
         &out,
