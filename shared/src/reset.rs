@@ -37,7 +37,7 @@ impl Default for ResetOptions {
         ResetOptions {
             shards: (0..INDEX_SHARDS).collect(),
             shard_concurrency: 16,
-            account_concurrency: 8,
+            account_concurrency: 16,
             page: 200,
         }
     }
