@@ -357,7 +357,8 @@ impl CpuClock {
             functions: children
                 .iter()
                 .filter_map(|c| bench::cpu_seconds(Some(c.id())))
-                .sum(),
+                // A fold from +0.0: an empty sum of floats is -0.0, printed "-0.00".
+                .fold(0.0, |a, b| a + b),
             bench: bench::cpu_seconds(None).unwrap_or(f64::NAN) - self.bench,
         }
     }
