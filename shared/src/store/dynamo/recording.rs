@@ -204,30 +204,7 @@ impl DynamoLedger {
         cutoff: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Session>, LedgerError> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(keys::OPEN_SESSIONS_INDEX)
-                .key_condition_expression("#shard = :shard AND #until < :cutoff")
-                .expression_attribute_names("#shard", keys::OPEN_SHARD)
-                .expression_attribute_names("#until", keys::OPEN_UNTIL)
-                .expression_attribute_values(":shard", s(erasure_shard_key(shard)))
-                .expression_attribute_values(":cutoff", s(keys::sortable_time(cutoff)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| unavailable(&e))?;
-            for item in output.items.unwrap_or_default() {
-                found.push(from_item::<SessionItem>(item)?.session);
-            }
-            match output.last_evaluated_key {
-                Some(k) if found.len() < limit => start = Some(k),
-                _ => return Ok(found),
-            }
-        }
+        self.indexed_before(erasure_shard_key(shard), cutoff, limit)
+            .await
     }
 }

@@ -17,6 +17,18 @@ impl DynamoLedger {
         cutoff: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Session>, LedgerError> {
+        self.indexed_before(keys::open_shard_key(shard), cutoff, limit)
+            .await
+    }
+
+    /// Up to about `limit` sessions under `shard_key` of the open-sessions index whose time is
+    /// before `cutoff` (open sessions, and erasures waiting for their recordings, share it).
+    pub(crate) async fn indexed_before(
+        &self,
+        shard_key: String,
+        cutoff: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Session>, LedgerError> {
         let mut found = Vec::new();
         let mut start = None;
         loop {
@@ -28,7 +40,7 @@ impl DynamoLedger {
                 .key_condition_expression("#shard = :shard AND #until < :cutoff")
                 .expression_attribute_names("#shard", keys::OPEN_SHARD)
                 .expression_attribute_names("#until", keys::OPEN_UNTIL)
-                .expression_attribute_values(":shard", s(keys::open_shard_key(shard)))
+                .expression_attribute_values(":shard", s(shard_key.clone()))
                 .expression_attribute_values(":cutoff", s(keys::sortable_time(cutoff)))
                 .set_exclusive_start_key(start)
                 .send()
