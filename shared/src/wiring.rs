@@ -42,7 +42,6 @@ pub fn http_app(sdk: &SdkConfig, config: &HttpConfig) -> App {
     App {
         ledger: ledger(sdk, &config.ledger),
         auth: config.auth.clone().map(Authenticator::new),
-        delete_after_call: tavus.as_ref().is_none_or(Tavus::delete_after_call),
         tavus,
         public_url: config.public_url.clone(),
         recordings: config.recordings.as_ref().map(|r| recordings(sdk, r)),

@@ -18,8 +18,6 @@ pub struct App {
     /// The API's base URL for Tavus callbacks when it is not the one the request came through
     /// (local development: `PUBLIC_API_URL`).
     pub public_url: Option<String>,
-    /// Whether Tavus's copy of a conversation is deleted once its transcript is stored.
-    pub delete_after_call: bool,
     /// The recordings bucket (`None`: this deployment records nothing).
     pub recordings: Option<Recordings>,
 }
@@ -32,7 +30,6 @@ impl App {
             auth: None,
             tavus: None,
             public_url: None,
-            delete_after_call: true,
             recordings: None,
         }
     }

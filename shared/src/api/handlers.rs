@@ -113,7 +113,7 @@ pub async fn tavus_callback(app: &App, request: &ApiRequest) -> Answer {
     let cx = CallbackContext {
         tavus,
         keys: tavus.secrets(),
-        delete_after_call: app.delete_after_call,
+        delete_after_call: tavus.delete_after_call(),
         deadline: request.deadline,
     };
     let target = app.recordings.as_ref().map(Recordings::target);

@@ -108,7 +108,6 @@ async fn the_happy_create_and_usage_paths_make_the_fewest_round_trips() {
         tavus: Some(tavus),
         auth: Some(Authenticator::new(AuthMode::Authorizer)),
         public_url: Some("http://127.0.0.1:9".into()),
-        delete_after_call: true,
         recordings: None,
     };
     let user = e2e_tests::Api::user("trips");
@@ -149,7 +148,6 @@ async fn the_happy_create_and_usage_paths_make_the_fewest_round_trips() {
     let usage_app = awaknow_core::api::App {
         ledger,
         auth: Some(Authenticator::new(AuthMode::Authorizer)),
-        delete_after_call: true,
         public_url: None,
         tavus: None,
         recordings: None,
@@ -176,7 +174,6 @@ async fn an_event_without_verified_claims_is_401_from_the_function_itself() {
     let app = awaknow_core::api::App {
         ledger,
         auth: Some(Authenticator::new(AuthMode::Authorizer)),
-        delete_after_call: true,
         public_url: None,
         tavus: None,
         recordings: None,

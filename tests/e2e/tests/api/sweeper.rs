@@ -79,7 +79,6 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
             awaknow_core::api::identity::AuthMode::Authorizer,
         )),
         public_url: Some("http://127.0.0.1:9".into()),
-        delete_after_call: true,
         recordings: None,
     };
     let body = json!({ "session_type": "reflect_alone", "prompt": "x", "max_minutes": 10 });
@@ -196,7 +195,6 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
             e2e_tests::sim_tavus_config(&sim.base_url()),
             Arc::clone(&keys),
         )),
-        delete_after_call: true,
         auth: None,
         public_url: None,
         recordings: None,
@@ -310,7 +308,6 @@ impl Rig {
                 awaknow_core::api::identity::AuthMode::Authorizer,
             )),
             public_url: Some("http://127.0.0.1:9".into()),
-            delete_after_call: true,
             recordings: None,
         };
         let body =
