@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod problem;
 pub mod recordings;
 pub mod reset;
+pub mod runtime;
 pub mod secrets;
 pub mod store;
 pub mod sweep;

@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
-use aws_config::SdkConfig;
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::presigning::PresigningConfig;
+use aws_types::SdkConfig;
 
 /// The longest a playback link lives.
 pub const MAX_PLAYBACK_LINK: Duration = Duration::from_secs(300);

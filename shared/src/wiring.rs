@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use aws_config::SdkConfig;
+use aws_types::SdkConfig;
 
 use crate::api::App;
 use crate::api::identity::Authenticator;

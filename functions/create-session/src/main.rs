@@ -14,11 +14,14 @@ use lambda_http::{Error, run_concurrent, service_fn};
 
 const FUNCTION: Function = Function::CreateSession;
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+fn main() -> Result<(), Error> {
+    awaknow_core::runtime::for_invocations()?.block_on(serve())
+}
+
+async fn serve() -> Result<(), Error> {
     awaknow_core::telemetry::init_json_logs();
     let config = HttpConfig::from_env(FUNCTION)?;
-    let sdk = awaknow_core::aws::sdk_config().await;
+    let sdk = awaknow_core::aws::sdk_config()?;
     let app = Arc::new(awaknow_core::wiring::http_app(&sdk, &config));
     run_concurrent(service_fn(move |request| {
         let app = Arc::clone(&app);

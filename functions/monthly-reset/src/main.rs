@@ -9,11 +9,13 @@ use std::sync::Arc;
 use awaknow_core::config::ResetConfig;
 use lambda_runtime::{Error, run_concurrent, service_fn};
 
+// Multi-thread, unlike the other functions: one reset invocation keeps hundreds of accounts in
+// flight and is CPU-bound on the SDK's work, which a larger memory size's second vCPU shares.
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     awaknow_core::telemetry::init_json_logs();
     let config = ResetConfig::from_env()?;
-    let sdk = awaknow_core::aws::sdk_config().await;
+    let sdk = awaknow_core::aws::sdk_config()?;
     let job = Arc::new(awaknow_core::wiring::reset_job(&sdk, &config));
     run_concurrent(service_fn(move |event| {
         let job = Arc::clone(&job);

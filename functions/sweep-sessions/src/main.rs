@@ -9,11 +9,14 @@ use std::sync::Arc;
 use awaknow_core::config::SweepConfig;
 use lambda_runtime::{Error, run_concurrent, service_fn};
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+fn main() -> Result<(), Error> {
+    awaknow_core::runtime::for_invocations()?.block_on(serve())
+}
+
+async fn serve() -> Result<(), Error> {
     awaknow_core::telemetry::init_json_logs();
     let config = SweepConfig::from_env()?;
-    let sdk = awaknow_core::aws::sdk_config().await;
+    let sdk = awaknow_core::aws::sdk_config()?;
     let job = Arc::new(awaknow_core::wiring::sweep_job(&sdk, &config));
     run_concurrent(service_fn(move |event| {
         let job = Arc::clone(&job);

@@ -65,7 +65,7 @@ pub fn env(name: &str) -> Option<String> {
 }
 
 /// A variable's trimmed value; `None` when unset or blank.
-fn value(lookup: Lookup<'_>, name: &str) -> Option<String> {
+pub(crate) fn value(lookup: Lookup<'_>, name: &str) -> Option<String> {
     lookup(name)
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())

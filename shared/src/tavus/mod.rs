@@ -21,6 +21,7 @@ mod context;
 mod error;
 pub mod model;
 mod retry;
+mod tls;
 
 pub use config::{Companion, DEFAULT_BASE_URL, TavusConfig, TavusConfigError};
 pub use context::conversational_context;
@@ -73,8 +74,8 @@ fn is_capacity_message(message: &str) -> bool {
 pub type Tavus = TavusClient<SecretsManagerSource>;
 
 pub struct TavusClient<F> {
-    /// Built at the first request, not at start: building it loads the system's trust roots
-    /// (a few milliseconds), which functions that rarely call Tavus should not pay at init.
+    /// Built at the first request, not at start: functions that rarely call Tavus should not
+    /// pay for it at init. Its trust roots are compiled in (`tls.rs`), so building it is cheap.
     http: OnceLock<reqwest::Client>,
     config: TavusConfig,
     keys: Arc<SecretCache<F>>,
@@ -95,7 +96,9 @@ impl<F: FetchSecret> TavusClient<F> {
         if let Some(client) = self.http.get() {
             return Ok(client);
         }
+        let tls = tls::client_config().map_err(|e| TavusError::Client(e.to_string()))?;
         let built = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .connect_timeout(self.config.connect_timeout)
             // Lambda freezes idle environments; a pooled connection idle longer than this is
             // likely dead on the other side, so do not reuse it.

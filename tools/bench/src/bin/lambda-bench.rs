@@ -737,7 +737,10 @@ async fn main() {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    let sdk = awaknow_core::aws::sdk_config().await;
+    let sdk = match awaknow_core::aws::sdk_config() {
+        Ok(sdk) => sdk,
+        Err(e) => panic!("lambda-bench: the floor's SDK configuration: {e}"),
+    };
     let floor = DynamoLedger::new(
         aws_sdk_dynamodb::Client::new(&sdk),
         table.clone(),
