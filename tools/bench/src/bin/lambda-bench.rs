@@ -116,7 +116,10 @@ struct Setup {
 impl Setup {
     fn spawn(&self, bootstraps: &Path, function: &str, runtime: &RuntimeApi) -> Child {
         let path = bootstraps.join(function).join("bootstrap");
+        // Only the variables Lambda and this bench set, as in Lambda: nothing inherited from the
+        // shell (the local stack's recordings bucket, for one, would need its role too).
         Command::new(&path)
+            .env_clear()
             .envs(
                 self.function_env
                     .iter()
@@ -125,7 +128,8 @@ impl Setup {
             .env("AWS_LAMBDA_RUNTIME_API", runtime.addr.to_string())
             .env("AWS_LAMBDA_FUNCTION_NAME", function)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            // Only a failed start writes here (logs go to stdout): shown if it never polls.
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| fail(format!("cannot start {}: {e}", path.display())))
     }
@@ -172,6 +176,15 @@ fn peak_rss_kb(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// What a stopped process wrote to its (piped) stderr.
+fn stderr_of(mut child: Child) -> String {
+    let _ = child.kill();
+    match child.wait_with_output() {
+        Ok(output) => String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        Err(e) => format!("unreadable: {e}"),
+    }
+}
+
 fn stop(mut child: Child) {
     let _ = child.kill();
     let _ = child.wait();
@@ -211,7 +224,8 @@ async fn start_once(
     let init_ms = match tokio::time::timeout(Duration::from_secs(10), first_poll).await {
         Ok(Ok(at)) => ms(at - started),
         _ => fail(format!(
-            "{function} never asked for work (did its init fail?)"
+            "{function} never asked for work; its stderr: {}",
+            stderr_of(child)
         )),
     };
     let answered_ms = match pending {
