@@ -43,6 +43,26 @@ pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     stat_cpu_seconds(&std::fs::read_to_string(path).ok()?)
 }
 
+/// CPU time (seconds) the JIT compiler threads of a Java process (`pid`) have used so far:
+/// HotSpot names them `C1 CompilerThreadN` and `C2 CompilerThreadN` (cut to 15 characters in
+/// `/proc`). `None` when the process cannot be read.
+pub fn jit_cpu_seconds(pid: u32) -> Option<f64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut seconds = 0.0;
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if is_jit_compiler(&comm) {
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            seconds += stat_cpu_seconds(&stat).unwrap_or(0.0);
+        }
+    }
+    Some(seconds)
+}
+
+fn is_jit_compiler(comm: &str) -> bool {
+    comm.starts_with("C1 CompilerThre") || comm.starts_with("C2 CompilerThre")
+}
+
 /// utime + stime of a `/proc/<pid>/stat` line: fields 14 and 15, in clock ticks (USER_HZ, 100 on
 /// Linux), counted after the command name in parentheses (which may hold spaces).
 fn stat_cpu_seconds(stat: &str) -> Option<f64> {
@@ -61,6 +81,17 @@ mod tests {
         assert_eq!(super::stat_cpu_seconds(stat), Some(3.0));
         assert_eq!(super::stat_cpu_seconds("garbage"), None);
         assert!(super::cpu_seconds(None).is_some());
+    }
+
+    #[test]
+    fn jit_compiler_threads_by_name() {
+        assert!(super::is_jit_compiler("C2 CompilerThre\n"));
+        assert!(super::is_jit_compiler("C1 CompilerThre"));
+        assert!(!super::is_jit_compiler("qtp181078353-15"));
+        assert!(!super::is_jit_compiler("SQLiteQueue[]"));
+        // This process is no JVM: no compiler threads, nothing counted.
+        assert_eq!(super::jit_cpu_seconds(std::process::id()), Some(0.0));
+        assert_eq!(super::jit_cpu_seconds(u32::MAX), None);
     }
 
     #[test]

@@ -346,16 +346,19 @@ struct Cpu {
 struct CpuClock {
     dynamodb_pid: Option<u32>,
     dynamodb_local: f64,
+    /// The function processes' CPU so far: their init is not the run's.
+    functions: f64,
     bench: f64,
 }
 
 impl CpuClock {
-    fn start(dynamodb_pid: Option<u32>) -> CpuClock {
+    fn start(dynamodb_pid: Option<u32>, children: &[Child]) -> CpuClock {
         CpuClock {
             dynamodb_pid,
             dynamodb_local: dynamodb_pid
                 .and_then(|p| bench::cpu_seconds(Some(p)))
                 .unwrap_or(f64::NAN),
+            functions: functions_cpu_seconds(children),
             bench: bench::cpu_seconds(None).unwrap_or(f64::NAN),
         }
     }
@@ -368,14 +371,19 @@ impl CpuClock {
                 .and_then(|p| bench::cpu_seconds(Some(p)))
                 .unwrap_or(f64::NAN)
                 - self.dynamodb_local,
-            functions: children
-                .iter()
-                .filter_map(|c| bench::cpu_seconds(Some(c.id())))
-                // A fold from +0.0: an empty sum of floats is -0.0, printed "-0.00".
-                .fold(0.0, |a, b| a + b),
+            functions: functions_cpu_seconds(children) - self.functions,
             bench: bench::cpu_seconds(None).unwrap_or(f64::NAN) - self.bench,
         }
     }
+}
+
+/// The CPU time the function processes have used so far, together.
+fn functions_cpu_seconds(children: &[Child]) -> f64 {
+    children
+        .iter()
+        .filter_map(|c| bench::cpu_seconds(Some(c.id())))
+        // A fold from +0.0: an empty sum of floats is -0.0, printed "-0.00".
+        .fold(0.0, |a, b| a + b)
 }
 
 /// One run of clients at once: every measured latency (ms), how long it took, how many calls
@@ -488,7 +496,7 @@ async fn latency_runtime(
             }
         })
         .collect();
-    let clock = CpuClock::start(setup.dynamodb_pid);
+    let clock = CpuClock::start(setup.dynamodb_pid, &children);
     let mut sample = at_once(calls, requests).await;
     sample.cpu = clock.done(&children);
     for child in children {
@@ -574,10 +582,51 @@ async fn latency_floor(setup: &Arc<Setup>, route: &str, clients: usize, requests
             }
         })
         .collect();
-    let clock = CpuClock::start(setup.dynamodb_pid);
+    let clock = CpuClock::start(setup.dynamodb_pid, &[]);
     let mut sample = at_once(calls, requests).await;
     sample.cpu = clock.done(&[]);
     sample
+}
+
+/// DynamoDB Local's JVM compiles its hot paths during the first tens of seconds under load, its
+/// compiler threads taking up to a third of the two cores: whichever run met that would pay for
+/// it. Both routes' floors at the most clients run, unmeasured, until the compilers use less than
+/// `WARM_JIT_SHARE` of a core over a round (0.1 unless set), or `WARM_MAX_SECONDS` (120) passed.
+/// Without DynamoDB Local's pid, one round of each.
+async fn warm_dynamodb_local(setup: &Arc<Setup>, requests: usize) {
+    let clients = CLIENTS[CLIENTS.len() - 1];
+    let quiet: f64 = env_number("WARM_JIT_SHARE", 0.1);
+    let give_up = Duration::from_secs(env_number("WARM_MAX_SECONDS", 120));
+    let started = Instant::now();
+    for round in 1.. {
+        let (round_started, jit_before) = (
+            Instant::now(),
+            setup.dynamodb_pid.and_then(bench::jit_cpu_seconds),
+        );
+        for (route, _, _) in ROUTES {
+            latency_floor(setup, route, clients, requests).await;
+        }
+        let jit = setup.dynamodb_pid.and_then(bench::jit_cpu_seconds);
+        let (Some(before), Some(after)) = (jit_before, jit) else {
+            println!("warm-up: one round (no DynamoDB Local pid to watch its compilers)");
+            return;
+        };
+        let share = (after - before) / round_started.elapsed().as_secs_f64();
+        let elapsed = started.elapsed();
+        if share < quiet || elapsed >= give_up {
+            let verdict = if share < quiet {
+                "quiet"
+            } else {
+                "still compiling; measuring anyway"
+            };
+            println!(
+                "warm-up: {round} round(s) in {:.0} s; DynamoDB Local's JIT compilers used {:.0}% of a core in the last ({verdict})",
+                elapsed.as_secs_f64(),
+                share * 100.0
+            );
+            return;
+        }
+    }
 }
 
 /// The same through the local gateway (HTTP, dev tokens), when one runs.
@@ -671,6 +720,24 @@ fn latency_json(
     map
 }
 
+/// Where the simulator's callbacks go (`PUBLIC_API_URL`): accepted and dropped. It sends
+/// `system.replica_joined` on every create, and more when its timers end a call; on AWS these land
+/// on API Gateway and the webhook function, not on the bench's cores. A closed port instead would
+/// have the simulator try each one six times, with backoff, in this process's CPU.
+async fn callback_sink() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| fail(format!("callback sink: {e}")));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| fail(format!("callback sink: {e}")));
+    let app = axum::Router::new().fallback(|| async { axum::http::StatusCode::NO_CONTENT });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
 #[tokio::main]
 async fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -741,7 +808,7 @@ async fn main() {
         ("TABLE_NAME", table.clone()),
         ("TAVUS_SECRET_ID", secret_id.clone()),
         ("TAVUS_BASE_URL", sim.base_url()),
-        ("PUBLIC_API_URL", "http://127.0.0.1:9".to_owned()),
+        ("PUBLIC_API_URL", callback_sink().await),
         // create-session refuses to start without a persona or replica per session type.
         ("TAVUS_PERSONA_ID_REFLECT", "p-sim-reflect".to_owned()),
         ("TAVUS_PERSONA_ID_RESOLVE", "p-sim-resolve".to_owned()),
@@ -885,10 +952,7 @@ async fn main() {
 
     let mut latency = Vec::new();
     if phases.contains("latency") {
-        // DynamoDB Local's JVM is still compiling its hot paths at first: warm it up, unmeasured.
-        for (route, _, _) in ROUTES {
-            latency_floor(&setup, route, 8, requests).await;
-        }
+        warm_dynamodb_local(&setup, requests).await;
         println!(
             "\n{:<34} {:>8} {:>10} {:>10} {:>10} {:>13} {:>11}   CPU ms per request: DynamoDB Local, functions, bench process",
             "latency (floor; runtime API)",
