@@ -15,8 +15,9 @@
 //!   reservation transaction, the usage read and the activation update, the Tavus call left
 //!   out; for `GET /usage` the usage read), made directly from this process with a
 //!   `DynamoLedger` on the functions' own SDK configuration (`awaknow_core::aws::sdk_config`),
-//!   at the same client counts, against the same DynamoDB Local, just before each run through
-//!   the runtime API; the ratios to it are printed beside the figures;
+//!   at the same client counts, against the same DynamoDB Local, in the order floor, function,
+//!   function, floor, after a warm-up that lasts until DynamoDB Local's JIT compilers are quiet;
+//!   the ratios to it are printed beside the figures;
 //! - sizes of the bootstraps.
 //!
 //! Needs `BOOTSTRAP_DIR` (cargo lambda build's `target/lambda`), `DYNAMODB_ENDPOINT`,
