@@ -94,6 +94,47 @@ mod tests {
         assert_eq!(super::jit_cpu_seconds(u32::MAX), None);
     }
 
+    /// A thread named as HotSpot names its compilers is counted, once it has used CPU; the rest
+    /// of the process is not.
+    #[test]
+    fn jit_cpu_counts_the_compiler_threads_only() {
+        let pid = std::process::id();
+        let (spun, wait_spun) = std::sync::mpsc::channel();
+        let (release, wait_release) = std::sync::mpsc::channel::<()>();
+        let compiler = std::thread::Builder::new()
+            .name("C2 CompilerThread0".into())
+            .spawn(move || {
+                // Busy until the kernel has charged this thread two clock ticks.
+                let own = || {
+                    std::fs::read_to_string("/proc/thread-self/stat")
+                        .ok()
+                        .and_then(|s| super::stat_cpu_seconds(&s))
+                        .unwrap_or(0.0)
+                };
+                let mut work = 0u64;
+                while own() < 0.02 {
+                    work = std::hint::black_box(work.wrapping_add(1));
+                }
+                let _ = spun.send(own());
+                // Stay alive: a finished thread leaves /proc and its time with it.
+                let _ = wait_release.recv();
+            })
+            .expect("spawn a thread");
+        let charged = wait_spun.recv().expect("the thread spun");
+        let counted = super::jit_cpu_seconds(pid).expect("this process is readable");
+        let whole = super::cpu_seconds(None).expect("this process is readable");
+        drop(release);
+        compiler.join().expect("the thread ends");
+        assert!(
+            counted >= charged,
+            "counted {counted} s, the thread used {charged} s"
+        );
+        assert!(
+            counted <= whole,
+            "counted {counted} s of a process that used {whole} s"
+        );
+    }
+
     #[test]
     fn the_median_is_the_middle() {
         assert_eq!(super::median(&mut [3.0, 1.0, 2.0]), 2.0);
