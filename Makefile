@@ -3,17 +3,21 @@
 
 AWAKNOW_CACHE ?= $(HOME)/.cache/awaknow
 export AWAKNOW_CACHE
-export CARGO_TARGET_DIR ?= $(AWAKNOW_CACHE)/target
+# Each checkout builds into a directory of its own in the cache (scripts/target-dir.sh says which).
+ifndef CARGO_TARGET_DIR
+CARGO_TARGET_DIR := $(shell AWAKNOW_CACHE='$(AWAKNOW_CACHE)' scripts/target-dir.sh)
+endif
+export CARGO_TARGET_DIR
 # `make token USER=alice`: USER is also the shell's login name, so only a USER given on the
 # command line counts.
 USER_ID = $(if $(filter command line,$(origin USER)),$(USER),)
 
-.PHONY: help install test unit lint fmt dev dev-up dev-down token set-plan bench-reset validate build bench fuzz
+.PHONY: help install test unit lint fmt dev dev-up dev-down token set-plan bench-reset validate build bench fuzz target-dir
 
 help:
 	@echo "make test      every test (starts and stops DynamoDB Local and moto on its own)"
 	@echo "make unit      every test that needs no service, in well under a minute"
-	@echo "make lint      cargo fmt --check and clippy with warnings as errors"
+	@echo "make lint      cargo fmt --check, import loops, clippy and cargo doc with warnings as errors"
 	@echo "make validate  sam validate, then the SAM transform and cfn-lint, offline"
 	@echo "make build     cargo lambda build --release of every function; prints bootstrap sizes"
 	@echo "make bench     init vs a hello world, latency, sizes, reset throughput (prints a table)"
@@ -24,6 +28,12 @@ help:
 	@echo "make dev-up    the same in the background; make dev-down stops it"
 	@echo "make token USER=<id>            a dev JWT for that user"
 	@echo "make set-plan USER=<id> PLAN=<plan>   move a local user to a plan"
+
+# What builds first records this checkout in its build directory and removes the build
+# directories of checkouts that no longer exist.
+test unit lint build bench fuzz bench-reset dev dev-up: target-dir
+target-dir:
+	@scripts/target-dir.sh prepare
 
 install:
 	scripts/local-stack.sh install
@@ -54,10 +64,14 @@ fuzz:
 bench-reset:
 	scripts/bench-reset.sh
 
+# cargo doc: every doc link resolves (private items documented: the crates are read as source).
 lint:
 	cargo fmt --all -- --check
+	scripts/check-imports.py --selftest
+	scripts/check-imports.py
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	scripts/machete.sh
+	RUSTDOCFLAGS="-D warnings -A rustdoc::private_intra_doc_links" cargo doc --workspace --no-deps --document-private-items --locked --quiet
 
 fmt:
 	cargo fmt --all

@@ -15,7 +15,9 @@ if [ ! -x "$venv/bin/st" ] || [ "$("$venv/bin/pip" show schemathesis 2>/dev/null
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$version"
 fi
-target=${CARGO_TARGET_DIR:-$root/target}
+# shellcheck source=scripts/target-dir.sh
+. "$root/scripts/target-dir.sh"
+target=$CARGO_TARGET_DIR
 user=contract-$(date +%s)-$$
 token=$(DEV_JWT_SECRET=$DEV_JWT_SECRET "$target/debug/local-gateway" token "$user")
 # schemathesis keeps a cache in its working directory: give it one outside the clone.

@@ -6,6 +6,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# shellcheck source=scripts/target-dir.sh
+. "$root/scripts/target-dir.sh"
 stack=bench-$$
 trap 'scripts/local-stack.sh stop "$stack" >/dev/null 2>&1 || true; rm -rf ".local/$stack"' EXIT INT TERM
 scripts/local-stack.sh start "$stack"
@@ -14,4 +16,4 @@ set -a
 . ".local/$stack/stack.env"
 set +a
 cargo build --locked --release -p bench --bin reset-bench
-DYNAMODB_PID=$(cat ".local/$stack/dynamodb.pid") "${CARGO_TARGET_DIR:-$root/target}/release/reset-bench" | tee "${BENCH_OUT:-/dev/null}"
+DYNAMODB_PID=$(cat ".local/$stack/dynamodb.pid") "$CARGO_TARGET_DIR/release/reset-bench" | tee "${BENCH_OUT:-/dev/null}"

@@ -15,7 +15,9 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-target=${CARGO_TARGET_DIR:-$root/target}
+# shellcheck source=scripts/target-dir.sh
+. "$root/scripts/target-dir.sh"
+target=$CARGO_TARGET_DIR
 venv=$(scripts/local-stack.sh venv)
 [ -x "$venv/bin/cargo-lambda" ] || scripts/local-stack.sh install
 export PATH="$venv/bin:$PATH" CARGO_LAMBDA_COMPILER=cargo

@@ -8,7 +8,9 @@ cd "$root"
 venv=$(scripts/local-stack.sh venv)
 [ -x "$venv/bin/cargo-lambda" ] || scripts/local-stack.sh install
 export PATH="$venv/bin:$PATH" CARGO_LAMBDA_COMPILER=cargo
-target=${CARGO_TARGET_DIR:-$root/target}
+# shellcheck source=scripts/target-dir.sh
+. "$root/scripts/target-dir.sh"
+target=$CARGO_TARGET_DIR
 functions=(create-session get-usage tavus-webhook monthly-reset sweep-sessions set-plan)
 args=()
 for f in "${functions[@]}"; do args+=(--bin "$f"); done

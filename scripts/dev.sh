@@ -28,7 +28,9 @@ env_name=${AWAKNOW_ENV:-dev}
 state=.local/$env_name
 stack=$env_name
 venv=$(scripts/local-stack.sh venv)
-target=${CARGO_TARGET_DIR:-$root/target}
+# shellcheck source=scripts/target-dir.sh
+. "$root/scripts/target-dir.sh"
+target=$CARGO_TARGET_DIR
 export PATH="$venv/bin:$PATH"
 
 free_port() {

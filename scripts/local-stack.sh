@@ -124,7 +124,9 @@ DDB_LOCAL_CLASSPATH='$launcher_dir:$ddb_lib/*'
 DDB_LOCAL_LIBRARY_PATH='$ddb_lib'
 ENV
   if [ -n "${TABLE_NAME:-}" ]; then
-    # The table comes from template.yaml, its only definition.
+    # The table comes from template.yaml, its only definition; built where the checkout builds.
+    # shellcheck source=scripts/target-dir.sh
+    . "$root/scripts/target-dir.sh"
     (cd "$root" && cargo run -q -p local-stack -- create-table \
       --endpoint "http://127.0.0.1:$ddb_port" --table "$TABLE_NAME" --template "$root/template.yaml") \
       || die "could not create table $TABLE_NAME"

@@ -6,6 +6,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# shellcheck source=scripts/target-dir.sh
+. "$root/scripts/target-dir.sh"
 
 # The template first: it is quick, and the stack below is built from it.
 scripts/validate.sh template.yaml

@@ -3,14 +3,14 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Time kept back from the Lambda deadline to answer and log after a slow dependency.
-pub const DEADLINE_MARGIN: Duration = Duration::from_millis(1500);
+pub(crate) const DEADLINE_MARGIN: Duration = Duration::from_millis(1500);
 /// Deadline when the event carries none (local invocations without a context).
-pub const DEFAULT_BUDGET: Duration = Duration::from_secs(25);
+pub(crate) const DEFAULT_BUDGET: Duration = Duration::from_secs(25);
 
 /// The time left for work in an invocation whose Lambda deadline is `deadline_ms` (epoch
 /// milliseconds), less `margin`. A deadline already past is not a real one: `cargo lambda watch`
 /// sends its timeout (600000) in that header; then `fallback` is the budget.
-pub fn deadline(deadline_ms: u64, margin: Duration, fallback: Duration) -> Instant {
+pub(crate) fn deadline(deadline_ms: u64, margin: Duration, fallback: Duration) -> Instant {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis())

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 /// Two lower-case hex digits a byte.
-pub fn encode(bytes: &[u8]) -> String {
+pub(crate) fn encode(bytes: &[u8]) -> String {
     bytes
         .iter()
         .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {

@@ -1,5 +1,5 @@
 //! The functions that are not HTTP: each turns its Lambda event into one call of the core, as
-//! [`crate::api::handlers`] does for routes. sweep-sessions and monthly-reset run on schedules;
+//! the API's handlers do for routes. sweep-sessions and monthly-reset run on schedules;
 //! set-plan is invoked directly by the billing system or an operator.
 
 use std::convert::Infallible;
@@ -10,13 +10,13 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::LedgerError;
-use crate::api::recording::finish_erasures;
 use crate::deadline::deadline;
 use crate::domain::{Account, PlanId, UserId};
-use crate::recordings::Recordings;
-use crate::reset::{ResetOptions, ResetReport, reset};
+use crate::recording_bucket::Recordings;
+use crate::service::erase::finish_erasures;
+use crate::service::reset::{ResetOptions, ResetReport, reset};
+use crate::service::sweep::{SweepOptions, SweepReport, sweep};
 use crate::store::DynamoLedger;
-use crate::sweep::{SweepOptions, SweepReport, sweep};
 use crate::tavus::Tavus;
 
 /// sweep-sessions: every 15 minutes, the sweep, then the erasures waiting for their

@@ -6,23 +6,25 @@
 
 // Nothing that input, the network or AWS can make fail may panic: errors are values here.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+// `pub` means another crate uses it (the functions, the tools, the tests); the rest is
+// `pub(crate)` or private, so the compiler finds what nothing uses.
+#![warn(unreachable_pub)]
 
 pub mod api;
 pub mod aws;
 pub mod config;
-pub mod deadline;
+mod deadline;
 pub mod domain;
-pub mod error;
-pub mod hex;
+mod error;
+mod hex;
 pub mod jobs;
 pub mod metrics;
 pub mod problem;
-pub mod recordings;
-pub mod reset;
+pub mod recording_bucket;
 pub mod runtime;
 pub mod secrets;
+pub mod service;
 pub mod store;
-pub mod sweep;
 pub mod tavus;
 pub mod telemetry;
 pub mod wiring;

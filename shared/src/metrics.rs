@@ -6,7 +6,7 @@
 //! This module has one job: build EMF lines ([`Line`]) and write them. It also declares every
 //! metric and dimension the code emits ([`METRICS`], [`DIMENSIONS`]): the dashboard and the alarm
 //! in `template.yaml` draw only these, and a test reads the template to check it. What is recorded
-//! where is in [`record`]; [`check`] holds the format's rules, which the tests apply to the lines.
+//! where is in [`emit`]; [`check`] holds the format's rules, which the tests apply to the lines.
 //!
 //! Dimension values are `&'static str` only, so nothing unbounded (a user id, a session id) can
 //! become a dimension, and nothing private can reach a line.
@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde_json::{Map, Number, Value};
 
 pub mod check;
-pub mod record;
+pub(crate) mod emit;
 
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,7 @@ use aws_types::SdkConfig;
 use crate::api::App;
 use crate::api::identity::Authenticator;
 use crate::config::{HttpConfig, LedgerConfig, RecordingsConfig, SecretConfig, TavusSettings};
-use crate::recordings::Recordings;
+use crate::recording_bucket::Recordings;
 use crate::secrets::{SecretCache, SecretsManagerSource};
 use crate::store::DynamoLedger;
 use crate::tavus::{Tavus, TavusClient};

@@ -4,7 +4,7 @@
 
 use super::ApiError;
 use super::identity::Authenticator;
-use crate::recordings::Recordings;
+use crate::recording_bucket::Recordings;
 use crate::store::DynamoLedger;
 use crate::tavus::Tavus;
 
@@ -24,7 +24,8 @@ pub struct App {
 
 impl App {
     /// An app with only the ledger; add the rest with struct update syntax.
-    pub fn with_ledger(ledger: DynamoLedger) -> App {
+    #[cfg(test)]
+    pub(crate) fn with_ledger(ledger: DynamoLedger) -> App {
         App {
             ledger,
             auth: None,

@@ -1,12 +1,13 @@
 //! Every error the API can answer, and its one mapping to a problem response (openapi.yaml's
-//! `Problem`). Core errors convert into these with `?`; nothing else picks a status code.
+//! `Problem`): who is asking failed ([`ApiError::Unauthenticated`]), or what they asked for did
+//! ([`ServiceError`]). Nothing else picks a status code.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::LedgerError;
-use crate::domain::PlanId;
 use crate::problem::Problem;
 use crate::secrets::SecretError;
+use crate::service::ServiceError;
 use crate::tavus::TavusError;
 
 /// Seconds a client is asked to wait when Tavus is at capacity.
@@ -16,68 +17,30 @@ pub const ERASURE_RETRY_AFTER: u32 = 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("invalid request: {detail}")]
-    InvalidRequest { detail: String },
     #[error("no or bad token")]
     Unauthenticated,
-    #[error("minutes exhausted")]
-    MinutesExhausted {
-        remaining_minutes: i64,
-        plan: PlanId,
-        resets_at: DateTime<Utc>,
-    },
-    #[error("not found")]
-    NotFound,
-    #[error("idempotency key reused with a different request")]
-    IdempotencyConflict,
-    #[error("too many open sessions")]
-    TooManyOpenSessions {
-        open_sessions: i64,
-        max_open_sessions: u32,
-    },
-    #[error("tavus unavailable: {0}")]
-    TavusUnavailable(String),
-    #[error("tavus at capacity")]
-    TavusAtCapacity,
-    #[error("dependency unavailable: {0}")]
-    DependencyUnavailable(String),
-    /// Erasure: the session is still pending or active.
-    #[error("the session is still open")]
-    SessionActive,
-    /// A write's `If-Match` no longer matches.
-    #[error("precondition failed")]
-    PreconditionFailed,
-    /// Erasure: Tavus could not delete its copy of the conversation, so nothing was erased.
-    #[error("tavus did not delete its copy: {0}")]
-    TavusCopyKept(String),
-    /// `"record": true` where no recordings bucket is configured.
-    #[error("recording is not available")]
-    RecordingUnavailable,
-    /// Erasure: a recording object could not be deleted yet; the sweeper finishes the erasure.
-    #[error("a recording was not deleted: {0}")]
-    RecordingKept(String),
-    /// A bug or corrupt data: retrying cannot help, so no `Retry-After`. The cause is logged
-    /// with the request id; the body says nothing of it.
-    #[error("internal error: {0}")]
-    Internal(String),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
 }
 
 impl ApiError {
     pub fn internal(cause: impl Into<String>) -> ApiError {
-        ApiError::Internal(cause.into())
+        ServiceError::internal(cause).into()
     }
 
     pub fn invalid(detail: impl Into<String>) -> ApiError {
-        ApiError::InvalidRequest {
-            detail: detail.into(),
-        }
+        ServiceError::invalid(detail).into()
+    }
+
+    pub fn not_found() -> ApiError {
+        ApiError::Service(ServiceError::NotFound)
     }
 
     /// The problem body, and the `Retry-After` seconds when there is one.
     // Long on purpose: one arm per error, so the whole mapping reads as one table.
     pub fn problem(&self) -> (Problem, Option<u32>) {
         match self {
-            ApiError::InvalidRequest { detail } => {
+            ApiError::Service(ServiceError::InvalidRequest { detail }) => {
                 (Problem::new(400, "invalid_request", "The request is invalid").with_detail(detail.clone()), None)
             }
             ApiError::Unauthenticated => (
@@ -85,7 +48,7 @@ impl ApiError {
                     .with_detail("send Authorization: Bearer <token> with a valid token"),
                 None,
             ),
-            ApiError::MinutesExhausted { remaining_minutes, plan, resets_at } => (
+            ApiError::Service(ServiceError::MinutesExhausted { remaining_minutes, plan, resets_at }) => (
                 Problem::new(402, "minutes_exhausted", "No minutes left this period")
                     .with_detail(format!("fewer than one minute is left on the {plan} plan until {}", rfc3339(*resets_at)))
                     .with("remaining_minutes", *remaining_minutes)
@@ -93,13 +56,13 @@ impl ApiError {
                     .with("resets_at", rfc3339(*resets_at)),
                 None,
             ),
-            ApiError::NotFound => (Problem::new(404, "not_found", "Not found").with_detail("no such session for this user"), None),
-            ApiError::IdempotencyConflict => (
+            ApiError::Service(ServiceError::NotFound) => (Problem::new(404, "not_found", "Not found").with_detail("no such session for this user"), None),
+            ApiError::Service(ServiceError::IdempotencyConflict) => (
                 Problem::new(409, "idempotency_conflict", "Idempotency-Key reused")
                     .with_detail("this Idempotency-Key was already used with a different request body"),
                 None,
             ),
-            ApiError::TooManyOpenSessions { open_sessions, max_open_sessions } => (
+            ApiError::Service(ServiceError::TooManyOpenSessions { open_sessions, max_open_sessions }) => (
                 Problem::new(409, "too_many_open_sessions", "Too many open sessions")
                     .with_detail(format!(
                         "you have {open_sessions} sessions open and at most {max_open_sessions} may be open at once; \
@@ -109,32 +72,32 @@ impl ApiError {
                     .with("max_open_sessions", *max_open_sessions),
                 None,
             ),
-            ApiError::TavusUnavailable(_) => (
+            ApiError::Service(ServiceError::TavusUnavailable(_)) => (
                 Problem::new(502, "tavus_unavailable", "The video service failed")
                     .with_detail("Tavus did not create the conversation; nothing was charged"),
                 None,
             ),
-            ApiError::TavusAtCapacity => (
+            ApiError::Service(ServiceError::TavusAtCapacity) => (
                 Problem::new(503, "tavus_at_capacity", "The video service is at capacity")
                     .with_detail("too many conversations are running; nothing was charged, try again shortly"),
                 Some(AT_CAPACITY_RETRY_AFTER),
             ),
-            ApiError::DependencyUnavailable(_) => (
+            ApiError::Service(ServiceError::DependencyUnavailable(_)) => (
                 Problem::new(503, "dependency_unavailable", "A service we depend on is unavailable")
                     .with_detail("try again shortly"),
                 Some(5),
             ),
-            ApiError::Internal(_) => (
+            ApiError::Service(ServiceError::Internal(_)) => (
                 Problem::new(500, "internal", "Something went wrong on our side")
                     .with_detail("the error is logged with this request's id; retrying will not help until it is fixed"),
                 None,
             ),
-            ApiError::SessionActive => (
+            ApiError::Service(ServiceError::SessionActive) => (
                 Problem::new(409, "session_active", "The session is still open")
                     .with_detail("end the session first (POST /sessions/{id}/end), then erase it"),
                 None,
             ),
-            ApiError::PreconditionFailed => (
+            ApiError::Service(ServiceError::PreconditionFailed) => (
                 Problem::new(412, "precondition_failed", "The notes changed")
                     .with_detail(
                         "the notes changed since the ETag sent in If-Match; nothing was written: \
@@ -142,17 +105,17 @@ impl ApiError {
                     ),
                 None,
             ),
-            ApiError::RecordingUnavailable => (
+            ApiError::Service(ServiceError::RecordingUnavailable) => (
                 Problem::new(400, "recording_unavailable", "Recording is not available")
                     .with_detail("this service does not record calls; create the session without \"record\": true"),
                 None,
             ),
-            ApiError::RecordingKept(_) => (
+            ApiError::Service(ServiceError::RecordingKept(_)) => (
                 Problem::new(503, "dependency_unavailable", "A service we depend on is unavailable")
                     .with_detail("the recording could not be deleted yet; the erasure finishes on its own shortly, or try again"),
                 Some(ERASURE_RETRY_AFTER),
             ),
-            ApiError::TavusCopyKept(_) => (
+            ApiError::Service(ServiceError::TavusCopyKept(_)) => (
                 Problem::new(503, "dependency_unavailable", "A service we depend on is unavailable")
                     .with_detail("the video service could not delete its copy of the call; nothing was erased, try again shortly"),
                 Some(ERASURE_RETRY_AFTER),
@@ -165,64 +128,28 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-impl From<LedgerError> for ApiError {
-    fn from(e: LedgerError) -> ApiError {
-        match e {
-            LedgerError::MinutesExhausted {
-                remaining_minutes,
-                plan,
-                resets_at,
-            } => ApiError::MinutesExhausted {
-                remaining_minutes,
-                plan,
-                resets_at,
-            },
-            LedgerError::SessionNotFound => ApiError::NotFound,
-            LedgerError::SessionOpen => ApiError::SessionActive,
-            LedgerError::PreconditionFailed => ApiError::PreconditionFailed,
-            LedgerError::IdempotencyConflict => ApiError::IdempotencyConflict,
-            LedgerError::TooManyOpenSessions {
-                open_sessions,
-                max_open_sessions,
-            } => ApiError::TooManyOpenSessions {
-                open_sessions,
-                max_open_sessions,
-            },
-            other @ (LedgerError::Contention { .. } | LedgerError::Unavailable(_)) => {
-                ApiError::DependencyUnavailable(other.to_string())
-            }
-            other @ (LedgerError::SessionMismatch(_) | LedgerError::CorruptItem(_)) => {
-                ApiError::Internal(other.to_string())
+/// The core's errors reach a handler through the service's one mapping.
+macro_rules! through_service {
+    ($($from:ty),*) => {$(
+        impl From<$from> for ApiError {
+            fn from(e: $from) -> ApiError {
+                ApiError::Service(ServiceError::from(e))
             }
         }
-    }
+    )*};
 }
 
-impl From<TavusError> for ApiError {
-    fn from(e: TavusError) -> ApiError {
-        match e {
-            TavusError::AtCapacity => ApiError::TavusAtCapacity,
-            TavusError::Secret(s) => ApiError::from(s),
-            other => ApiError::TavusUnavailable(other.to_string()),
-        }
-    }
-}
-
-impl From<crate::recordings::RecordingError> for ApiError {
-    fn from(e: crate::recordings::RecordingError) -> ApiError {
-        ApiError::DependencyUnavailable(e.to_string())
-    }
-}
-
-impl From<SecretError> for ApiError {
-    fn from(e: SecretError) -> ApiError {
-        ApiError::DependencyUnavailable(e.to_string())
-    }
-}
+through_service!(
+    LedgerError,
+    TavusError,
+    SecretError,
+    crate::recording_bucket::RecordingError
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::PlanId;
 
     #[test]
     fn each_error_has_its_contract_status_and_code() {
@@ -237,30 +164,38 @@ mod tests {
             ),
             (ApiError::Unauthenticated, 401, "unauthenticated"),
             (
-                ApiError::MinutesExhausted {
+                ApiError::from(ServiceError::MinutesExhausted {
                     remaining_minutes: 0,
                     plan: PlanId::Free,
                     resets_at,
-                },
+                }),
                 402,
                 "minutes_exhausted",
             ),
-            (ApiError::NotFound, 404, "not_found"),
-            (ApiError::IdempotencyConflict, 409, "idempotency_conflict"),
+            (ApiError::from(ServiceError::NotFound), 404, "not_found"),
             (
-                ApiError::TooManyOpenSessions {
+                ApiError::from(ServiceError::IdempotencyConflict),
+                409,
+                "idempotency_conflict",
+            ),
+            (
+                ApiError::from(ServiceError::TooManyOpenSessions {
                     open_sessions: 2,
                     max_open_sessions: 2,
-                },
+                }),
                 409,
                 "too_many_open_sessions",
             ),
             (
-                ApiError::TavusUnavailable("x".into()),
+                ApiError::from(ServiceError::TavusUnavailable("x".into())),
                 502,
                 "tavus_unavailable",
             ),
-            (ApiError::TavusAtCapacity, 503, "tavus_at_capacity"),
+            (
+                ApiError::from(ServiceError::TavusAtCapacity),
+                503,
+                "tavus_at_capacity",
+            ),
             (
                 ApiError::from(LedgerError::SessionOpen),
                 409,
@@ -272,12 +207,12 @@ mod tests {
                 "precondition_failed",
             ),
             (
-                ApiError::TavusCopyKept("x".into()),
+                ApiError::from(ServiceError::TavusCopyKept("x".into())),
                 503,
                 "dependency_unavailable",
             ),
             (
-                ApiError::DependencyUnavailable("x".into()),
+                ApiError::from(ServiceError::DependencyUnavailable("x".into())),
                 503,
                 "dependency_unavailable",
             ),
@@ -291,9 +226,13 @@ mod tests {
                 500,
                 "internal",
             ),
-            (ApiError::RecordingUnavailable, 400, "recording_unavailable"),
             (
-                ApiError::RecordingKept("s3 at 10.0.0.1".into()),
+                ApiError::from(ServiceError::RecordingUnavailable),
+                400,
+                "recording_unavailable",
+            ),
+            (
+                ApiError::from(ServiceError::RecordingKept("s3 at 10.0.0.1".into())),
                 503,
                 "dependency_unavailable",
             ),
@@ -309,11 +248,11 @@ mod tests {
         let resets_at = DateTime::parse_from_rfc3339("2026-12-01T00:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        let (problem, _) = ApiError::MinutesExhausted {
+        let (problem, _) = ApiError::from(ServiceError::MinutesExhausted {
             remaining_minutes: 0,
             plan: PlanId::Free,
             resets_at,
-        }
+        })
         .problem();
         let json: serde_json::Value = serde_json::from_str(&problem.to_json()).unwrap();
         assert_eq!(json["remaining_minutes"], 0);

@@ -1,123 +1,157 @@
-//! One function per route: it takes what its route needs from the request, makes one call of the
-//! core and says how the answer is encoded. No rule lives here; the route table
-//! ([`super::routes`]) says who may call each one.
+//! One function per route: it parses what its route needs from the request, makes one call of
+//! the service layer (or, for a plain read, of the ledger) and says how the answer is encoded.
+//! No rule lives here; the route table ([`super::routes`]) says who may call each one.
 
 use http::Response;
 
+use super::api_request::ApiRequest;
+use super::request;
 use super::response::{json, json_tagged, no_content};
-use super::sessions::{self, CreateContext};
-use super::shell::ApiRequest;
-use super::webhook::CallbackContext;
-use super::{ApiError, App, erasure, history, notes, recording};
-use crate::domain::UserId;
-use crate::recordings::Recordings;
+use super::views::{
+    CreatedView, NotesView, RecordingView, SessionListView, SessionView, TranscriptView,
+    UsageHistoryView, UsageView,
+};
+use super::{ApiError, App};
+use crate::domain::{Role, UserId};
+use crate::recording_bucket::Recordings;
+use crate::service::callbacks::{self, CallbackContext};
+use crate::service::create::{self, CreateContext, CreateSessionRequest};
+use crate::service::{ServiceError, erase, playback, settle};
+use crate::store::NotesKey;
 
 /// A handler's answer: a response, or the error the shell maps to a problem.
-pub type Answer = Result<Response<String>, ApiError>;
+pub(super) type Answer = Result<Response<String>, ApiError>;
 
-pub async fn create_session(app: &App, user: &UserId, request: &ApiRequest) -> Answer {
+pub(super) async fn create_session(app: &App, user: &UserId, request: &ApiRequest) -> Answer {
     let tavus = app.tavus()?;
     let public_url = app
         .public_url
         .as_deref()
         .or(request.public_url.as_deref())
         .ok_or_else(|| ApiError::internal("no public URL for Tavus callbacks"))?;
+    let body = CreateSessionRequest::parse(&request.body, user)?;
     let cx = CreateContext {
         owner: user,
-        idempotency_key: request.header("idempotency-key"),
+        idempotency: request::idempotency_key(request.header("idempotency-key"), &body)?,
         public_url,
         now: request.now,
         deadline: request.deadline,
         recording: app.recordings.as_ref().map(Recordings::target),
     };
-    let created =
-        sessions::create_session(&app.ledger, tavus, tavus.secrets(), cx, &request.body).await?;
-    Ok(json(201, &created))
+    let created = create::create_session(&app.ledger, tavus, tavus.secrets(), cx, &body).await?;
+    Ok(json(201, &CreatedView::new(created)))
 }
 
-pub async fn end_session(app: &App, user: &UserId, request: &ApiRequest) -> Answer {
-    let ended = sessions::end_session(
-        &app.ledger,
-        app.tavus()?,
-        user,
-        request.path("id"),
-        request.now,
-        request.deadline,
-    )
-    .await?;
-    Ok(json(200, &ended))
-}
-
-pub async fn delete_session(app: &App, user: &UserId, request: &ApiRequest) -> Answer {
+pub(super) async fn end_session(app: &App, user: &UserId, request: &ApiRequest) -> Answer {
+    let id = request::session_id(request.path("id"))?;
     let tavus = app.tavus()?;
-    let recordings = app.recordings.as_ref();
-    let id = request.path("id");
-    erasure::delete_session(&app.ledger, tavus, recordings, user, id, request.deadline).await?;
+    let ended =
+        settle::end_session(&app.ledger, tavus, user, id, request.now, request.deadline).await?;
+    Ok(json(200, &SessionView::new(ended, Role::Owner)))
+}
+
+pub(super) async fn delete_session(app: &App, user: &UserId, request: &ApiRequest) -> Answer {
+    let id = request::session_id(request.path("id"))?;
+    let (tavus, recordings) = (app.tavus()?, app.recordings.as_ref());
+    erase::delete_session(&app.ledger, tavus, recordings, user, id, request.deadline).await?;
     Ok(no_content())
 }
 
-pub async fn put_notes(app: &App, user: &UserId, request: &ApiRequest) -> Answer {
-    let saved = notes::put_notes(
-        &app.ledger,
-        user,
-        request.path("id"),
-        request.header("if-match"),
-        &request.body,
-        request.now,
-    )
-    .await?;
-    Ok(json_tagged(200, &saved.notes, &saved.etag))
+/// `PUT /sessions/{id}/notes` with `{"text"}`: replaces the caller's own notes, if `If-Match`
+/// (when sent) still names their tag; otherwise 412 and nothing changes. The text is never
+/// logged.
+pub(super) async fn put_notes(app: &App, user: &UserId, request: &ApiRequest) -> Answer {
+    let session_id = request::session_id(request.path("id"))?;
+    let text = request::notes_text(&request.body)?;
+    let precondition = request::precondition(request.header("if-match"))?;
+    let (session, role) = app.ledger.get_session(user, session_id).await?;
+    let key = NotesKey {
+        owner: &session.owner_id,
+        session_id,
+        author: user,
+    };
+    let notes = (app.ledger)
+        .write_notes(key, &text, &precondition, request.now)
+        .await?;
+    let chars = text.chars().count();
+    tracing::info!(session_id = %session_id, role = ?role, chars, "notes saved");
+    let etag = notes.etag();
+    Ok(json_tagged(200, &NotesView::new(session_id, notes), &etag))
 }
 
-pub async fn get_notes(app: &App, user: &UserId, request: &ApiRequest) -> Answer {
-    let found = notes::get_notes(&app.ledger, user, request.path("id")).await?;
-    Ok(json_tagged(200, &found.notes, &found.etag))
+/// `GET /sessions/{id}/notes`: the caller's own notes (each person has their own; nobody reads
+/// another's); unwritten ones (`""`, `updated_at: null`) before the first write.
+pub(super) async fn get_notes(app: &App, user: &UserId, request: &ApiRequest) -> Answer {
+    let session_id = request::session_id(request.path("id"))?;
+    let (session, _) = app.ledger.get_session(user, session_id).await?;
+    let key = NotesKey {
+        owner: &session.owner_id,
+        session_id,
+        author: user,
+    };
+    let notes = app.ledger.read_notes(key).await?;
+    let etag = notes.etag();
+    Ok(json_tagged(200, &NotesView::new(session_id, notes), &etag))
 }
 
-pub async fn usage(app: &App, user: &UserId, request: &ApiRequest) -> Answer {
-    let usage = sessions::usage(&app.ledger, user, request.now).await?;
-    Ok(json(200, &usage))
+pub(super) async fn usage(app: &App, user: &UserId, request: &ApiRequest) -> Answer {
+    let usage = app.ledger.usage(user, request.now).await?;
+    Ok(json(200, &UsageView::from(usage)))
 }
 
-pub async fn usage_history(app: &App, user: &UserId, request: &ApiRequest) -> Answer {
-    let limit = request.query("limit");
-    let periods = history::usage_history(&app.ledger, user, limit, request.now).await?;
-    Ok(json(200, &periods))
+/// `GET /usage/history?limit=`: usage by period, newest first, the current period included.
+pub(super) async fn usage_history(app: &App, user: &UserId, request: &ApiRequest) -> Answer {
+    let limit = request::history_limit(request.query("limit"))?;
+    let periods = app.ledger.usage_history(user, request.now, limit).await?;
+    Ok(json(200, &UsageHistoryView::new(periods)))
 }
 
-pub async fn list_sessions(app: &App, user: &UserId, request: &ApiRequest) -> Answer {
-    let (limit, cursor) = (request.query("limit"), request.query("cursor"));
-    let page = sessions::list_sessions(&app.ledger, user, limit, cursor).await?;
-    Ok(json(200, &page))
+pub(super) async fn list_sessions(app: &App, user: &UserId, request: &ApiRequest) -> Answer {
+    let (limit, cursor) = request::page(request.query("limit"), request.query("cursor"))?;
+    let page = app.ledger.list_sessions(user, limit, cursor).await?;
+    Ok(json(200, &SessionListView::new(page)))
 }
 
-pub async fn get_session(app: &App, user: &UserId, request: &ApiRequest) -> Answer {
-    let session = sessions::get_session(&app.ledger, user, request.path("id"), request.now).await?;
-    Ok(json(200, &session))
-}
-
-pub async fn get_transcript(app: &App, user: &UserId, request: &ApiRequest) -> Answer {
-    let transcript = sessions::get_transcript(&app.ledger, user, request.path("id")).await?;
-    Ok(json(200, &transcript))
-}
-
-pub async fn get_recording(app: &App, user: &UserId, request: &ApiRequest) -> Answer {
-    let recordings = app.recordings.as_ref();
-    let id = request.path("id");
-    let view = recording::get_recording(&app.ledger, recordings, user, id, request.now).await?;
+/// `GET /sessions/{id}`: with the way into the room and the countdown (by the server's clock)
+/// while the call runs.
+pub(super) async fn get_session(app: &App, user: &UserId, request: &ApiRequest) -> Answer {
+    let id = request::session_id(request.path("id"))?;
+    let (session, role) = app.ledger.get_session(user, id).await?;
+    let view = SessionView::with_join(session.clone(), role).with_progress(&session, request.now);
     Ok(json(200, &view))
 }
 
-pub async fn tavus_callback(app: &App, request: &ApiRequest) -> Answer {
+/// `GET /sessions/{id}/transcript`: for the owner and the participants, once it arrived.
+pub(super) async fn get_transcript(app: &App, user: &UserId, request: &ApiRequest) -> Answer {
+    let id = request::session_id(request.path("id"))?;
+    let (session, _) = app.ledger.get_session(user, id).await?;
+    let transcript = (app.ledger)
+        .read_transcript(&session.owner_id, session.session_id)
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    Ok(json(
+        200,
+        &TranscriptView::new(session.session_id, transcript),
+    ))
+}
+
+pub(super) async fn get_recording(app: &App, user: &UserId, request: &ApiRequest) -> Answer {
+    let id = request::session_id(request.path("id"))?;
+    let recordings = app.recordings.as_ref();
+    let access = playback::playback(&app.ledger, recordings, user, id, request.now).await?;
+    Ok(json(200, &RecordingView::from(access)))
+}
+
+pub(super) async fn tavus_callback(app: &App, request: &ApiRequest) -> Answer {
     let tavus = app.tavus()?;
     let cx = CallbackContext {
         tavus,
         keys: tavus.secrets(),
         delete_after_call: tavus.delete_after_call(),
         deadline: request.deadline,
+        recording: app.recordings.as_ref().map(Recordings::target),
     };
-    let target = app.recordings.as_ref().map(Recordings::target);
     let token = request.path("token");
-    recording::tavus_callback(&app.ledger, target, cx, token, &request.body).await?;
+    callbacks::tavus_callback(&app.ledger, cx, token, &request.body).await?;
     Ok(no_content())
 }

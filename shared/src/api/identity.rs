@@ -15,6 +15,7 @@ use super::ApiError;
 use super::jwks::{JwksCache, JwksError, JwksSettings};
 use crate::domain::UserId;
 use crate::secrets::Secret;
+use crate::service::ServiceError;
 
 /// How identities are established.
 #[derive(Debug, Clone)]
@@ -196,9 +197,9 @@ impl Authenticator {
                 let cache = self.jwks.as_ref().ok_or(ApiError::Unauthenticated)?;
                 let key = cache.key(&kid).await.map_err(|e| match e {
                     JwksError::UnknownKey => ApiError::Unauthenticated,
-                    JwksError::Unavailable(why) => {
-                        ApiError::DependencyUnavailable(format!("JWKS: {why}"))
-                    }
+                    JwksError::Unavailable(why) => ApiError::Service(
+                        ServiceError::DependencyUnavailable(format!("JWKS: {why}")),
+                    ),
                 })?;
                 decode_sub(token, &key, validation(header.alg, issuer, audience))
             }

@@ -1,29 +1,23 @@
 //! The HTTP API, independent of Lambda's types past the shell: what a request must look like,
-//! who is asking, what each route does with the ledger and Tavus, and how every error becomes
-//! one problem response.
+//! who is asking, which route it is, and how every answer and error is encoded. What a route
+//! does is the service layer's ([`crate::service`]).
 //!
-//! A request goes: [`shell`] (decode, find the route in [`routes`], authenticate) → a
-//! [`handlers`] function → the route's core function ([`sessions`], [`notes`], [`erasure`],
-//! [`history`], [`webhook`]) → [`response`].
+//! A request goes: [`shell`] (decode into an [`api_request::ApiRequest`], find the route in [`routes`], authenticate through
+//! [`identity`]) → a [`handlers`] function (parse with [`request`], one call of the service or
+//! the ledger) → [`views`] → [`response`]; every error through [`error`].
 
+pub mod api_request;
 pub mod app;
 pub mod dev_token;
-pub mod erasure;
 pub mod error;
-pub mod handlers;
-pub mod history;
+mod handlers;
 pub mod identity;
 pub mod jwks;
-pub mod notes;
-pub mod recording;
 pub mod request;
-pub mod response;
+mod response;
 pub mod routes;
-pub mod sessions;
 pub mod shell;
 pub mod views;
-pub mod webhook;
-pub mod webhook_token;
 
 pub use app::App;
 pub use error::ApiError;

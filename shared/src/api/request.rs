@@ -1,6 +1,5 @@
 //! Reading and checking what a client sent. Every rejection names the field at fault.
 
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::ApiError;
@@ -8,6 +7,7 @@ use crate::domain::history::{DEFAULT_HISTORY_PERIODS, MAX_HISTORY_PERIODS};
 use crate::domain::minutes::TAVUS_MAX_CALL_MINUTES;
 use crate::domain::notes::MAX_NOTES_CHARS;
 use crate::domain::{Precondition, SessionId, SessionType, UserId};
+use crate::service::create::CreateSessionRequest;
 use crate::store::IdempotencyKey;
 use crate::store::MAX_PAGE;
 
@@ -16,32 +16,6 @@ pub const MAX_CONTEXT_CHARS: usize = 4000;
 pub const MAX_PARTICIPANTS: usize = 7;
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
 pub const DEFAULT_PAGE: u32 = 20;
-
-/// A checked `POST /sessions` body. The prompt and context are only passed on to Tavus.
-#[derive(Clone, PartialEq, Eq, Serialize)]
-pub struct CreateSessionRequest {
-    pub session_type: SessionType,
-    pub prompt: String,
-    pub participant_context: Option<String>,
-    pub participants: Vec<UserId>,
-    pub max_minutes: Option<u32>,
-    /// Record the call into the operator's bucket (default false). Left out of the fingerprint
-    /// when false, so keys remembered before it existed still match their requests.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub record: bool,
-}
-
-impl std::fmt::Debug for CreateSessionRequest {
-    // Never print what the user wrote.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CreateSessionRequest")
-            .field("session_type", &self.session_type)
-            .field("participants", &self.participants.len())
-            .field("max_minutes", &self.max_minutes)
-            .field("record", &self.record)
-            .finish_non_exhaustive()
-    }
-}
 
 const FIELDS: [&str; 6] = [
     "session_type",
@@ -155,6 +129,7 @@ fn participant_list(list: &[Value], owner: &UserId) -> Result<Vec<UserId>, ApiEr
     Ok(ids)
 }
 
+// The service's input type; reading it from an HTTP body is the API's part.
 impl CreateSessionRequest {
     /// Parses and checks a `POST /sessions` body for `owner`.
     pub fn parse(body: &[u8], owner: &UserId) -> Result<CreateSessionRequest, ApiError> {
@@ -185,14 +160,6 @@ impl CreateSessionRequest {
             record,
         })
     }
-
-    /// A digest of the checked request, so a retry with the same Idempotency-Key can be told
-    /// from a different request under the same key. Only the digest is stored, never the text.
-    pub fn fingerprint(&self) -> String {
-        let canonical = serde_json::to_vec(self).unwrap_or_default();
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &canonical);
-        crate::hex::encode(digest.as_ref())
-    }
 }
 
 /// Checks an `Idempotency-Key` header value: 1 to 128 of `A-Za-z0-9_-`.
@@ -219,7 +186,7 @@ pub fn idempotency_key(
 /// A session id from the path.
 pub fn session_id(raw: &str) -> Result<SessionId, ApiError> {
     // An id that cannot exist is simply not found, as for another user's session.
-    raw.parse().map_err(|_| ApiError::NotFound)
+    raw.parse().map_err(|_| ApiError::not_found())
 }
 
 /// `?limit=&cursor=` of `GET /sessions`.
@@ -298,6 +265,7 @@ pub fn history_limit(limit: Option<&str>) -> Result<u32, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::service::ServiceError;
 
     fn owner() -> UserId {
         UserId::parse("owner-1").unwrap()
@@ -305,7 +273,7 @@ mod tests {
 
     fn parse(json: &str) -> Result<CreateSessionRequest, String> {
         CreateSessionRequest::parse(json.as_bytes(), &owner()).map_err(|e| match e {
-            ApiError::InvalidRequest { detail } => detail,
+            ApiError::Service(ServiceError::InvalidRequest { detail }) => detail,
             other => panic!("unexpected {other:?}"),
         })
     }
@@ -406,7 +374,7 @@ mod tests {
         assert_eq!(ok(&"é".repeat(20_000)).unwrap().chars().count(), 20_000);
         let too_long = ok(&"x".repeat(20_001)).unwrap_err();
         assert!(
-            matches!(&too_long, ApiError::InvalidRequest { detail } if detail.starts_with("text: at most 20000")),
+            matches!(&too_long, ApiError::Service(ServiceError::InvalidRequest { detail }) if detail.starts_with("text: at most 20000")),
             "{too_long:?}"
         );
         for (body, field) in [
@@ -418,7 +386,7 @@ mod tests {
             ("nope", "body"),
         ] {
             match notes_text(body.as_bytes()) {
-                Err(ApiError::InvalidRequest { detail }) => {
+                Err(ApiError::Service(ServiceError::InvalidRequest { detail })) => {
                     assert!(detail.starts_with(field), "{body}: {detail}")
                 }
                 other => panic!("{body}: {other:?}"),

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::ApiError;
 use crate::problem;
 
-pub fn json<T: Serialize>(status: u16, body: &T) -> Response<String> {
+pub(super) fn json<T: Serialize>(status: u16, body: &T) -> Response<String> {
     match serde_json::to_string(body) {
         Ok(text) => with(status, "application/json", text),
         Err(e) => problem(&ApiError::internal(format!(
@@ -16,7 +16,7 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Response<String> {
 }
 
 /// A JSON body with its entity tag (`ETag`, a quoted strong tag).
-pub fn json_tagged<T: Serialize>(status: u16, body: &T, etag: &str) -> Response<String> {
+pub(super) fn json_tagged<T: Serialize>(status: u16, body: &T, etag: &str) -> Response<String> {
     let mut response = json(status, body);
     if response.status().is_success()
         && let Ok(value) = HeaderValue::from_str(etag)
@@ -26,7 +26,7 @@ pub fn json_tagged<T: Serialize>(status: u16, body: &T, etag: &str) -> Response<
     response
 }
 
-pub fn no_content() -> Response<String> {
+pub(super) fn no_content() -> Response<String> {
     let mut response = Response::new(String::new());
     *response.status_mut() = StatusCode::NO_CONTENT;
     response
@@ -34,7 +34,7 @@ pub fn no_content() -> Response<String> {
 
 /// The one mapping from an error to a response. Server-side failures are logged here with their
 /// cause; the body only says what the client can act on.
-pub fn problem(error: &ApiError) -> Response<String> {
+pub(super) fn problem(error: &ApiError) -> Response<String> {
     let (problem, retry_after) = error.problem();
     if problem.status >= 500 {
         tracing::error!(code = problem.code, error = %error, "request failed");

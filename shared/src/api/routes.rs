@@ -6,8 +6,8 @@
 use futures::future::BoxFuture;
 
 use super::App;
+use super::api_request::ApiRequest;
 use super::handlers::{self, Answer};
-use super::shell::ApiRequest;
 use crate::domain::UserId;
 
 /// The Lambda functions that serve HTTP routes.

@@ -5,9 +5,12 @@ use serde::{Serialize, Serializer};
 
 use crate::domain::session::join_url;
 use crate::domain::{
-    EndReason, Notes, PeriodUsage, Role, Session, SessionId, SessionStatus, SessionType, Usage,
-    UserId,
+    EndReason, Notes, PeriodUsage, RecordingStatus, Role, Session, SessionId, SessionStatus,
+    SessionType, Transcript, Usage, UserId,
 };
+use crate::service::create::Created;
+use crate::service::playback::RecordingAccess;
+use crate::store::SessionPage;
 
 fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
@@ -159,16 +162,51 @@ pub struct CreatedView {
     pub usage: UsageView,
 }
 
+impl CreatedView {
+    /// The countdown from the time of the answer: the Tavus call took a moment since the
+    /// request arrived.
+    pub fn new(created: Created) -> CreatedView {
+        let Created { session, usage } = created;
+        CreatedView {
+            session: SessionView::with_join(session.clone(), Role::Owner)
+                .with_progress(&session, Utc::now()),
+            usage: usage.into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SessionListView {
     pub sessions: Vec<SessionView>,
     pub next_cursor: Option<String>,
 }
 
+impl SessionListView {
+    pub fn new(page: SessionPage) -> SessionListView {
+        SessionListView {
+            sessions: page
+                .sessions
+                .into_iter()
+                .map(|(s, role)| SessionView::new(s, role))
+                .collect(),
+            next_cursor: page.next_cursor.map(|c| c.to_string()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TranscriptView {
     pub session_id: String,
     pub transcript: Vec<crate::domain::Turn>,
+}
+
+impl TranscriptView {
+    pub fn new(session_id: SessionId, transcript: Transcript) -> TranscriptView {
+        TranscriptView {
+            session_id: session_id.to_string(),
+            transcript: transcript.turns,
+        }
+    }
 }
 
 /// `GET|PUT /sessions/{id}/notes`: the caller's own notes (the `ETag` header carries their tag).
@@ -228,4 +266,55 @@ impl From<PeriodUsage> for PeriodView {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UsageHistoryView {
     pub periods: Vec<PeriodView>,
+}
+
+impl UsageHistoryView {
+    pub fn new(periods: Vec<PeriodUsage>) -> UsageHistoryView {
+        UsageHistoryView {
+            periods: periods.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// `GET /sessions/{id}/recording`: `url` and `expires_at` only when `ready`; `duration_seconds`
+/// when ready and Tavus said how long it is.
+#[derive(Clone, PartialEq, Serialize)]
+pub struct RecordingView {
+    pub status: RecordingStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "rfc3339_opt"
+    )]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<u32>,
+}
+
+impl std::fmt::Debug for RecordingView {
+    // The URL is a credential until it expires.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordingView")
+            .field("status", &self.status)
+            .field("url", &self.url.as_ref().map(|_| ".."))
+            .field("expires_at", &self.expires_at)
+            .field("duration_seconds", &self.duration_seconds)
+            .finish()
+    }
+}
+
+impl From<RecordingAccess> for RecordingView {
+    fn from(access: RecordingAccess) -> RecordingView {
+        let (url, expires_at) = match access.link {
+            Some((link, expires_at)) => (Some(link.expose().to_owned()), Some(expires_at)),
+            None => (None, None),
+        };
+        RecordingView {
+            status: access.status,
+            url,
+            expires_at,
+            duration_seconds: access.duration_seconds,
+        }
+    }
 }

@@ -2,6 +2,7 @@
 
 use super::ConfigError;
 use crate::domain::PlanCatalog;
+pub use crate::domain::session::DEFAULT_MAX_OPEN_SESSIONS;
 
 /// Environment variable naming the table.
 pub const TABLE_NAME_VAR: &str = "TABLE_NAME";
@@ -9,10 +10,6 @@ pub const TABLE_NAME_VAR: &str = "TABLE_NAME";
 pub const PLAN_MINUTES_VAR: &str = "PLAN_MINUTES";
 /// How many sessions one user may have pending or active at once.
 pub const MAX_OPEN_SESSIONS_VAR: &str = "MAX_OPEN_SESSIONS_PER_USER";
-/// Each open session holds one of the Tavus account's concurrent conversations: two lets a user
-/// rejoin after a dropped call while the old one times out, and no handful of users can take
-/// every slot.
-pub const DEFAULT_MAX_OPEN_SESSIONS: u32 = 2;
 
 /// The settings every function needs for the ledger.
 #[derive(Debug, Clone)]

@@ -11,78 +11,32 @@
 //! | monthly-reset | ledger, `RESET_SHARD_CONCURRENCY`, `RESET_ACCOUNT_CONCURRENCY` |
 //! | set-plan | ledger |
 //!
-//! The ledger's variables are in [`ledger`]; the recordings bucket's in [`recordings`]; the Tavus client's in
+//! The ledger's variables are in [`ledger`]; the recordings bucket's in [`recording_bucket`]; the Tavus client's in
 //! [`crate::tavus::TavusConfig::from_lookup`]; the authenticator's in
 //! [`crate::api::identity::AuthMode::from_lookup`].
 
 use std::time::Duration;
 
-use crate::api::identity::{AuthConfigError, AuthMode};
+use crate::api::identity::AuthMode;
 use crate::api::routes::Function;
-use crate::reset::ResetOptions;
-use crate::sweep::SweepOptions;
-use crate::tavus::{TavusConfig, TavusConfigError};
+use crate::service::reset::ResetOptions;
+use crate::service::sweep::SweepOptions;
+use crate::tavus::TavusConfig;
 
 mod ledger;
-mod recordings;
+mod lookup;
+mod recording_bucket;
 
 pub use ledger::{
     DEFAULT_MAX_OPEN_SESSIONS, LedgerConfig, MAX_OPEN_SESSIONS_VAR, PLAN_MINUTES_VAR,
     TABLE_NAME_VAR,
 };
-pub use recordings::{
+pub use lookup::{ConfigError, Lookup, env};
+pub(crate) use lookup::{value, whole};
+pub use recording_bucket::{
     RECORDINGS_BUCKET_REGION_VAR, RECORDINGS_BUCKET_VAR, RecordingsConfig,
     TAVUS_RECORDING_ROLE_ARN_VAR, recording_target,
 };
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("environment variable {0} is not set")]
-    Missing(&'static str),
-    #[error("environment variable {var}: {source}")]
-    Plans {
-        var: &'static str,
-        #[source]
-        source: crate::domain::plan::PlanOverrideError,
-    },
-    #[error("environment variable {var}: {reason}")]
-    Invalid {
-        var: &'static str,
-        reason: &'static str,
-    },
-    #[error(transparent)]
-    Tavus(#[from] TavusConfigError),
-    #[error(transparent)]
-    Auth(#[from] AuthConfigError),
-}
-
-/// Where variables come from: the process environment ([`env`]), or a list in tests.
-pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-/// The process environment.
-pub fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
-
-/// A variable's trimmed value; `None` when unset or blank.
-pub(crate) fn value(lookup: Lookup<'_>, name: &str) -> Option<String> {
-    lookup(name)
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-}
-
-/// A whole number, or `default` when unset.
-fn whole<T: std::str::FromStr>(
-    lookup: Lookup<'_>,
-    var: &'static str,
-    default: T,
-    reason: &'static str,
-) -> Result<T, ConfigError> {
-    match value(lookup, var) {
-        None => Ok(default),
-        Some(v) => v.parse().map_err(|_| ConfigError::Invalid { var, reason }),
-    }
-}
 
 /// The Secrets Manager secret holding the Tavus key (and the callback signing key).
 #[derive(Debug, Clone)]

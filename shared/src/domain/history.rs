@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use super::{Account, Period, PlanCatalog, PlanId};
 
 /// The default and the largest number of periods `GET /usage/history` returns: a year, two.
-pub const DEFAULT_HISTORY_PERIODS: u32 = 12;
-pub const MAX_HISTORY_PERIODS: u32 = 24;
+pub(crate) const DEFAULT_HISTORY_PERIODS: u32 = 12;
+pub(crate) const MAX_HISTORY_PERIODS: u32 = 24;
 
 /// One period's totals.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +36,7 @@ impl PeriodUsage {
 /// The newest `limit` periods at `now`: the current one first (also for a user with no account
 /// yet, or one whose account has not rolled over: shown as it will be), then the account's own
 /// period if it is an older one not rolled over yet, then the `archived` ones (newest first).
-pub fn usage_history(
+pub(crate) fn usage_history(
     account: Option<&Account>,
     archived: impl IntoIterator<Item = PeriodUsage>,
     catalog: &PlanCatalog,

@@ -13,7 +13,7 @@ use ulid::Ulid;
 #[serde(try_from = "String", into = "String")]
 pub struct UserId(String);
 
-pub const MAX_USER_ID_LEN: usize = 128;
+pub(crate) const MAX_USER_ID_LEN: usize = 128;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BadUserId {

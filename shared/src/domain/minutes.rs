@@ -3,13 +3,13 @@
 use chrono::{DateTime, Utc};
 
 /// Minutes reserved when the client does not ask for a number.
-pub const DEFAULT_SESSION_MINUTES: u32 = 30;
+pub(crate) const DEFAULT_SESSION_MINUTES: u32 = 30;
 /// Tavus ends a conversation after at most 3600 seconds (`max_call_duration`).
-pub const TAVUS_MAX_CALL_MINUTES: u32 = 60;
+pub(crate) const TAVUS_MAX_CALL_MINUTES: u32 = 60;
 
 /// The minutes to reserve: what was asked (or the default, and at least one), capped by what is
 /// left this period and by Tavus's per-call cap. Zero means nothing can be reserved.
-pub fn reservation_minutes(requested: Option<u32>, available: i64) -> u32 {
+pub(crate) fn reservation_minutes(requested: Option<u32>, available: i64) -> u32 {
     let wanted = requested
         .unwrap_or(DEFAULT_SESSION_MINUTES)
         .clamp(1, TAVUS_MAX_CALL_MINUTES);
@@ -21,12 +21,12 @@ pub fn reservation_minutes(requested: Option<u32>, available: i64) -> u32 {
 /// own. Charging from ours, rounded up, would turn a call Tavus ran for exactly N minutes (a call
 /// nobody joined, ended at the 120 s join window, say) into N + 1: that head start is not
 /// charged.
-pub const CREATE_ROUND_TRIP_ALLOWANCE_MS: i64 = 3_000;
+pub(crate) const CREATE_ROUND_TRIP_ALLOWANCE_MS: i64 = 3_000;
 
 /// Minutes charged for a call that ran from `created_at` (ours) to `ended_at`: whole minutes,
 /// rounded up, because Tavus bills from creation, less the create's round trip; at least one
 /// minute for any call that ran at all. A clock that runs backwards charges nothing.
-pub fn charged_minutes(created_at: DateTime<Utc>, ended_at: DateTime<Utc>) -> u32 {
+pub(crate) fn charged_minutes(created_at: DateTime<Utc>, ended_at: DateTime<Utc>) -> u32 {
     let millis = (ended_at - created_at).num_milliseconds();
     if millis <= 0 {
         return 0;
@@ -39,12 +39,12 @@ pub fn charged_minutes(created_at: DateTime<Utc>, ended_at: DateTime<Utc>) -> u3
 /// Slack between our clock and Tavus's: our `created_at` is taken a moment before Tavus creates
 /// the conversation, so a call Tavus stopped at exactly its `max_call_duration` looks a little
 /// longer than the reservation from here.
-pub const CLOCK_SLACK_SECONDS: i64 = 15;
+pub(crate) const CLOCK_SLACK_SECONDS: i64 = 15;
 
 /// Minutes to charge for a call Tavus reports ran from `created_at` (ours) to `ended_at`: the
 /// duration rounded up, and never more than reserved unless the call really ran longer than the
 /// reservation (beyond the clock slack).
-pub fn settled_minutes(
+pub(crate) fn settled_minutes(
     created_at: DateTime<Utc>,
     ended_at: DateTime<Utc>,
     reserved_minutes: u32,

@@ -1,15 +1,15 @@
 //! Pure domain rules: no I/O, unit-tested without any service.
 
-pub mod account;
-pub mod history;
-pub mod ids;
-pub mod minutes;
-pub mod notes;
-pub mod period;
-pub mod plan;
-pub mod recording;
-pub mod session;
-pub mod transcript;
+pub(crate) mod account;
+pub(crate) mod history;
+pub(crate) mod ids;
+pub(crate) mod minutes;
+pub(crate) mod notes;
+pub(crate) mod period;
+pub(crate) mod plan;
+pub(crate) mod playback;
+pub(crate) mod session;
+pub(crate) mod transcript;
 
 pub use account::{Account, Usage};
 pub use history::PeriodUsage;
@@ -17,6 +17,6 @@ pub use ids::{SessionId, UserId};
 pub use notes::{Notes, Precondition};
 pub use period::Period;
 pub use plan::{Plan, PlanCatalog, PlanId};
-pub use recording::{Playback, RecordingFile, RecordingStatus};
+pub use playback::{Playback, RecordingFile, RecordingStatus};
 pub use session::{EndReason, MeetingToken, Role, Session, SessionStatus, SessionType};
 pub use transcript::{Transcript, Turn};

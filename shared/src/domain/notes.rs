@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 
 /// The most characters (Unicode scalar values, as JSON Schema's `maxLength` counts) a person's
 /// notes on one session may hold: at most 80 KB of UTF-8, well within an item's 400 KB.
-pub const MAX_NOTES_CHARS: usize = 20_000;
+pub(crate) const MAX_NOTES_CHARS: usize = 20_000;
 
 /// The most entity tags one `If-Match` may list, so the condition DynamoDB evaluates stays small.
-pub const MAX_IF_MATCH_TAGS: usize = 16;
+pub(crate) const MAX_IF_MATCH_TAGS: usize = 16;
 
 /// The tag of notes never written.
 const UNWRITTEN_TAG: &str = "empty";

@@ -7,13 +7,28 @@ use super::{Period, Playback, SessionId, UserId};
 
 /// A create takes seconds; a session still pending after this long was abandoned (a crash
 /// between the reservation and Tavus) and the sweeper releases it.
-pub const PENDING_WINDOW_MINUTES: i64 = 2;
+pub(crate) const PENDING_WINDOW_MINUTES: i64 = 2;
+
+/// Each open session holds one of the Tavus account's concurrent conversations: two lets a user
+/// rejoin after a dropped call while the old one times out, and no handful of users can take
+/// every slot.
+pub const DEFAULT_MAX_OPEN_SESSIONS: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionType {
     ReflectAlone,
     ResolveTogether,
+}
+
+impl SessionType {
+    /// The API's spelling (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionType::ReflectAlone => "reflect_alone",
+            SessionType::ResolveTogether => "resolve_together",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -100,7 +115,7 @@ impl std::fmt::Debug for MeetingToken {
 }
 
 /// The link that joins a private room: the room's URL with the meeting token as `t`.
-pub fn join_url(conversation_url: &str, token: &MeetingToken) -> String {
+pub(crate) fn join_url(conversation_url: &str, token: &MeetingToken) -> String {
     let separator = if conversation_url.contains('?') {
         '&'
     } else {

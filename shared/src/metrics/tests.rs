@@ -8,17 +8,42 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::record::{self, ClosedBy, TavusOperation, TavusOutcome};
+use super::emit::{self, ClosedBy, TavusOperation, TavusOutcome};
 use super::*;
 use crate::LedgerError;
-use crate::api::webhook::Handled;
 use crate::domain::{
     EndReason, Period, PlanId, Session, SessionId, SessionStatus, SessionType, UserId,
 };
-use crate::reset::ResetReport;
+use crate::service::callbacks::Handled;
+use crate::service::create::{create_failure, refusal};
+use crate::service::reset::ResetReport;
+use crate::service::settle;
+use crate::service::sweep::SweepReport;
 use crate::store::{Closed, Closing};
-use crate::sweep::SweepReport;
 use crate::tavus::TavusError;
+
+// The callers' values, as the service layer passes them to `emit`.
+fn minutes_reserved(s: &Session) {
+    emit::minutes_reserved(s.session_type.as_str(), s.reserved_minutes);
+}
+
+fn session_created(s: &Session, plan: PlanId) {
+    emit::session_created(s.session_type.as_str(), plan.as_str());
+}
+
+fn create_refused(error: &LedgerError) {
+    if let Some(refusal) = refusal(error) {
+        emit::create_refused(refusal);
+    }
+}
+
+fn create_failed(error: &TavusError) {
+    emit::create_failed(create_failure(error));
+}
+
+fn sweep_finished(report: &SweepReport) {
+    emit::sweep_finished(&report.outcomes(), report.orphans_ended, report.complete);
+}
 
 thread_local! {
     static CAPTURE: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
@@ -448,8 +473,8 @@ fn dimension_values_are_the_code_own_names() {
         .into_iter()
         .map(|t| {
             // The API's spelling of the type.
-            assert_eq!(serde_json::to_value(t).unwrap(), record::session_type(t));
-            record::session_type(t).to_owned()
+            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+            t.as_str().to_owned()
         })
         .collect();
     assert_eq!(types, values(SESSION_TYPE));
@@ -503,8 +528,8 @@ fn a_created_session_is_counted_by_type_and_plan_and_names_no_one() {
         for plan in PlanId::ALL {
             let s = session(owner, session_type, 30);
             let (_, lines) = lines_of(|| {
-                record::minutes_reserved(&s);
-                record::session_created(&s, plan);
+                minutes_reserved(&s);
+                session_created(&s, plan);
             });
             for line in &lines {
                 assert!(!line.contains(owner) && !line.contains(&s.session_id.to_string()));
@@ -529,21 +554,21 @@ fn a_created_session_is_counted_by_type_and_plan_and_names_no_one() {
 fn refused_and_failed_creates_are_counted_by_reason() {
     let resets_at = Utc::now();
     let documents = written(|| {
-        record::create_refused(&LedgerError::MinutesExhausted {
+        create_refused(&LedgerError::MinutesExhausted {
             remaining_minutes: 0,
             plan: PlanId::ReflectPlus,
             resets_at,
         });
-        record::create_refused(&LedgerError::TooManyOpenSessions {
+        create_refused(&LedgerError::TooManyOpenSessions {
             open_sessions: 2,
             max_open_sessions: 2,
         });
         // Not refusals.
-        record::create_refused(&LedgerError::SessionNotFound);
-        record::create_refused(&LedgerError::Unavailable("x".into()));
-        record::create_failed(&TavusError::AtCapacity);
-        record::create_failed(&TavusError::Unauthorized);
-        record::create_failed(&TavusError::Unavailable {
+        create_refused(&LedgerError::SessionNotFound);
+        create_refused(&LedgerError::Unavailable("x".into()));
+        create_failed(&TavusError::AtCapacity);
+        create_failed(&TavusError::Unauthorized);
+        create_failed(&TavusError::Unavailable {
             attempts: 4,
             last: "HTTP 503".into(),
         });
@@ -595,7 +620,7 @@ fn a_close_records_the_minutes_it_charged_or_released_once() {
         (release(), Closed::AlreadyClosed, ClosedBy::Create),
     ] {
         CAPTURE.with(|c| *c.borrow_mut() = Some(Vec::new()));
-        record::session_closed(&closing, closed, by);
+        settle::session_closed(&closing, closed, by);
         lines.extend(CAPTURE.with(|c| c.borrow_mut().take()).unwrap_or_default());
     }
     let documents = documents(&lines);
@@ -633,7 +658,7 @@ fn every_tavus_request_counts_with_its_latency_and_its_errors_by_kind() {
     for operation in TavusOperation::ALL {
         for outcome in TavusOutcome::ALL {
             let documents = written(|| {
-                record::tavus_request(operation, Duration::from_micros(12_345_678), outcome);
+                emit::tavus_request(operation, Duration::from_micros(12_345_678), outcome);
             });
             assert_eq!(documents.len(), 1);
             let d = &documents[0];
@@ -661,7 +686,7 @@ fn every_tavus_request_counts_with_its_latency_and_its_errors_by_kind() {
 #[test]
 fn callbacks_are_counted_on_arrival_and_by_outcome() {
     let documents = written(|| {
-        record::callback_received();
+        emit::callback_received();
         for handled in [
             Handled::Settled,
             Handled::AlreadySettled,
@@ -669,7 +694,7 @@ fn callbacks_are_counted_on_arrival_and_by_outcome() {
             Handled::RecordingStored,
             Handled::Ignored,
         ] {
-            record::callback_handled(handled);
+            emit::callback_handled(handled.as_str());
         }
     });
     assert_eq!(documents[0]["CallbacksReceived"], json!(1));
@@ -704,7 +729,7 @@ fn a_sweep_and_a_reset_report_their_counts() {
         failed: 1,
         complete: true,
     };
-    let documents = written(|| record::sweep_finished(&report));
+    let documents = written(|| sweep_finished(&report));
     let swept: Vec<(&str, i64)> = documents
         .iter()
         .filter(|d| d.get("SweptSessions").is_some())
@@ -743,7 +768,7 @@ fn a_sweep_and_a_reset_report_their_counts() {
         complete: false,
         seconds: 812.5,
     };
-    let documents = written(|| record::reset_finished(&report));
+    let documents = written(|| emit::reset_finished(report.figures()));
     assert_eq!(documents.len(), 1);
     let d = &documents[0];
     assert_eq!(
@@ -765,27 +790,27 @@ fn every_declared_metric_is_written_by_some_record_call() {
     let mut seen = BTreeSet::new();
     let documents = written(|| {
         let s = session("u", SessionType::ReflectAlone, 5);
-        record::minutes_reserved(&s);
-        record::session_created(&s, PlanId::Free);
-        record::create_refused(&LedgerError::TooManyOpenSessions {
+        minutes_reserved(&s);
+        session_created(&s, PlanId::Free);
+        create_refused(&LedgerError::TooManyOpenSessions {
             open_sessions: 1,
             max_open_sessions: 1,
         });
-        record::create_failed(&TavusError::AtCapacity);
-        record::tavus_request(
+        create_failed(&TavusError::AtCapacity);
+        emit::tavus_request(
             TavusOperation::End,
             Duration::from_millis(3),
             TavusOutcome::ServerError,
         );
-        record::callback_received();
-        record::callback_handled(Handled::Settled);
-        record::sweep_finished(&SweepReport::default());
-        record::reset_finished(&ResetReport::default());
+        emit::callback_received();
+        emit::callback_handled(Handled::Settled.as_str());
+        sweep_finished(&SweepReport::default());
+        emit::reset_finished(ResetReport::default().figures());
     });
     for d in &documents {
         seen.extend(published(d).into_iter().map(|(name, _)| name));
     }
-    // The closes' two, written by `record::close` (tested above).
+    // The closes' two, written by `settle::close` (tested above).
     seen.extend(["MinutesCharged".to_owned(), "MinutesReleased".to_owned()]);
     let declared: BTreeSet<String> = METRICS.iter().map(|m| m.name.to_owned()).collect();
     assert_eq!(seen, declared);

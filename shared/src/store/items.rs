@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::keys;
 use crate::domain::{Account, Notes, Period, PlanId, Session, SessionId, SessionType, UserId};
 
+/// An item as the SDK reads and writes it: attribute names to values.
+pub type Item = std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccountItem {
     pub pk: String,

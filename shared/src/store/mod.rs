@@ -1,6 +1,42 @@
-//! The minute ledger: one small trait per operation, so each function depends only on what it
-//! uses, and one implementation on DynamoDB ([`DynamoLedger`]) in which every change is a
-//! conditional write or a transaction.
+//! The minute ledger on one DynamoDB table ([`DynamoLedger`]): every change is a conditional
+//! write or a transaction, so no interleaving of requests, callbacks and jobs can break what it
+//! keeps true. Its operations, grouped by what each keeps true:
+//!
+//! **Minutes are never overspent** (account item: `used + reserved <= limit`, open sessions
+//! under the cap):
+//! - [`DynamoLedger::reserve`]: reserve minutes and record a pending session (an Idempotency-Key
+//!   replays its first session); [`DynamoLedger::ensure_account`] creates the free account.
+//! - [`DynamoLedger::activate`]: record Tavus's conversation on the pending session.
+//! - [`DynamoLedger::change_plan`]: move an account to a plan.
+//!
+//! **A session closes exactly once, charged what it used** (conditioned on its period,
+//! reservation and, for callbacks, conversation):
+//! - [`DynamoLedger::close`]: settle (reserved to used) or release (reserved given back), into
+//!   the account or, after a rollover, into the old period's history.
+//! - [`DynamoLedger::open_sessions_due`] and [`DynamoLedger::tavus_copy_done`]: the sweeper's
+//!   index of open sessions and settled ones whose Tavus copy is still to delete.
+//!
+//! **Each month starts fresh, and the old one is kept** (one transaction per account):
+//! - [`DynamoLedger::roll_over`], [`DynamoLedger::roll_over_from`]: close the old period into a
+//!   history item and reset the account; [`DynamoLedger::stale_accounts`] finds those left.
+//!
+//! **What a person wrote reaches only them and the session's members**:
+//! - [`DynamoLedger::read_notes`], [`DynamoLedger::write_notes`]: each person's own notes,
+//!   guarded by their entity tag.
+//! - [`DynamoLedger::store_transcript`], [`DynamoLedger::read_transcript`]: stored once, whole.
+//! - [`DynamoLedger::store_recording`], [`DynamoLedger::recording_failed`]: a recording bound to
+//!   the session that holds its conversation, once.
+//!
+//! **Erased means gone** (nothing can be added once an erasure began):
+//! - [`DynamoLedger::mark_recording_erasure`], [`DynamoLedger::recording_erasures_due`]: an
+//!   erasure waiting for its recordings stays where the sweeper finds it.
+//! - [`DynamoLedger::erase_session`]: the session, its transcript, everyone's notes and the
+//!   participation items.
+//!
+//! **Reads** (consistent where a write depends on them): [`DynamoLedger::usage`],
+//! [`DynamoLedger::read_account`], [`DynamoLedger::read_history`],
+//! [`DynamoLedger::usage_history`], [`DynamoLedger::get_session`] (with the caller's role),
+//! [`DynamoLedger::list_sessions`].
 
 use chrono::{DateTime, Utc};
 

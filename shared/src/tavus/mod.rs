@@ -13,7 +13,7 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::domain::{SessionType, minutes::TAVUS_MAX_CALL_MINUTES};
-use crate::metrics::record::{self, TavusOperation, TavusOutcome};
+use crate::metrics::emit::{self, TavusOperation, TavusOutcome};
 use crate::secrets::{FetchSecret, SecretCache, SecretValues, SecretsManagerSource};
 
 mod config;
@@ -44,7 +44,7 @@ pub struct NewConversation<'a> {
     pub callback_url: String,
     pub reserved_minutes: u32,
     /// Where to record the call, when the session asked for a recording.
-    pub recording: Option<&'a crate::recordings::RecordingTarget>,
+    pub recording: Option<&'a crate::recording_bucket::RecordingTarget>,
 }
 
 impl std::fmt::Debug for NewConversation<'_> {
@@ -246,7 +246,7 @@ impl<F: FetchSecret> TavusClient<F> {
     ) -> Attempt {
         let started = Instant::now();
         let outcome = self.attempt(request, values, remaining, attempt).await;
-        record::tavus_request(request.operation, started.elapsed(), outcome.metric());
+        emit::tavus_request(request.operation, started.elapsed(), outcome.metric());
         outcome
     }
 

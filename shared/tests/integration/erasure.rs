@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use awaknow_core::LedgerError;
 use awaknow_core::api::ApiError;
-use awaknow_core::api::erasure;
 use awaknow_core::domain::{
     EndReason, Precondition, Role, Session, SessionType, Transcript, Turn, UserId,
 };
+use awaknow_core::service::{ServiceError, erase};
 use awaknow_core::store::DynamoLedger;
 use awaknow_core::store::keys;
 use awaknow_core::store::{Activation, Closing, Erased, NotesKey, ReservationRequest, Reserved};
@@ -398,23 +398,32 @@ async fn tavus_keeping_its_copy_erases_nothing_and_the_owner_alone_erases() {
     let ledger = fresh_ledger().await;
     let (owner, partner) = (user("api-owner"), user("api-partner"));
     let active = active_session(&ledger, &owner, &partner).await;
-    let id = active.session_id.to_string();
+    let id = active.session_id;
     let deadline = Instant::now() + Duration::from_secs(10);
     let (server, tavus) = tavus_answering(204).await;
 
-    let open = erasure::delete_session(&ledger, &tavus, None, &owner, &id, deadline).await;
-    assert!(matches!(open, Err(ApiError::SessionActive)), "{open:?}");
-    let session = settle(&ledger, &active, at("2026-11-24T10:02:30Z")).await;
-    let by_partner = erasure::delete_session(&ledger, &tavus, None, &partner, &id, deadline).await;
+    let open = erase::delete_session(&ledger, &tavus, None, &owner, id, deadline)
+        .await
+        .map_err(ApiError::from);
     assert!(
-        matches!(by_partner, Err(ApiError::NotFound)),
+        matches!(open, Err(ApiError::Service(ServiceError::SessionActive))),
+        "{open:?}"
+    );
+    let session = settle(&ledger, &active, at("2026-11-24T10:02:30Z")).await;
+    let by_partner = erase::delete_session(&ledger, &tavus, None, &partner, id, deadline)
+        .await
+        .map_err(ApiError::from);
+    assert!(
+        matches!(by_partner, Err(ApiError::Service(ServiceError::NotFound))),
         "{by_partner:?}"
     );
     assert!(deleted(&server).await.is_empty());
 
     // Tavus down: a retryable 503, and the session still where the sweeper finds it.
     let (_down_server, down) = tavus_answering(503).await;
-    let refused = erasure::delete_session(&ledger, &down, None, &owner, &id, deadline).await;
+    let refused = erase::delete_session(&ledger, &down, None, &owner, id, deadline)
+        .await
+        .map_err(ApiError::from);
     let Err(error) = refused else {
         panic!("erased although Tavus kept its copy")
     };
@@ -430,8 +439,9 @@ async fn tavus_keeping_its_copy_erases_nothing_and_the_owner_alone_erases() {
         "the sweeper still deletes the copy"
     );
 
-    erasure::delete_session(&ledger, &tavus, None, &owner, &id, deadline)
+    erase::delete_session(&ledger, &tavus, None, &owner, id, deadline)
         .await
+        .map_err(ApiError::from)
         .unwrap();
     assert_eq!(
         deleted(&server).await,

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use awaknow_core::LedgerError;
 use awaknow_core::api::ApiError;
-use awaknow_core::api::sessions::{CreateContext, create_session};
 use awaknow_core::domain::{EndReason, PlanId, Session, UserId};
+use awaknow_core::service::ServiceError;
+use awaknow_core::service::create::{CreateContext, CreateSessionRequest, create_session};
 use awaknow_core::store::{
     Closed, Closing, DynamoLedger, IdempotencyKey, ReservationRequest, Reserved, keys,
 };
@@ -383,32 +384,30 @@ async fn sessions_and_accounts_from_before_the_cap_close_without_going_below_zer
 /// A create through the real client against the simulator, which answers every create with
 /// Tavus's concurrency-limit 400; the key comes from moto.
 async fn create(ledger: &DynamoLedger, owner: &UserId, now: DateTime<Utc>) -> Result<(), ApiError> {
-    let sim = tavus_sim::start(
-        tavus_sim::SimConfig {
-            max_concurrent: 0,
-            ..tavus_sim::SimConfig::default()
-        },
-        0,
-    )
-    .await
-    .unwrap();
+    let sim = test_support::start_sim(tavus_sim::SimConfig {
+        max_concurrent: 0,
+        ..tavus_sim::SimConfig::default()
+    })
+    .await;
     let (keys, _) = crate::tavus_client::keys_with("sim-key").await;
     let tavus = TavusClient::new(
         crate::tavus_client::config_for(&sim.base_url()),
         Arc::clone(&keys),
     );
     let body = br#"{"session_type": "reflect_alone", "prompt": "a walk", "max_minutes": 2}"#;
+    let request = CreateSessionRequest::parse(body, owner)?;
     let cx = CreateContext {
         owner,
-        idempotency_key: None,
+        idempotency: None,
         public_url: "https://api.example",
         now,
         deadline: Instant::now() + Duration::from_secs(5),
         recording: None,
     };
-    create_session(ledger, &tavus, &keys, cx, body)
+    create_session(ledger, &tavus, &keys, cx, &request)
         .await
         .map(|_| ())
+        .map_err(ApiError::from)
 }
 
 #[tokio::test]
@@ -418,7 +417,7 @@ async fn a_failed_create_gives_its_place_back() {
     for _ in 0..5 {
         assert!(matches!(
             create(&ledger, &owner, at(NOW)).await,
-            Err(ApiError::TavusAtCapacity)
+            Err(ApiError::Service(ServiceError::TavusAtCapacity))
         ));
         assert_eq!(open_sessions(&ledger, &owner).await, 0);
     }
@@ -427,9 +426,9 @@ async fn a_failed_create_gives_its_place_back() {
     new_session(ledger.reserve(alone(&owner, 1, at(NOW))).await.unwrap());
     assert!(matches!(
         create(&ledger, &owner, at(NOW)).await,
-        Err(ApiError::TooManyOpenSessions {
+        Err(ApiError::Service(ServiceError::TooManyOpenSessions {
             open_sessions: 2,
             max_open_sessions: 2
-        })
+        }))
     ));
 }

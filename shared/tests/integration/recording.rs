@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use awaknow_core::LedgerError;
-use awaknow_core::api::recording::{self, RecordingView};
-use awaknow_core::api::sessions::{CreateContext, create_session};
-use awaknow_core::api::webhook::{CallbackContext, Handled};
-use awaknow_core::api::{ApiError, erasure, webhook_token};
+use awaknow_core::api::ApiError;
+use awaknow_core::api::views::RecordingView;
 use awaknow_core::domain::{EndReason, RecordingStatus, Session, SessionType, UserId};
-use awaknow_core::recordings::{RecordingTarget, Recordings};
+use awaknow_core::recording_bucket::{RecordingTarget, Recordings};
 use awaknow_core::secrets::SecretsManagerSource;
+use awaknow_core::service::callbacks::{self, CallbackContext, Handled};
+use awaknow_core::service::create::{CreateContext, CreateSessionRequest, create_session};
+use awaknow_core::service::{ServiceError, callback_token, erase, playback};
 use awaknow_core::store::keys;
 use awaknow_core::store::{Activation, Closing, DynamoLedger, ReservationRequest, Reserved};
 use awaknow_core::tavus::TavusClient;
@@ -25,7 +26,7 @@ use crate::support::{MOTO_VAR, at, fresh_ledger, user};
 const NOW: &str = "2026-11-24T10:00:00Z";
 const ROLE: &str = "arn:aws:iam::123456789012:role/tavus-recordings";
 
-type Keys = Arc<awaknow_core::secrets::SecretCache<SecretsManagerSource>>;
+use test_support::Keys;
 
 fn moto() -> String {
     std::env::var(MOTO_VAR).unwrap_or_else(|_| {
@@ -35,15 +36,11 @@ fn moto() -> String {
 
 /// An S3 client on `endpoint` (moto's, or a dead one), addressing buckets in the path.
 async fn s3_at(endpoint: &str) -> aws_sdk_s3::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "local", "local", None, None, "tests",
-        ))
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(1))
-        .load()
-        .await;
+    // One attempt: a dead endpoint fails at once rather than after the functions' retries.
+    let config = test_support::local_sdk(endpoint)
+        .to_builder()
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(1))
+        .build();
     aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(true)
@@ -169,7 +166,7 @@ impl Hooks {
 
     async fn token(&self, session: &Session) -> String {
         let key = self.keys.webhook_key().await.unwrap();
-        webhook_token::sign(&key, &webhook_token::CallbackClaims::of(session))
+        callback_token::sign(&key, &callback_token::CallbackClaims::of(session))
     }
 
     async fn post(
@@ -184,9 +181,12 @@ impl Hooks {
             keys: &self.keys,
             delete_after_call: false,
             deadline: Instant::now() + Duration::from_secs(10),
+            recording: target,
         };
         let token = self.token(session).await;
-        recording::tavus_callback(ledger, target, cx, &token, body.to_string().as_bytes()).await
+        callbacks::tavus_callback(ledger, cx, &token, body.to_string().as_bytes())
+            .await
+            .map_err(ApiError::from)
     }
 }
 
@@ -202,7 +202,7 @@ fn event(event_type: &str, session: &Session, properties: Value) -> Value {
 }
 
 fn ready(session: &Session, properties: Value) -> Value {
-    event(recording::RECORDING_READY, session, properties)
+    event(callbacks::RECORDING_READY, session, properties)
 }
 
 #[tokio::test]
@@ -275,7 +275,10 @@ async fn recording_ready_in_either_shape_is_bound_to_its_session_once() {
         )
         .await;
     assert!(
-        matches!(malformed, Err(ApiError::InvalidRequest { .. })),
+        matches!(
+            malformed,
+            Err(ApiError::Service(ServiceError::InvalidRequest { .. }))
+        ),
         "{malformed:?}"
     );
     assert_eq!(reread(&ledger, &third).await, third);
@@ -335,7 +338,7 @@ async fn a_failed_copy_shows_failed_and_nothing_of_tavus_s_message() {
     let owner = user("failed-owner");
     let recorded = session(&ledger, &owner, &user("failed-partner"), true).await;
     let failed = event(
-        recording::RECORDING_COPY_FAILED,
+        callbacks::RECORDING_COPY_FAILED,
         &recorded,
         json!({"error_message": "AccessDenied assuming arn:aws:iam::999:role/internal-secret"}),
     );
@@ -348,15 +351,17 @@ async fn a_failed_copy_shows_failed_and_nothing_of_tavus_s_message() {
         )
         .await;
     assert_eq!(handled.unwrap(), Handled::RecordingStored);
-    let view = recording::get_recording(
-        &ledger,
-        Some(&recordings),
-        &owner,
-        &recorded.session_id.to_string(),
-        at(NOW),
-    )
-    .await
-    .unwrap();
+    let view = RecordingView::from(
+        playback::playback(
+            &ledger,
+            Some(&recordings),
+            &owner,
+            recorded.session_id,
+            at(NOW),
+        )
+        .await
+        .unwrap(),
+    );
     let json = serde_json::to_value(&view).unwrap();
     assert_eq!(json, json!({"status": "failed"}));
     let stored = reread(&ledger, &recorded).await;
@@ -376,14 +381,10 @@ async fn view(
     session: &Session,
     now: DateTime<Utc>,
 ) -> Result<RecordingView, ApiError> {
-    recording::get_recording(
-        ledger,
-        Some(recordings),
-        user,
-        &session.session_id.to_string(),
-        now,
-    )
-    .await
+    playback::playback(ledger, Some(recordings), user, session.session_id, now)
+        .await
+        .map(RecordingView::from)
+        .map_err(ApiError::from)
 }
 
 #[tokio::test]
@@ -464,7 +465,10 @@ async fn the_owner_and_the_participants_play_it_through_a_five_minute_link() {
     assert_eq!(unsigned.status(), 403);
 
     let refused = view(&ledger, &recordings, &stranger, &recorded, now).await;
-    assert!(matches!(refused, Err(ApiError::NotFound)), "{refused:?}");
+    assert!(
+        matches!(refused, Err(ApiError::Service(ServiceError::NotFound))),
+        "{refused:?}"
+    );
 }
 
 /// Tavus over HTTP (wiremock): every delete answered 204.
@@ -542,12 +546,12 @@ async fn erasure_deletes_every_recording_of_the_session() {
     put(&recordings, &untouched, b"another session's").await;
     let (_server, tavus) = tavus_deleting().await;
 
-    erasure::delete_session(
+    erase::delete_session(
         &ledger,
         &tavus,
         Some(&recordings),
         &owner,
-        &settled.session_id.to_string(),
+        settled.session_id,
         Instant::now() + Duration::from_secs(10),
     )
     .await
@@ -572,12 +576,13 @@ async fn a_failed_recording_delete_is_finished_by_the_sweeper() {
     let owner = user("retry-owner");
     let (settled, keys) = with_recordings(&ledger, &recordings, &hooks, &owner).await;
     let (_server, tavus) = tavus_deleting().await;
-    let id = settled.session_id.to_string();
+    let id = settled.session_id;
     let deadline = || Instant::now() + Duration::from_secs(20);
 
     // S3 cannot be reached: a retryable 503, and the erasure left where the sweeper finds it.
-    let refused =
-        erasure::delete_session(&ledger, &tavus, Some(&down), &owner, &id, deadline()).await;
+    let refused = erase::delete_session(&ledger, &tavus, Some(&down), &owner, id, deadline())
+        .await
+        .map_err(ApiError::from);
     let Err(error) = refused else {
         panic!("erased although the recordings were kept")
     };
@@ -608,7 +613,7 @@ async fn a_failed_recording_delete_is_finished_by_the_sweeper() {
 
     // Not due before its minute is up; a sweep that still cannot reach S3 keeps it.
     let now = Utc::now();
-    let early = recording::finish_erasures(
+    let early = erase::finish_erasures(
         &ledger,
         Some(&recordings),
         now - chrono::Duration::minutes(2),
@@ -617,11 +622,11 @@ async fn a_failed_recording_delete_is_finished_by_the_sweeper() {
     .await;
     assert_eq!((early.finished, early.failed), (0, 0));
     let later = now + chrono::Duration::minutes(2);
-    let still_down = recording::finish_erasures(&ledger, Some(&down), later, deadline()).await;
+    let still_down = erase::finish_erasures(&ledger, Some(&down), later, deadline()).await;
     assert_eq!((still_down.finished, still_down.failed), (0, 1));
     assert!(in_erasure_index(&ledger, &settled).await);
 
-    let swept = recording::finish_erasures(&ledger, Some(&recordings), later, deadline()).await;
+    let swept = erase::finish_erasures(&ledger, Some(&recordings), later, deadline()).await;
     assert_eq!((swept.finished, swept.failed, swept.complete), (1, 0, true));
     for key in &keys {
         assert!(
@@ -640,9 +645,7 @@ async fn a_failed_recording_delete_is_finished_by_the_sweeper() {
 async fn record_true_asks_tavus_to_record_into_our_bucket_and_needs_one() {
     let ledger = fresh_ledger().await;
     let recordings = bucket().await;
-    let sim = tavus_sim::start(tavus_sim::SimConfig::default(), 0)
-        .await
-        .unwrap();
+    let sim = test_support::start_sim(tavus_sim::SimConfig::default()).await;
     let (keys, _) = crate::tavus_client::keys_with("sim-key").await;
     let tavus = TavusClient::new(
         crate::tavus_client::config_for(&sim.base_url()),
@@ -652,15 +655,18 @@ async fn record_true_asks_tavus_to_record_into_our_bucket_and_needs_one() {
     let create = |body: &'static str, target: Option<&'static RecordingTarget>| {
         let (ledger, tavus, keys, owner) = (&ledger, &tavus, &keys, &owner);
         async move {
+            let request = CreateSessionRequest::parse(body.as_bytes(), owner)?;
             let cx = CreateContext {
                 owner,
-                idempotency_key: None,
+                idempotency: None,
                 public_url: "http://127.0.0.1:9",
                 now: Utc::now(),
                 deadline: Instant::now() + Duration::from_secs(10),
                 recording: target,
             };
-            create_session(ledger, tavus, keys, cx, body.as_bytes()).await
+            create_session(ledger, tavus, keys, cx, &request)
+                .await
+                .map_err(ApiError::from)
         }
     };
     let target: &'static RecordingTarget = Box::leak(Box::new(recordings.target().clone()));
@@ -680,7 +686,7 @@ async fn record_true_asks_tavus_to_record_into_our_bucket_and_needs_one() {
     assert!(page.sessions.is_empty());
 
     let created = create(recorded, Some(target)).await.unwrap();
-    assert!(created.session.record);
+    assert!(created.session.playback.record);
     let conversation = created.session.conversation_id.clone().unwrap();
     let simulated: Value = reqwest::get(format!(
         "{}/_sim/conversations/{conversation}",
@@ -698,7 +704,7 @@ async fn record_true_asks_tavus_to_record_into_our_bucket_and_needs_one() {
 
     // Not asked: created without recording, even where a bucket exists.
     let unrecorded = create(plain, Some(target)).await.unwrap();
-    assert!(!unrecorded.session.record);
+    assert!(!unrecorded.session.playback.record);
     let conversation = unrecorded.session.conversation_id.clone().unwrap();
     let simulated: Value = reqwest::get(format!(
         "{}/_sim/conversations/{conversation}",

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use awaknow_core::domain::EndReason;
 use awaknow_core::domain::{Account, Period, PlanCatalog, PlanId, UserId};
-use awaknow_core::reset::{ResetOptions, reset};
+use awaknow_core::service::reset::{ResetOptions, reset};
 use awaknow_core::store::{Closed, Closing, DynamoLedger, Reserved};
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::future::join_all;

@@ -6,45 +6,26 @@ use std::time::{Duration, Instant};
 use awaknow_core::domain::SessionType;
 use awaknow_core::tavus::TavusClient;
 use awaknow_core::tavus::model::parse_tavus_time;
-use axum::Json;
-use axum::routing::post;
 use serde_json::{Value, json};
 use tavus_sim::SimConfig;
-use tokio::sync::mpsc;
+use test_support::{CallbackReceiver, inject_fault};
 
 use crate::tavus_client::{config_for, conversation, keys_with};
 
-/// A callback receiver on a free loopback port; every body it gets goes into the channel.
-async fn receiver() -> (String, mpsc::UnboundedReceiver<Value>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let app = axum::Router::new().route(
-        "/webhooks/tavus/{token}",
-        post(move |Json(body): Json<Value>| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send(body);
-                axum::http::StatusCode::NO_CONTENT
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/webhooks/tavus/tok-1"), rx)
+/// A callback receiver on a free loopback port, at a webhook path as the backend's; also returns
+/// its URL.
+async fn receiver() -> (String, CallbackReceiver) {
+    let receiver = CallbackReceiver::start("/webhooks/tavus/tok-1").await;
+    (receiver.url.clone(), receiver)
 }
 
-async fn next_event(rx: &mut mpsc::UnboundedReceiver<Value>, event_type: &str) -> Value {
-    let wait = async {
-        loop {
-            let event = rx.recv().await.expect("receiver closed");
-            if event["event_type"] == event_type {
-                return event;
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), wait)
-        .await
-        .unwrap_or_else(|_| panic!("no {event_type} callback within 10 s"))
+async fn next_event(rx: &mut CallbackReceiver, event_type: &str) -> Value {
+    rx.next_where(
+        Duration::from_secs(10),
+        &format!("{event_type} callback"),
+        |event| event["event_type"] == event_type,
+    )
+    .await
 }
 
 fn soon() -> Instant {
@@ -54,7 +35,7 @@ fn soon() -> Instant {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_then_end_sends_the_documented_callbacks() {
     let _logs = crate::support::tavus_client_logs(false).await;
-    let sim = tavus_sim::start(SimConfig::default(), 0).await.unwrap();
+    let sim = test_support::start_sim(SimConfig::default()).await;
     let (keys, _) = keys_with("sim-key").await;
     let client = TavusClient::new(config_for(&sim.base_url()), keys);
     let (callback_url, mut events) = receiver().await;
@@ -130,15 +111,11 @@ async fn create_then_end_sends_the_documented_callbacks() {
 async fn a_call_ends_at_max_call_duration_or_when_the_control_endpoint_says() {
     let _logs = crate::support::tavus_client_logs(false).await;
     // 600x: the one-minute reservation runs out after 0.1 s.
-    let sim = tavus_sim::start(
-        SimConfig {
-            speedup: 600.0,
-            ..SimConfig::default()
-        },
-        0,
-    )
-    .await
-    .unwrap();
+    let sim = test_support::start_sim(SimConfig {
+        speedup: 600.0,
+        ..SimConfig::default()
+    })
+    .await;
     let (keys, _) = keys_with("sim-key").await;
     let client = TavusClient::new(config_for(&sim.base_url()), keys);
     let (callback_url, mut events) = receiver().await;
@@ -197,7 +174,7 @@ async fn a_call_ends_at_max_call_duration_or_when_the_control_endpoint_says() {
 #[tokio::test]
 async fn the_simulator_checks_keys_and_bodies_as_tavus_does() {
     let _logs = crate::support::tavus_client_logs(false).await;
-    let sim = tavus_sim::start(SimConfig::default(), 0).await.unwrap();
+    let sim = test_support::start_sim(SimConfig::default()).await;
     let http = reqwest::Client::new();
     let url = format!("{}/v2/conversations", sim.base_url());
     let post = |key: &'static str, body: Value| {
@@ -247,22 +224,20 @@ async fn the_simulator_checks_keys_and_bodies_as_tavus_does() {
 #[tokio::test]
 async fn injected_faults_reach_the_client() {
     let _logs = crate::support::tavus_client_logs(false).await;
-    let sim = tavus_sim::start(SimConfig::default(), 0).await.unwrap();
+    let sim = test_support::start_sim(SimConfig::default()).await;
     let (keys, _) = keys_with("sim-key").await;
     let client = TavusClient::new(config_for(&sim.base_url()), keys);
     let http = reqwest::Client::new();
+    let base_url = sim.base_url();
     let faults = |body: Value| {
-        http.post(format!("{}/_sim/faults", sim.base_url()))
-            .json(&body)
-            .send()
+        let base_url = base_url.clone();
+        async move { inject_fault(&base_url, &body).await }
     };
     let request = conversation(SessionType::ReflectAlone, 0, 5, "http://127.0.0.1:9/cb");
 
-    faults(json!({ "fail_next": 2, "fail_status": 503 }))
-        .await
-        .unwrap();
+    faults(json!({ "fail_next": 2, "fail_status": 503 })).await;
     client.create_conversation(&request, soon()).await.unwrap();
-    faults(json!({ "at_capacity_next": 1 })).await.unwrap();
+    faults(json!({ "at_capacity_next": 1 })).await;
     assert!(matches!(
         client.create_conversation(&request, soon()).await,
         Err(awaknow_core::tavus::TavusError::AtCapacity)

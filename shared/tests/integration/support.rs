@@ -1,18 +1,13 @@
 //! Test support: a fresh table on DynamoDB Local, created from template.yaml, per test.
 
-use std::path::PathBuf;
-
 use awaknow_core::domain::{PlanCatalog, SessionType, UserId};
 use awaknow_core::store::{DynamoLedger, ReservationRequest};
 use chrono::{DateTime, Utc};
-use local_stack::{TableDefinition, local_client};
+use local_stack::TableDefinition;
+pub use test_support::template_path;
 
 /// Where `make test` started DynamoDB Local.
 pub const ENDPOINT_VAR: &str = "DYNAMODB_ENDPOINT";
-
-pub fn template_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../template.yaml")
-}
 
 /// Where a service the tests need listens, from `var`. Without it (a plain `cargo test`) there is
 /// nothing these tests can run against: say so once and end the binary without failing.
@@ -23,7 +18,7 @@ pub fn service_endpoint(var: &str) -> String {
 /// A ledger on a new, empty table, so tests never see each other's data.
 pub async fn fresh_ledger() -> DynamoLedger {
     let endpoint = service_endpoint(ENDPOINT_VAR);
-    let client = local_client(&endpoint).await;
+    let client = aws_sdk_dynamodb::Client::new(&test_support::local_sdk(&endpoint));
     let table = format!("ledger-{}", ulid::Ulid::new().to_string().to_lowercase());
     let definition = TableDefinition::from_template_file(&template_path())
         .expect("template.yaml defines the table");
@@ -69,15 +64,7 @@ pub const MOTO_VAR: &str = "MOTO_ENDPOINT";
 /// A Secrets Manager client on moto's server.
 pub async fn secrets_client() -> aws_sdk_secretsmanager::Client {
     let endpoint = service_endpoint(MOTO_VAR);
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
-            "local", "local", None, None, "tests",
-        ))
-        .load()
-        .await;
-    aws_sdk_secretsmanager::Client::new(&config)
+    aws_sdk_secretsmanager::Client::new(&test_support::local_sdk(&endpoint))
 }
 
 /// Creates a secret with a fresh name on moto and returns the name.

@@ -4,7 +4,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use awaknow_core::domain::SessionType;
-use awaknow_core::secrets::{SecretCache, SecretsManagerSource};
 use awaknow_core::tavus::{
     Companion, NewConversation, RetryPolicy, TavusClient, TavusConfig, TavusError,
 };
@@ -14,17 +13,13 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::{new_secret, rotate_secret, secrets_client};
 
-pub type Keys = Arc<SecretCache<SecretsManagerSource>>;
+pub use test_support::Keys;
 
 /// A cache over a fresh moto secret holding `value`; also returns the secret's name.
 pub async fn keys_with(value: &str) -> (Keys, String) {
     let client = secrets_client().await;
     let name = new_secret(&client, value).await;
-    let cache = SecretCache::new(
-        SecretsManagerSource::new(client, &name),
-        Duration::from_secs(300),
-    );
-    (Arc::new(cache), name)
+    (test_support::keys(client, &name), name)
 }
 
 pub fn config_for(base_url: &str) -> TavusConfig {

@@ -7,13 +7,16 @@
 
 use std::collections::HashMap;
 
-use awaknow_core::api::request::{CreateSessionRequest, idempotency_key, page, session_id};
+use awaknow_core::api::api_request::ApiRequest;
+use awaknow_core::api::request::{idempotency_key, page, session_id};
 use awaknow_core::api::routes::Function;
-use awaknow_core::api::shell::ApiRequest;
-use awaknow_core::api::webhook::parse_callback;
-use awaknow_core::api::{ApiError, routes, webhook_token};
+use awaknow_core::api::{ApiError, routes};
 use awaknow_core::domain::{Period, UserId};
 use awaknow_core::secrets::{Secret, SecretValues};
+use awaknow_core::service::ServiceError;
+use awaknow_core::service::callback_token;
+use awaknow_core::service::callbacks::parse_callback;
+use awaknow_core::service::create::CreateSessionRequest;
 use awaknow_core::store::items::{AccountItem, ParticipationItem, PeriodHistoryItem, SessionItem};
 use awaknow_core::tavus::model::{ConversationDetails, parse_tavus_time};
 use aws_sdk_dynamodb::primitives::Blob;
@@ -111,7 +114,7 @@ proptest! {
                 prop_assert!(request.max_minutes.is_none_or(|m| (1..=60).contains(&m)));
                 prop_assert!(request.participants.len() <= 7);
             }
-            Err(e) => prop_assert!(matches!(e, ApiError::InvalidRequest { .. }), "{e:?}"),
+            Err(e) => prop_assert!(matches!(e, ApiError::Service(ServiceError::InvalidRequest { .. })), "{e:?}"),
         }
     }
 
@@ -136,27 +139,27 @@ proptest! {
     #[test]
     fn webhook_bodies(value in json(), bytes in prop::collection::vec(any::<u8>(), 0..200)) {
         for body in [value.to_string().into_bytes(), bytes] {
-            if let Err(e) = parse_callback(&body) { prop_assert!(is_4xx(&e), "{e:?}"); }
+            if let Err(e) = parse_callback(&body) { let e = ApiError::from(e); prop_assert!(is_4xx(&e), "{e:?}"); }
         }
     }
 
     #[test]
     fn webhook_tokens_are_forged_only_by_the_key(token in "[A-Za-z0-9._-]{0,200}", flip in 0usize..200) {
         let secret = Secret::new("fuzz-signing-key-0123456789abcdef");
-        prop_assert!(webhook_token::verify(&secret, &token).is_none());
-        let claims = webhook_token::CallbackClaims {
+        prop_assert!(callback_token::verify(&secret, &token).is_none());
+        let claims = callback_token::CallbackClaims {
             owner: owner(),
             session_id: "01KAWK3T5Y8ZQ4V2F6N9R0B1CD".parse().unwrap(),
             period: "2026-11".parse().unwrap(),
             reserved_minutes: 30,
             created_at_ms: 1_795_514_400_000,
         };
-        let good = webhook_token::sign(&secret, &claims);
+        let good = callback_token::sign(&secret, &claims);
         let mut altered = good.clone().into_bytes();
         let i = flip % altered.len();
         altered[i] = if altered[i] == b'x' { b'y' } else { b'x' };
         let altered = String::from_utf8(altered).unwrap();
-        prop_assert!(altered == good || webhook_token::verify(&secret, &altered).is_none());
+        prop_assert!(altered == good || callback_token::verify(&secret, &altered).is_none());
     }
 
     #[test]

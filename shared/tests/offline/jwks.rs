@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use awaknow_core::api::ApiError;
 use awaknow_core::api::identity::{AuthMode, Authenticator};
 use awaknow_core::api::jwks::JwksSettings;
+use awaknow_core::service::ServiceError;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use axum::extract::State;
@@ -391,7 +392,10 @@ async fn a_key_server_that_is_down_or_hangs_is_asked_once_per_interval() {
     let started = Instant::now();
     let answer = verify(&auth, &key.token("alice")).await;
     assert!(
-        matches!(answer, Err(ApiError::DependencyUnavailable(_))),
+        matches!(
+            answer,
+            Err(ApiError::Service(ServiceError::DependencyUnavailable(_)))
+        ),
         "{answer:?}"
     );
     assert!(
@@ -403,7 +407,7 @@ async fn a_key_server_that_is_down_or_hangs_is_asked_once_per_interval() {
     for _ in 0..100 {
         assert!(matches!(
             verify(&auth, &key.token_with_kid("alice", &random_kid())).await,
-            Err(ApiError::DependencyUnavailable(_))
+            Err(ApiError::Service(ServiceError::DependencyUnavailable(_)))
         ));
     }
     assert_eq!(server.fetches(), 1);

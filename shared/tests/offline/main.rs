@@ -5,9 +5,3 @@
 mod fuzz;
 mod jwks;
 mod template;
-
-use std::path::PathBuf;
-
-pub fn template_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../template.yaml")
-}

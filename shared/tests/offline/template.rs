@@ -4,12 +4,12 @@
 
 use serde_yaml_ng::Value;
 
-use crate::template_path;
+use test_support::template_path;
 
+/// The template's text (some checks are about its sections as written) and its value.
 fn template() -> (String, Value) {
     let text = std::fs::read_to_string(template_path()).expect("read template.yaml");
-    let value = serde_yaml_ng::from_str(&text).expect("template.yaml is YAML");
-    (text, value)
+    (text, test_support::template())
 }
 
 fn parameter<'a>(template: &'a Value, name: &str) -> &'a Value {

@@ -1,5 +1,5 @@
 //! The client side of the end-to-end tests: talks to the API started by `make test`
-//! (`scripts/dev.sh up` with AWAKNOW_ENV=test-<pid>), whose addresses are in the environment.
+//! (`scripts/dev.sh up` with `AWAKNOW_ENV=test-<pid>`), whose addresses are in the environment.
 
 use awaknow_core::api::dev_token::sign_dev_token;
 use awaknow_core::secrets::Secret;
@@ -264,14 +264,8 @@ impl Api {
     /// Adds a fault rule to the shared simulator; with `when_body_contains` it only touches
     /// this test's requests.
     pub async fn tavus_fault(&self, rule: Value) {
-        let answer = self
-            .http
-            .post(format!("{}/_sim/faults", self.tavus))
-            .json(&rule)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("simulator unreachable: {e}"));
-        assert_eq!(answer.status().as_u16(), 204, "fault rule refused");
+        let status = test_support::inject_fault(&self.tavus, &rule).await;
+        assert_eq!(status, 204, "fault rule refused");
     }
 }
 
@@ -314,32 +308,24 @@ pub fn sim_tavus_config(base_url: &str) -> awaknow_core::tavus::TavusConfig {
     }
 }
 
-/// An SDK configuration for a local endpoint, with the functions' quick timeouts, so an outage
-/// is a quick 503.
-pub async fn local_sdk(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_credential_types::Credentials::new(
-            "local", "local", None, None, "tests",
-        ))
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .connect_timeout(std::time::Duration::from_secs(1))
-                .operation_attempt_timeout(std::time::Duration::from_secs(2))
-                .operation_timeout(std::time::Duration::from_secs(5))
-                .build(),
-        )
-        .load()
-        .await
+/// The functions' own SDK configuration on a local endpoint: their timeouts, so an outage is a
+/// quick 503.
+pub use test_support::local_sdk;
+
+/// A simulator of the test's own with `config`, holding the key of the stack's secret (the one
+/// the Tavus client reads from moto).
+pub async fn own_sim(config: tavus_sim::SimConfig) -> tavus_sim::RunningSim {
+    test_support::start_sim(tavus_sim::SimConfig {
+        api_keys: vec![stack_tavus_key()],
+        ..config
+    })
+    .await
 }
 
 /// A sample event from `events/`, for `user`, without its Idempotency-Key, with another body
 /// when one is given.
 pub fn event(file: &str, user: &str, body: Option<&Value>) -> String {
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../events")
-        .join(file);
+    let path = test_support::workspace_root().join("events").join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut value: Value =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

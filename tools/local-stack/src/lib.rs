@@ -1,7 +1,7 @@
 //! Creates the DynamoDB table from `template.yaml`, the only place the table is defined, so the
 //! local stack and every store test run on the same keys, indexes and TTL as production.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
@@ -28,6 +28,26 @@ pub enum TableError {
     Template(String),
     #[error("DynamoDB: {0}")]
     Dynamo(String),
+}
+
+/// The workspace's root (where template.yaml, events/ and Cargo.lock are), found from this
+/// crate's own place in it.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The workspace's template.yaml.
+pub fn template_path() -> PathBuf {
+    workspace_root().join("template.yaml")
+}
+
+/// The one reader of a template: the file at `path` as a YAML value.
+pub fn read_template(path: &Path) -> Result<Value, TableError> {
+    let template = std::fs::read_to_string(path).map_err(|source| TableError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(serde_yaml_ng::from_str(&template)?)
 }
 
 /// The parts of the table definition that DynamoDB Local needs.
@@ -81,9 +101,9 @@ fn parse_key_schema(value: &Value, context: &str) -> Result<Vec<KeySchemaElement
 }
 
 impl TableDefinition {
-    /// Reads the table resource out of a SAM/CloudFormation template.
-    pub fn from_template(template: &str) -> Result<TableDefinition, TableError> {
-        let doc: Value = serde_yaml_ng::from_str(template)?;
+    /// Reads the table resource out of a SAM/CloudFormation template, parsed by
+    /// [`read_template`].
+    pub fn from_template_value(doc: &Value) -> Result<TableDefinition, TableError> {
         let table = doc
             .get("Resources")
             .and_then(|r| r.get(TABLE_RESOURCE))
@@ -171,11 +191,7 @@ impl TableDefinition {
     }
 
     pub fn from_template_file(path: &Path) -> Result<TableDefinition, TableError> {
-        let template = std::fs::read_to_string(path).map_err(|source| TableError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::from_template(&template)
+        Self::from_template_value(&read_template(path)?)
     }
 
     /// Creates the table under `name`; an existing table of that name is left as it is.

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -49,6 +50,11 @@ pub const MAX_CALL_DURATION: u32 = 3600;
 
 /// Tavus's documented default for `participant_absent_timeout`.
 pub const PARTICIPANT_ABSENT_TIMEOUT: u32 = 300;
+
+/// A timestamp as Tavus writes it in its answers and callbacks: UTC, microseconds, `Z`.
+pub fn tavus_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
 
 impl CreateConversation {
     /// Checks the body as Tavus documents it. `require_replica`: a create must name a replica

@@ -7,7 +7,7 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
-use crate::model::{CreateConversation, Faults, MAX_CALL_DURATION, TestModeUrl};
+use crate::model::{CreateConversation, Faults, MAX_CALL_DURATION, TestModeUrl, tavus_time};
 use crate::recording::{
     RecordingShape, RecordingTarget, Upload, lasted, ready_properties, recording_bytes,
     recording_key,
@@ -106,10 +106,6 @@ pub struct Callback {
     /// A file written before the callback is sent; if that fails, `copy_failed` is sent instead,
     /// with the failure as `properties.error_message`.
     pub upload: Option<(Upload, Value)>,
-}
-
-pub fn tavus_time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
 impl Conversation {

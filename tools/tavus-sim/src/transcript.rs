@@ -4,8 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
-use crate::model::TranscriptShape;
-use crate::state::tavus_time;
+use crate::model::{TranscriptShape, tavus_time};
 
 /// What a call's transcript holds.
 #[derive(Debug, Clone, Default)]

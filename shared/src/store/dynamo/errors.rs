@@ -5,8 +5,8 @@ use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::CancellationReason;
 
-use super::Item;
 use crate::LedgerError;
+use crate::store::items::Item;
 
 /// Why one item of a cancelled transaction did not commit.
 #[derive(Debug, Clone, PartialEq)]

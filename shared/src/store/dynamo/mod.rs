@@ -9,19 +9,21 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 
 use crate::LedgerError;
-use crate::config::DEFAULT_MAX_OPEN_SESSIONS;
 use crate::domain::PlanCatalog;
+use crate::domain::session::DEFAULT_MAX_OPEN_SESSIONS;
 
 mod close;
 mod erase;
 mod errors;
 mod history;
+// Seeding many accounts for tests and benchmarks: no request path may overwrite accounts.
+#[cfg(feature = "test-support")]
 mod import;
 mod notes;
 mod plan;
 mod read;
 pub use read::MAX_PAGE;
-pub mod recording;
+pub mod playback;
 mod reserve;
 mod reset;
 mod rollover;
@@ -78,7 +80,7 @@ impl DynamoLedger {
     }
 }
 
-pub type Item = HashMap<String, AttributeValue>;
+pub use crate::store::items::Item;
 
 impl DynamoLedger {
     /// Every item of partition `pk` whose sort key starts with `prefix`, read consistently and

@@ -19,7 +19,7 @@ use crate::store::keys;
 const CHUNK_BYTES: usize = 300_000;
 const CHUNKS_PER_TRANSACTION: usize = 10;
 /// Larger than any payload Lambda accepts (6 MB), so never reached by a real callback.
-pub const MAX_TRANSCRIPT_BYTES: usize = 8_000_000;
+pub(super) const MAX_TRANSCRIPT_BYTES: usize = 8_000_000;
 
 fn manifest_sk(session: SessionId) -> String {
     keys::transcript_sk(session)

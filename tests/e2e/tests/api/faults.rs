@@ -6,23 +6,33 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use awaknow_core::api::ApiError;
-use awaknow_core::api::sessions::{CreateContext, create_session};
 use awaknow_core::domain::{PlanCatalog, SessionStatus, UserId};
-use awaknow_core::secrets::{SecretCache, SecretsManagerSource};
+use awaknow_core::secrets::SecretsManagerSource;
+use awaknow_core::service::ServiceError;
+use awaknow_core::service::create::{CreateContext, CreateSessionRequest, Created};
+use awaknow_core::service::sweep::{SweepOptions, sweep};
 use awaknow_core::store::DynamoLedger;
-use awaknow_core::sweep::sweep;
 use awaknow_core::tavus::{RetryPolicy, TavusClient, TavusConfig};
 use e2e_tests::{env, local_sdk};
 use serde_json::json;
 
-type Keys = Arc<SecretCache<SecretsManagerSource>>;
+use test_support::Keys;
+
+/// `POST /sessions` as the function runs it: the body parsed, then the service's create.
+async fn create_session(
+    ledger: &DynamoLedger,
+    tavus: &TavusClient<SecretsManagerSource>,
+    keys: &Keys,
+    cx: CreateContext<'_>,
+    body: &[u8],
+) -> Result<Created, ApiError> {
+    let request = CreateSessionRequest::parse(body, cx.owner)?;
+    Ok(awaknow_core::service::create::create_session(ledger, tavus, keys, cx, &request).await?)
+}
 
 async fn keys(secret_id: &str) -> Keys {
-    let client = aws_sdk_secretsmanager::Client::new(&local_sdk(&env("MOTO_ENDPOINT")).await);
-    Arc::new(SecretCache::new(
-        SecretsManagerSource::new(client, secret_id),
-        Duration::from_secs(300),
-    ))
+    let client = aws_sdk_secretsmanager::Client::new(&local_sdk(&env("MOTO_ENDPOINT")));
+    test_support::keys(client, secret_id)
 }
 
 fn tavus(base_url: String, keys: &Keys) -> TavusClient<SecretsManagerSource> {
@@ -46,7 +56,7 @@ fn body(minutes: u32) -> Vec<u8> {
 fn context(owner: &UserId, budget: Duration) -> CreateContext<'_> {
     CreateContext {
         owner,
-        idempotency_key: None,
+        idempotency: None,
         public_url: "http://127.0.0.1:9",
         now: chrono::Utc::now(),
         deadline: Instant::now() + budget,
@@ -54,7 +64,7 @@ fn context(owner: &UserId, budget: Duration) -> CreateContext<'_> {
     }
 }
 
-fn shared_ledger(config: &aws_config::SdkConfig) -> DynamoLedger {
+fn shared_ledger(config: &aws_types::SdkConfig) -> DynamoLedger {
     DynamoLedger::new(
         aws_sdk_dynamodb::Client::new(config),
         env("TABLE_NAME"),
@@ -64,25 +74,11 @@ fn shared_ledger(config: &aws_config::SdkConfig) -> DynamoLedger {
 
 #[tokio::test]
 async fn tavus_slower_than_the_deadline_is_502_and_releases_the_minutes() {
-    let ledger = shared_ledger(&local_sdk(&env("DYNAMODB_ENDPOINT")).await);
+    let ledger = shared_ledger(&local_sdk(&env("DYNAMODB_ENDPOINT")));
     let keys = keys(&env("TAVUS_SECRET_ID")).await;
-    let sim = tavus_sim::start(
-        tavus_sim::SimConfig {
-            // The key the stack's secret holds.
-            api_keys: vec![e2e_tests::stack_tavus_key()],
-            ..tavus_sim::SimConfig::default()
-        },
-        0,
-    )
-    .await
-    .unwrap();
-    reqwest::Client::new()
-        .post(format!("{}/_sim/faults", sim.base_url()))
-        // Far longer than the deadline: an answer waited for would take all of it.
-        .json(&json!({ "latency_ms": 20_000 }))
-        .send()
-        .await
-        .unwrap();
+    let sim = e2e_tests::own_sim(tavus_sim::SimConfig::default()).await;
+    // Far longer than the deadline: an answer waited for would take all of it.
+    test_support::inject_fault(&sim.base_url(), &json!({ "latency_ms": 20_000 })).await;
     let owner = UserId::parse(&e2e_tests::Api::user("slow")).unwrap();
 
     let started = Instant::now();
@@ -96,7 +92,10 @@ async fn tavus_slower_than_the_deadline_is_502_and_releases_the_minutes() {
     .await;
     let took = started.elapsed();
     assert!(
-        matches!(result, Err(ApiError::TavusUnavailable(_))),
+        matches!(
+            result,
+            Err(ApiError::Service(ServiceError::TavusUnavailable(_)))
+        ),
         "{result:?}"
     );
     // Well under Tavus's 20 s answer: the attempt was cut at the deadline, not waited out. The
@@ -115,18 +114,9 @@ async fn tavus_slower_than_the_deadline_is_502_and_releases_the_minutes() {
 
 #[tokio::test]
 async fn a_missing_secret_is_503_and_nothing_stays_reserved() {
-    let ledger = shared_ledger(&local_sdk(&env("DYNAMODB_ENDPOINT")).await);
+    let ledger = shared_ledger(&local_sdk(&env("DYNAMODB_ENDPOINT")));
     let keys = keys("awaknow/no-such-secret").await;
-    let sim = tavus_sim::start(
-        tavus_sim::SimConfig {
-            // The key the stack's secret holds.
-            api_keys: vec![e2e_tests::stack_tavus_key()],
-            ..tavus_sim::SimConfig::default()
-        },
-        0,
-    )
-    .await
-    .unwrap();
+    let sim = e2e_tests::own_sim(tavus_sim::SimConfig::default()).await;
     let owner = UserId::parse(&e2e_tests::Api::user("nosecret")).unwrap();
     let result = create_session(
         &ledger,
@@ -137,7 +127,7 @@ async fn a_missing_secret_is_503_and_nothing_stays_reserved() {
     )
     .await;
     match &result {
-        Err(e @ ApiError::DependencyUnavailable(_)) => {
+        Err(e @ ApiError::Service(ServiceError::DependencyUnavailable(_))) => {
             assert_eq!(e.problem().0.code, "dependency_unavailable")
         }
         other => panic!("expected 503 dependency_unavailable, got {other:?}"),
@@ -239,10 +229,9 @@ async fn dynamodb_stopped_mid_run_is_503_and_nothing_is_lost_or_stuck_after() {
     std::fs::create_dir_all(&dir).unwrap();
     let mut dynamo = OwnDynamo::start(port, dir.clone());
     dynamo.wait_ready().await;
-    let config = local_sdk(&format!("http://127.0.0.1:{port}")).await;
+    let config = local_sdk(&format!("http://127.0.0.1:{port}"));
     let client = aws_sdk_dynamodb::Client::new(&config);
-    let template = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
-    local_stack::TableDefinition::from_template_file(&template)
+    local_stack::TableDefinition::from_template_file(&test_support::template_path())
         .unwrap()
         .create(&client, "faults")
         .await
@@ -252,16 +241,7 @@ async fn dynamodb_stopped_mid_run_is_503_and_nothing_is_lost_or_stuck_after() {
         DynamoLedger::new(client, "faults", PlanCatalog::default()).with_max_open_sessions(100),
     );
     let keys = keys(&env("TAVUS_SECRET_ID")).await;
-    let sim = tavus_sim::start(
-        tavus_sim::SimConfig {
-            // The key the stack's secret holds.
-            api_keys: vec![e2e_tests::stack_tavus_key()],
-            ..tavus_sim::SimConfig::default()
-        },
-        0,
-    )
-    .await
-    .unwrap();
+    let sim = e2e_tests::own_sim(tavus_sim::SimConfig::default()).await;
     let tavus = Arc::new(tavus(sim.base_url(), &keys));
     let owner = UserId::parse(&e2e_tests::Api::user("outage")).unwrap();
 
@@ -348,7 +328,7 @@ async fn dynamodb_stopped_mid_run_is_503_and_nothing_is_lost_or_stuck_after() {
         &ledger,
         &tavus,
         &keys,
-        awaknow_core::sweep::SweepOptions {
+        SweepOptions {
             grace: chrono::Duration::zero(),
             ..Default::default()
         },

@@ -3,11 +3,9 @@
 //! in-process on real API Gateway v2 events against DynamoDB Local, moto and a simulator.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use awaknow_core::api::identity::{AuthMode, Authenticator};
 use awaknow_core::domain::PlanCatalog;
-use awaknow_core::secrets::{SecretCache, SecretsManagerSource};
 use awaknow_core::store::DynamoLedger;
 use awaknow_core::tavus::TavusClient;
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -69,36 +67,19 @@ async fn sim_creates(base: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_happy_create_and_usage_paths_make_the_fewest_round_trips() {
     let calls = Calls::default();
-    let ddb_config = local_sdk(&env("DYNAMODB_ENDPOINT")).await;
+    let ddb_config = local_sdk(&env("DYNAMODB_ENDPOINT"));
     let dynamodb = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&ddb_config)
             .interceptor(calls.clone())
             .build(),
     );
     let ledger = DynamoLedger::new(dynamodb, env("TABLE_NAME"), PlanCatalog::default());
-    let secrets = aws_sdk_secretsmanager::Client::new(&local_sdk(&env("MOTO_ENDPOINT")).await);
-    let keys = Arc::new(SecretCache::new(
-        SecretsManagerSource::new(secrets, env("TAVUS_SECRET_ID")),
-        Duration::from_secs(300),
-    ));
+    let secrets = aws_sdk_secretsmanager::Client::new(&local_sdk(&env("MOTO_ENDPOINT")));
+    let keys = test_support::keys(secrets, env("TAVUS_SECRET_ID"));
     // A simulator of this test's own, so its counts are this test's alone; 200 ms per answer
     // shows whether the usage read overlaps the Tavus call.
-    let sim = tavus_sim::start(
-        tavus_sim::SimConfig {
-            // The key the stack's secret holds.
-            api_keys: vec![e2e_tests::stack_tavus_key()],
-            ..tavus_sim::SimConfig::default()
-        },
-        0,
-    )
-    .await
-    .unwrap();
-    reqwest::Client::new()
-        .post(format!("{}/_sim/faults", sim.base_url()))
-        .json(&json!({ "latency_ms": 200 }))
-        .send()
-        .await
-        .unwrap();
+    let sim = e2e_tests::own_sim(tavus_sim::SimConfig::default()).await;
+    test_support::inject_fault(&sim.base_url(), &json!({ "latency_ms": 200 })).await;
     let tavus = TavusClient::new(
         e2e_tests::sim_tavus_config(&sim.base_url()),
         Arc::clone(&keys),
@@ -165,7 +146,7 @@ async fn the_happy_create_and_usage_paths_make_the_fewest_round_trips() {
 
 #[tokio::test]
 async fn an_event_without_verified_claims_is_401_from_the_function_itself() {
-    let ddb_config = local_sdk(&env("DYNAMODB_ENDPOINT")).await;
+    let ddb_config = local_sdk(&env("DYNAMODB_ENDPOINT"));
     let ledger = DynamoLedger::new(
         aws_sdk_dynamodb::Client::new(&ddb_config),
         env("TABLE_NAME"),

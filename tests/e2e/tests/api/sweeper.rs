@@ -5,18 +5,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use awaknow_core::domain::{PlanCatalog, SessionType, UserId};
-use awaknow_core::secrets::{SecretCache, SecretsManagerSource};
+use awaknow_core::secrets::SecretsManagerSource;
+use awaknow_core::service::sweep::{SweepOptions, sweep};
 use awaknow_core::store::{Activation, DynamoLedger, ReservationRequest, Reserved};
-use awaknow_core::sweep::{SweepOptions, sweep};
 use awaknow_core::tavus::TavusClient;
 use e2e_tests::{env, event, local_sdk};
 use serde_json::{Value, json};
 
 async fn own_table() -> DynamoLedger {
-    let client = aws_sdk_dynamodb::Client::new(&local_sdk(&env("DYNAMODB_ENDPOINT")).await);
+    let client = aws_sdk_dynamodb::Client::new(&local_sdk(&env("DYNAMODB_ENDPOINT")));
     let table = format!("sweep-{}", ulid::Ulid::new().to_string().to_lowercase());
-    let template = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
-    local_stack::TableDefinition::from_template_file(&template)
+    local_stack::TableDefinition::from_template_file(&test_support::template_path())
         .unwrap()
         .create(&client, &table)
         .await
@@ -39,21 +38,9 @@ fn request(user: &UserId, minutes: u32, now: chrono::DateTime<chrono::Utc>) -> R
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_charge_nothing() {
     let ledger = own_table().await;
-    let secrets = aws_sdk_secretsmanager::Client::new(&local_sdk(&env("MOTO_ENDPOINT")).await);
-    let keys = Arc::new(SecretCache::new(
-        SecretsManagerSource::new(secrets, env("TAVUS_SECRET_ID")),
-        Duration::from_secs(300),
-    ));
-    let sim = tavus_sim::start(
-        tavus_sim::SimConfig {
-            // The key the stack's secret holds.
-            api_keys: vec![e2e_tests::stack_tavus_key()],
-            ..tavus_sim::SimConfig::default()
-        },
-        0,
-    )
-    .await
-    .unwrap();
+    let secrets = aws_sdk_secretsmanager::Client::new(&local_sdk(&env("MOTO_ENDPOINT")));
+    let keys = test_support::keys(secrets, env("TAVUS_SECRET_ID"));
+    let sim = e2e_tests::own_sim(tavus_sim::SimConfig::default()).await;
     let tavus = TavusClient::new(
         e2e_tests::sim_tavus_config(&sim.base_url()),
         Arc::clone(&keys),
@@ -268,25 +255,18 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
 /// The parts of an in-process test: a table and a simulator of its own, the key in moto.
 struct Rig {
     ledger: DynamoLedger,
-    keys: Arc<SecretCache<SecretsManagerSource>>,
+    keys: test_support::Keys,
     sim: tavus_sim::RunningSim,
 }
 
 impl Rig {
     /// `sim` with the stack secret's key, which the Tavus client reads from moto.
     async fn new(sim: tavus_sim::SimConfig) -> Rig {
-        let sim = tavus_sim::SimConfig {
-            api_keys: vec![e2e_tests::stack_tavus_key()],
-            ..sim
-        };
-        let secrets = aws_sdk_secretsmanager::Client::new(&local_sdk(&env("MOTO_ENDPOINT")).await);
+        let secrets = aws_sdk_secretsmanager::Client::new(&local_sdk(&env("MOTO_ENDPOINT")));
         Rig {
             ledger: own_table().await,
-            keys: Arc::new(SecretCache::new(
-                SecretsManagerSource::new(secrets, env("TAVUS_SECRET_ID")),
-                Duration::from_secs(300),
-            )),
-            sim: tavus_sim::start(sim, 0).await.unwrap(),
+            keys: test_support::keys(secrets, env("TAVUS_SECRET_ID")),
+            sim: e2e_tests::own_sim(sim).await,
         }
     }
 
@@ -417,14 +397,14 @@ async fn the_sweeper_ends_our_conversations_that_no_active_session_holds() {
     // A conversation of ours that no session holds (a crash after Tavus created it), and one of
     // another deployment on the same Tavus account (its callback URL is not signed by us).
     let key = rig.keys.webhook_key().await.unwrap();
-    let claims = awaknow_core::api::webhook_token::CallbackClaims {
+    let claims = awaknow_core::service::callback_token::CallbackClaims {
         owner: UserId::parse(&user).unwrap(),
         session_id: awaknow_core::domain::SessionId::new_at(chrono::Utc::now()),
         period: awaknow_core::domain::Period::containing(chrono::Utc::now()),
         reserved_minutes: 5,
         created_at_ms: chrono::Utc::now().timestamp_millis(),
     };
-    let token = awaknow_core::api::webhook_token::sign(&key, &claims);
+    let token = awaknow_core::service::callback_token::sign(&key, &claims);
     let create = |callback: String| {
         let base = rig.sim.base_url();
         async move {

@@ -37,8 +37,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use awaknow_core::api::request::CreateSessionRequest;
 use awaknow_core::domain::{MeetingToken, PlanCatalog, PlanId, UserId};
+use awaknow_core::service::create::CreateSessionRequest;
 use awaknow_core::store::{Activation, DynamoLedger, ReservationRequest, Reserved};
 use axum::body::Bytes;
 use bench::runtime_api::RuntimeApi;
@@ -741,7 +741,7 @@ async fn callback_sink() -> String {
 
 #[tokio::main]
 async fn main() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = test_support::workspace_root();
     let bootstraps = PathBuf::from(env("BOOTSTRAP_DIR"));
     let versus = std::env::var("BOOTSTRAP_DIR_VS").ok().map(PathBuf::from);
     let dynamodb = env("DYNAMODB_ENDPOINT");
@@ -769,14 +769,7 @@ async fn main() {
         .create(&client, &table)
         .await
         .unwrap_or_else(|e| fail(e.to_string()));
-    let sm_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(&moto)
-        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
-            "local", "local", None, None, "bench",
-        ))
-        .load()
-        .await;
+    let sm_config = test_support::local_sdk(&moto);
     let secret_id = format!("awaknow/bench/{}", ulid::Ulid::new());
     aws_sdk_secretsmanager::Client::new(&sm_config)
         .create_secret()

@@ -14,11 +14,10 @@
 //! `{"reset_accounts_per_second": ..., "floor_accounts_per_second": ..., ...}` last.
 //! `SHARD_CONCURRENCY`, `ACCOUNT_CONCURRENCY` and `PAGE` tune the reset.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use awaknow_core::domain::{Account, PlanCatalog, PlanId, UserId};
-use awaknow_core::reset::{ResetOptions, reset};
+use awaknow_core::service::reset::{ResetOptions, reset};
 use awaknow_core::store::DynamoLedger;
 use awaknow_core::store::dynamo::RollAttempt;
 use awaknow_core::store::keys::INDEX_SHARDS;
@@ -194,9 +193,9 @@ async fn main() {
         .shard_concurrency
         .clamp(1, options.shards.len().max(1).min(INDEX_SHARDS as usize));
     let in_flight = shards_in_flight * options.account_concurrency.max(1);
-    let template = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
-    let definition = local_stack::TableDefinition::from_template_file(&template)
-        .unwrap_or_else(|e| fail(e.to_string()));
+    let definition =
+        local_stack::TableDefinition::from_template_file(&local_stack::template_path())
+            .unwrap_or_else(|e| fail(e.to_string()));
     let client = local_stack::local_client(&endpoint).await;
     println!(
         "reset benchmark: {n} stale accounts, {runs} run(s), {} shards x {} accounts in flight, pages of {}; floor: {in_flight} accounts in flight",

@@ -2,12 +2,10 @@
 
 use std::time::Duration;
 
-use axum::Json;
-use axum::routing::post;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tavus_sim::{RunningSim, SimConfig};
-use tokio::sync::mpsc;
+use test_support::CallbackReceiver;
 
 pub const KEY: &str = "sim-key";
 
@@ -39,7 +37,7 @@ async fn read(response: reqwest::Response) -> Answer {
 
 impl Sim {
     pub async fn start(config: SimConfig) -> Sim {
-        let running = tavus_sim::start(config, 0).await.unwrap();
+        let running = test_support::start_sim(config).await;
         Sim {
             http: reqwest::Client::new(),
             base: running.base_url(),
@@ -155,46 +153,30 @@ pub fn time(value: &Value) -> DateTime<Utc> {
 /// Callbacks posted to a free loopback port, in the order they arrived.
 pub struct Receiver {
     pub url: String,
-    rx: mpsc::UnboundedReceiver<Value>,
+    callbacks: CallbackReceiver,
 }
 
 impl Receiver {
     pub async fn start() -> Receiver {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let app = axum::Router::new().route(
-            "/callbacks",
-            post(move |Json(body): Json<Value>| {
-                let tx = tx.clone();
-                async move {
-                    let _ = tx.send(body);
-                    axum::http::StatusCode::NO_CONTENT
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let callbacks = CallbackReceiver::start("/callbacks").await;
         Receiver {
-            url: format!("http://{addr}/callbacks"),
-            rx,
+            url: callbacks.url.clone(),
+            callbacks,
         }
     }
 
     /// The next callback about `conversation_id` other than `system.replica_joined` (sent at
     /// creation, by another task than the end's).
     pub async fn next_end_event(&mut self, conversation_id: &str) -> Value {
-        let wait = async {
-            loop {
-                let event = self.rx.recv().await.unwrap();
-                if event["conversation_id"] == conversation_id
-                    && event["event_type"] != "system.replica_joined"
-                {
-                    return event;
-                }
-            }
-        };
-        tokio::time::timeout(DEADLINE, wait)
+        self.callbacks
+            .next_where(
+                DEADLINE,
+                &format!("end callback for {conversation_id}"),
+                |event| {
+                    event["conversation_id"] == conversation_id
+                        && event["event_type"] != "system.replica_joined"
+                },
+            )
             .await
-            .unwrap_or_else(|_| panic!("no end callback for {conversation_id} in {DEADLINE:?}"))
     }
 }

@@ -1,26 +1,34 @@
-//! `POST /webhooks/tavus/{token}`: Tavus's callbacks. The token proves which session the call
-//! belongs to (HMAC, checked in constant time) and carries what settling needs, so a shutdown is
-//! one DynamoDB transaction. Duplicates and any order are harmless: a session closes once. A
-//! callback acts only on the session whose recorded conversation is the one it names; once the
-//! transcript is stored and the session settled, Tavus's copy of the conversation is deleted.
+//! Every Tavus callback (`POST /webhooks/tavus/{token}`), dispatched here by its event type:
+//! `system.shutdown` settles the session, `application.transcription_ready` stores the
+//! transcript, and the recording events go to [`super::playback`]. The token proves which
+//! session the call belongs to (HMAC, checked in constant time) and carries what settling
+//! needs, so a shutdown is one DynamoDB transaction. Duplicates and any order are harmless: a
+//! session closes once. A callback acts only on the session whose recorded conversation is the
+//! one it names; once the transcript is stored and the session settled, Tavus's copy of the
+//! conversation is deleted.
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::ApiError;
-
-use super::webhook_token::{self, CallbackClaims};
+use super::ServiceError;
+use super::callback_token::{self, CallbackClaims};
+use super::playback::{self, Recorded, RecordingEvent};
+use super::settle::{self, ClosedBy};
+use super::tavus_copy::delete_tavus_copy;
 use crate::LedgerError;
 use crate::domain::minutes::settled_minutes;
 use crate::domain::{EndReason, Session, SessionStatus, SessionType, Transcript};
-use crate::metrics::record::{self, ClosedBy};
-use crate::store::Closing;
-
+use crate::metrics::emit;
+use crate::recording_bucket::RecordingTarget;
 use crate::secrets::Secrets;
-use crate::store::DynamoLedger;
+use crate::store::{Closed, Closing, DynamoLedger};
 use crate::tavus::Tavus;
 use crate::tavus::model::parse_tavus_time;
+
+/// The recording events of Tavus's callbacks.
+pub const RECORDING_READY: &str = "application.recording_ready";
+pub const RECORDING_COPY_FAILED: &str = "application.recording_copy_failed";
 
 /// The envelope Tavus documents for every conversation callback.
 #[derive(Debug, Deserialize)]
@@ -48,13 +56,17 @@ pub enum CallbackEvent {
 }
 
 /// Reads a callback body: a 400 for anything that is not a well-formed callback.
-pub fn parse_callback(body: &[u8]) -> Result<(Envelope, CallbackEvent), ApiError> {
+pub fn parse_callback(body: &[u8]) -> Result<(Envelope, CallbackEvent), ServiceError> {
     // Through a Value first: serde would also accept a JSON array as a struct.
     let envelope: Envelope = match serde_json::from_slice::<Value>(body) {
         Ok(value @ Value::Object(_)) => serde_json::from_value(value)
-            .map_err(|e| ApiError::invalid(format!("body: not a Tavus callback ({e})")))?,
-        Ok(_) => return Err(ApiError::invalid("body: a Tavus callback is a JSON object")),
-        Err(e) => return Err(ApiError::invalid(format!("body: not valid JSON ({e})"))),
+            .map_err(|e| ServiceError::invalid(format!("body: not a Tavus callback ({e})")))?,
+        Ok(_) => {
+            return Err(ServiceError::invalid(
+                "body: a Tavus callback is a JSON object",
+            ));
+        }
+        Err(e) => return Err(ServiceError::invalid(format!("body: not valid JSON ({e})"))),
     };
     let event = match envelope.event_type.as_str() {
         "system.shutdown" => CallbackEvent::Shutdown {
@@ -62,7 +74,7 @@ pub fn parse_callback(body: &[u8]) -> Result<(Envelope, CallbackEvent), ApiError
                 .timestamp
                 .as_deref()
                 .and_then(parse_tavus_time)
-                .ok_or_else(|| ApiError::invalid("timestamp: required, an ISO-8601 time"))?,
+                .ok_or_else(|| ServiceError::invalid("timestamp: required, an ISO-8601 time"))?,
             reason: envelope
                 .properties
                 .get("shutdown_reason")
@@ -74,7 +86,9 @@ pub fn parse_callback(body: &[u8]) -> Result<(Envelope, CallbackEvent), ApiError
                 .properties
                 .get("transcript")
                 .and_then(Value::as_array)
-                .ok_or_else(|| ApiError::invalid("properties.transcript: required, an array"))?;
+                .ok_or_else(|| {
+                    ServiceError::invalid("properties.transcript: required, an array")
+                })?;
             let (transcript, dropped) = Transcript::from_tavus_json(items);
             CallbackEvent::Transcript(transcript, dropped)
         }
@@ -94,35 +108,86 @@ pub enum Handled {
     Ignored,
 }
 
-/// What the webhook needs besides the ledger.
+impl Handled {
+    /// Its name in the logs and the `Outcome` dimension.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Handled::Settled => "settled",
+            Handled::AlreadySettled => "already_settled",
+            Handled::TranscriptStored => "transcript_stored",
+            Handled::RecordingStored => "recording_stored",
+            Handled::Ignored => "ignored",
+        }
+    }
+}
+
+/// What a callback needs besides the ledger.
 pub struct CallbackContext<'a> {
     pub tavus: &'a Tavus,
     pub keys: &'a Secrets,
     /// Delete Tavus's copy once the transcript is stored and the session settled.
     pub delete_after_call: bool,
     pub deadline: std::time::Instant,
+    /// This deployment's recordings bucket (`None`: it records nothing, and recording events
+    /// are ignored).
+    pub recording: Option<&'a RecordingTarget>,
 }
 
+/// One callback: verified, read, and dispatched by its event type.
 pub async fn tavus_callback(
     ledger: &DynamoLedger,
     cx: CallbackContext<'_>,
     token: &str,
     body: &[u8],
-) -> Result<Handled, ApiError> {
+) -> Result<Handled, ServiceError> {
     let (claims, envelope, event) = open_callback(cx.keys, token, body).await?;
-    handle_callback(ledger, &cx, &claims, envelope, event).await
+    let recording = RecordingEvent {
+        conversation_id: envelope.conversation_id.as_deref(),
+        properties: &envelope.properties,
+        at: event_time(&envelope),
+    };
+    let handled = match envelope.event_type.as_str() {
+        RECORDING_READY => playback::recording_ready(ledger, cx.recording, &claims, recording)
+            .await?
+            .into(),
+        RECORDING_COPY_FAILED => playback::recording_failed(ledger, &claims, recording)
+            .await?
+            .into(),
+        _ => handle_callback(ledger, &cx, &claims, envelope, event).await?,
+    };
+    tracing::info!(session_id = %claims.session_id, outcome = handled.as_str(), "callback handled");
+    emit::callback_handled(handled.as_str());
+    Ok(handled)
 }
 
-/// Verifies the token, then reads the body: a bad token is 404 before the body is read.
-pub async fn open_callback(
+impl From<Recorded> for Handled {
+    fn from(recorded: Recorded) -> Handled {
+        match recorded {
+            Recorded::Stored => Handled::RecordingStored,
+            Recorded::Ignored => Handled::Ignored,
+        }
+    }
+}
+
+/// When Tavus sent a callback (now, if it did not say).
+fn event_time(envelope: &Envelope) -> DateTime<Utc> {
+    envelope
+        .timestamp
+        .as_deref()
+        .and_then(parse_tavus_time)
+        .unwrap_or_else(Utc::now)
+}
+
+/// Verifies the token, then reads the body: a bad token is not found before the body is read.
+async fn open_callback(
     keys: &Secrets,
     token: &str,
     body: &[u8],
-) -> Result<(CallbackClaims, Envelope, CallbackEvent), ApiError> {
-    record::callback_received();
+) -> Result<(CallbackClaims, Envelope, CallbackEvent), ServiceError> {
+    emit::callback_received();
     let key = keys.webhook_key().await?;
     // A bad token learns nothing and changes nothing: 404 before the body is even read.
-    let claims = webhook_token::verify(&key, token).ok_or(ApiError::NotFound)?;
+    let claims = callback_token::verify(&key, token).ok_or(ServiceError::NotFound)?;
     let (envelope, event) = parse_callback(body)?;
     tracing::info!(
         event_type = %envelope.event_type,
@@ -133,14 +198,14 @@ pub async fn open_callback(
     Ok((claims, envelope, event))
 }
 
-/// Acts on a verified callback.
-pub async fn handle_callback(
+/// Acts on a verified callback of the conversation's own events.
+async fn handle_callback(
     ledger: &DynamoLedger,
     cx: &CallbackContext<'_>,
     claims: &CallbackClaims,
     envelope: Envelope,
     event: CallbackEvent,
-) -> Result<Handled, ApiError> {
+) -> Result<Handled, ServiceError> {
     let Some(conversation_id) = envelope.conversation_id.clone() else {
         tracing::warn!(session_id = %claims.session_id, "callback without a conversation_id; ignored");
         return Ok(Handled::Ignored);
@@ -157,20 +222,13 @@ pub async fn handle_callback(
         }
         CallbackEvent::Other => Ok(Handled::Ignored),
     }?;
-    handled_callback(claims, handled);
     Ok(handled)
 }
 
-/// The last log line and metric of a callback.
-pub fn handled_callback(claims: &CallbackClaims, handled: Handled) {
-    tracing::info!(session_id = %claims.session_id, outcome = ?handled, "callback handled");
-    record::callback_handled(handled);
-}
-
-fn created_at(claims: &CallbackClaims) -> Result<DateTime<Utc>, ApiError> {
+fn created_at(claims: &CallbackClaims) -> Result<DateTime<Utc>, ServiceError> {
     Utc.timestamp_millis_opt(claims.created_at_ms)
         .single()
-        .ok_or(ApiError::NotFound)
+        .ok_or(ServiceError::NotFound)
 }
 
 async fn shutdown(
@@ -179,7 +237,7 @@ async fn shutdown(
     conversation_id: String,
     ended_at: DateTime<Utc>,
     reason: Option<&str>,
-) -> Result<Handled, ApiError> {
+) -> Result<Handled, ServiceError> {
     let created = created_at(claims)?;
     // The close is conditioned on the session's recorded period and reservation; the session
     // itself is only described here, from the signed claims.
@@ -211,8 +269,8 @@ async fn shutdown(
     )
     .for_conversation(conversation_id)
     .delete_tavus_copy(&session, ended_at);
-    match record::close(ledger, closing, ClosedBy::Callback).await {
-        Ok(crate::store::Closed::AlreadyClosed) => Ok(Handled::AlreadySettled),
+    match settle::close(ledger, closing, ClosedBy::Callback).await {
+        Ok(Closed::AlreadyClosed) => Ok(Handled::AlreadySettled),
         Ok(_) => Ok(Handled::Settled),
         // A session that is gone or was recorded otherwise: acknowledge, so Tavus stops sending.
         Err(e @ (LedgerError::SessionNotFound | LedgerError::SessionMismatch(_))) => {
@@ -232,7 +290,7 @@ async fn store_transcript(
     claims: &CallbackClaims,
     conversation_id: &str,
     transcript: Transcript,
-) -> Result<Handled, ApiError> {
+) -> Result<Handled, ServiceError> {
     let session = match ledger.get_session(&claims.owner, claims.session_id).await {
         Ok((session, _)) => session,
         Err(LedgerError::SessionNotFound) => {
@@ -256,7 +314,9 @@ async fn store_transcript(
             return Ok(Handled::Ignored);
         }
         Err(LedgerError::SessionMismatch(why)) => {
-            return Err(ApiError::invalid(format!("properties.transcript: {why}")));
+            return Err(ServiceError::invalid(format!(
+                "properties.transcript: {why}"
+            )));
         }
         Err(other) => return Err(other.into()),
     }
@@ -264,32 +324,4 @@ async fn store_transcript(
         delete_tavus_copy(ledger, cx.tavus, &session, conversation_id, cx.deadline).await;
     }
     Ok(Handled::TranscriptStored)
-}
-
-/// Deletes Tavus's copy of a settled session's conversation and records it; a failure is only
-/// logged, since the session stays where the sweeper retries it.
-pub async fn delete_tavus_copy(
-    ledger: &DynamoLedger,
-    tavus: &Tavus,
-    session: &Session,
-    conversation_id: &str,
-    deadline: std::time::Instant,
-) -> bool {
-    if let Err(e) = tavus.delete_conversation(conversation_id, deadline).await {
-        tracing::warn!(session_id = %session.session_id, error = %e, "could not delete tavus's copy; the sweeper will retry");
-        return false;
-    }
-    match ledger
-        .tavus_copy_done(&session.owner_id, session.session_id)
-        .await
-    {
-        Ok(()) => {
-            tracing::info!(session_id = %session.session_id, "tavus's copy deleted");
-            true
-        }
-        Err(e) => {
-            tracing::warn!(session_id = %session.session_id, error = %e, "tavus's copy deleted but not recorded; the sweeper will delete it again");
-            false
-        }
-    }
 }

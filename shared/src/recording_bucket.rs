@@ -15,7 +15,7 @@ pub const MAX_PLAYBACK_LINK: Duration = Duration::from_secs(300);
 
 /// Where Tavus records to: the bucket, its region, and the role Tavus assumes to write into it
 /// (`RECORDINGS_BUCKET`, `RECORDINGS_BUCKET_REGION`, `TAVUS_RECORDING_ROLE_ARN`; see
-/// [`crate::config::recording_target_from_lookup`]). A deployment without it records nothing.
+/// [`crate::config::recording_target`]). A deployment without it records nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordingTarget {
     pub bucket: String,

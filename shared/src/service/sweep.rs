@@ -16,13 +16,13 @@ use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
 use serde::Serialize;
 
+use super::callback_token;
+use super::settle::{self, ClosedBy};
+use super::tavus_copy::delete_tavus_copy;
 use crate::LedgerError;
-
-use crate::api::webhook::delete_tavus_copy;
-use crate::api::webhook_token;
 use crate::domain::minutes::settled_minutes;
 use crate::domain::{EndReason, Session, SessionStatus, Transcript};
-use crate::metrics::record::{self, ClosedBy};
+use crate::metrics::emit;
 use crate::secrets::Secrets;
 use crate::store::DynamoLedger;
 use crate::store::keys::INDEX_SHARDS;
@@ -77,11 +77,30 @@ pub struct SweepReport {
     /// Active conversations of ours that no active session held, ended.
     pub orphans_ended: u64,
     /// Erasures whose recordings could not be deleted at first, finished
-    /// (`crate::api::recording::finish_erasures`, run by the sweep-sessions function).
+    /// ([`super::erase::finish_erasures`], run by the sweep-sessions function).
     pub recording_erasures_finished: u64,
     pub failed: u64,
     /// False when the deadline stopped the sweep; the next run continues.
     pub complete: bool,
+}
+
+impl SweepReport {
+    /// The counts by outcome, as the `SweptSessions` metric publishes them.
+    pub fn outcomes(&self) -> [(&'static str, u64); 8] {
+        [
+            ("released", self.released),
+            ("settled_from_tavus", self.settled_from_tavus),
+            ("settled_in_full", self.settled_in_full),
+            ("already_closed", self.already_closed),
+            ("tavus_copy_deleted", self.tavus_copies_deleted),
+            ("transcript_recovered", self.transcripts_recovered),
+            (
+                "recording_erasure_finished",
+                self.recording_erasures_finished,
+            ),
+            ("failed", self.failed),
+        ]
+    }
 }
 
 enum Outcome {
@@ -125,7 +144,7 @@ pub async fn sweep(
         report.complete = false;
     }
     tracing::info!(?report, "sweep finished");
-    record::sweep_finished(&report);
+    emit::sweep_finished(&report.outcomes(), report.orphans_ended, report.complete);
     report
 }
 
@@ -246,7 +265,7 @@ impl Sweeper<'_> {
     }
 
     async fn close(&self, session: &Session, closing: Closing, outcome: Outcome) -> Outcome {
-        match record::close(self.ledger, closing, ClosedBy::Sweeper).await {
+        match settle::close(self.ledger, closing, ClosedBy::Sweeper).await {
             Ok(Closed::AlreadyClosed) => Outcome::AlreadyClosed,
             Ok(_) => {
                 tracing::info!(session_id = %session.session_id, status = session.status.as_str(), "swept");
@@ -448,17 +467,17 @@ async fn end_orphans(
 fn ours(
     conversation: &Conversation,
     key: &crate::secrets::Secret,
-) -> Option<webhook_token::CallbackClaims> {
+) -> Option<callback_token::CallbackClaims> {
     let url = conversation.callback_url.as_deref()?;
     let token = url.rsplit_once("/webhooks/tavus/")?.1;
-    webhook_token::verify(key, token)
+    callback_token::verify(key, token)
 }
 
 /// Whether an active session holds this conversation. When the ledger cannot say, it does (an
 /// orphan waits for the next sweep rather than a live call being cut).
 async fn held(
     ledger: &DynamoLedger,
-    claims: &webhook_token::CallbackClaims,
+    claims: &callback_token::CallbackClaims,
     conversation_id: &str,
 ) -> bool {
     match ledger.get_session(&claims.owner, claims.session_id).await {

@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::LedgerError;
 use crate::domain::{Period, UserId};
+use crate::metrics::emit::ResetFigures;
 use crate::store::DynamoLedger;
 use crate::store::dynamo::{MAX_ATTEMPTS, RollAttempt};
 use crate::store::keys::INDEX_SHARDS;
@@ -57,6 +58,20 @@ pub struct ResetReport {
     /// False when the deadline (or a failure) stopped the run before every shard was done.
     pub complete: bool,
     pub seconds: f64,
+}
+
+impl ResetReport {
+    /// The figures the reset's metrics publish (the period is no metric).
+    pub fn figures(&self) -> ResetFigures {
+        ResetFigures {
+            rolled: self.rolled,
+            already_current: self.already_current,
+            conflicts_retried: self.conflicts_retried,
+            failed: self.failed,
+            complete: self.complete,
+            seconds: self.seconds,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -101,7 +116,7 @@ pub async fn reset(
         seconds: started.elapsed().as_secs_f64(),
     };
     tracing::info!(?report, "reset finished");
-    crate::metrics::record::reset_finished(&report);
+    crate::metrics::emit::reset_finished(report.figures());
     report
 }
 

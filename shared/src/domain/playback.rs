@@ -77,14 +77,14 @@ impl Playback {
 
 /// An S3 object named by a callback.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectLocation {
+pub(crate) struct ObjectLocation {
     pub bucket: String,
     pub key: String,
 }
 
 /// What an `application.recording_ready` callback announces.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordingReady {
+pub(crate) struct RecordingReady {
     /// `None` when the file is not an S3 object (another storage provider, or a URI that names
     /// no bucket and key): it is not in our bucket either way.
     pub location: Option<ObjectLocation>,
@@ -95,7 +95,7 @@ pub struct RecordingReady {
 /// `s3_key`, `duration`, or the newer `storage_provider`, `storage_uri` (an `s3://bucket/key`
 /// URI, or an https URL of the object in virtual-hosted or path style). The older fields win
 /// when both are there. `Err` (a 400) when neither names a file.
-pub fn recording_ready(properties: &Value) -> Result<RecordingReady, String> {
+pub(crate) fn recording_ready(properties: &Value) -> Result<RecordingReady, String> {
     let text = |name: &str| {
         properties
             .get(name)
@@ -152,7 +152,7 @@ fn seconds(value: &Value) -> Option<u32> {
 /// `s3://bucket/key`, `https://bucket.s3[.-]region.amazonaws.com/key` (virtual-hosted) or
 /// `https://s3[.-]region.amazonaws.com/bucket/key` (path style); a query is dropped and an
 /// https path is percent-decoded.
-pub fn parse_storage_uri(uri: &str) -> Option<ObjectLocation> {
+pub(crate) fn parse_storage_uri(uri: &str) -> Option<ObjectLocation> {
     if let Some(rest) = uri.strip_prefix("s3://") {
         let (bucket, key) = rest.split_once('/')?;
         return object(bucket, key);

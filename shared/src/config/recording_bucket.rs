@@ -2,7 +2,7 @@
 //! links and delete recordings.
 
 use super::{ConfigError, Lookup};
-use crate::recordings::RecordingTarget;
+use crate::recording_bucket::RecordingTarget;
 
 /// The recordings bucket as a function reaches it.
 #[derive(Debug, Clone)]

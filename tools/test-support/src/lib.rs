@@ -1,0 +1,122 @@
+//! Test helpers written once, for every test crate and the benches: the functions' own SDK
+//! configuration pointed at local endpoints, the Tavus simulator and its faults, a receiver of
+//! the callbacks it posts, the Tavus key cache, and template.yaml read into a YAML value.
+//!
+//! Only test crates (and the bench tools) depend on this crate; the core's normal build and the
+//! functions never do.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use awaknow_core::secrets::{SecretCache, SecretsManagerSource};
+use axum::Json;
+use axum::routing::post;
+use serde_json::Value;
+use tavus_sim::{RunningSim, SimConfig};
+use tokio::sync::mpsc;
+
+pub use local_stack::{read_template, template_path, workspace_root};
+
+/// The functions' SDK configuration (`awaknow_core::aws::sdk_config_from`: their timeouts, retry
+/// policy and HTTPS client) with every service at the local `endpoint` (`AWS_ENDPOINT_URL`),
+/// region `us-east-1` and the local stack's placeholder credentials.
+pub fn local_sdk(endpoint: &str) -> aws_types::SdkConfig {
+    let lookup = |name: &str| match name {
+        "AWS_REGION" => Some("us-east-1".to_owned()),
+        "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" => Some("local".to_owned()),
+        "AWS_ENDPOINT_URL" => Some(endpoint.to_owned()),
+        _ => None,
+    };
+    match awaknow_core::aws::sdk_config_from(&lookup) {
+        Ok(config) => config,
+        Err(e) => panic!("the local SDK configuration: {e}"),
+    }
+}
+
+/// template.yaml, at the workspace's root, as a YAML value; fails the test when it cannot be read.
+pub fn template() -> serde_yaml_ng::Value {
+    read_template(&template_path()).unwrap_or_else(|e| panic!("template.yaml: {e}"))
+}
+
+/// The Tavus key cache the functions build: Secrets Manager behind a five-minute cache.
+pub type Keys = Arc<SecretCache<SecretsManagerSource>>;
+
+/// A [`Keys`] reading `secret_id` through `client`.
+pub fn keys(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Keys {
+    Arc::new(SecretCache::new(
+        SecretsManagerSource::new(client, secret_id),
+        Duration::from_secs(300),
+    ))
+}
+
+/// A simulator with `config` on a free loopback port.
+pub async fn start_sim(config: SimConfig) -> RunningSim {
+    tavus_sim::start(config, 0)
+        .await
+        .unwrap_or_else(|e| panic!("start the Tavus simulator: {e}"))
+}
+
+/// Adds a fault rule to the simulator at `base_url` (`POST /_sim/faults`); returns the status it
+/// answered (204 when the rule is taken).
+pub async fn inject_fault(base_url: &str, rule: &Value) -> u16 {
+    reqwest::Client::new()
+        .post(format!("{base_url}/_sim/faults"))
+        .json(rule)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("simulator unreachable: {e}"))
+        .status()
+        .as_u16()
+}
+
+/// Callbacks posted to `path` on a free loopback port, in the order they arrived.
+pub struct CallbackReceiver {
+    /// Where to post them.
+    pub url: String,
+    rx: mpsc::UnboundedReceiver<Value>,
+}
+
+impl CallbackReceiver {
+    /// Listens for JSON bodies posted to `path` (e.g. `/callbacks`), answering 204.
+    pub async fn start(path: &str) -> CallbackReceiver {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let app = axum::Router::new().route(
+            path,
+            post(move |Json(body): Json<Value>| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(body);
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        CallbackReceiver {
+            url: format!("http://{addr}{path}"),
+            rx,
+        }
+    }
+
+    /// The next callback for which `wanted` holds, skipping the others; fails the test with
+    /// "no {what} within {within:?}" when none arrives in time.
+    pub async fn next_where(
+        &mut self,
+        within: Duration,
+        what: &str,
+        wanted: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let wait = async {
+            loop {
+                let event = self.rx.recv().await.expect("receiver closed");
+                if wanted(&event) {
+                    return event;
+                }
+            }
+        };
+        tokio::time::timeout(within, wait)
+            .await
+            .unwrap_or_else(|_| panic!("no {what} within {within:?}"))
+    }
+}
