@@ -17,6 +17,6 @@ pub use ids::{SessionId, UserId};
 pub use notes::{Notes, Precondition};
 pub use period::Period;
 pub use plan::{Plan, PlanCatalog, PlanId};
-pub use playback::{Playback, RecordingFile, RecordingStatus};
+pub use playback::{MAX_RECORDINGS_PER_SESSION, Playback, RecordingFile, RecordingStatus};
 pub use session::{EndReason, MeetingToken, Role, Session, SessionStatus, SessionType};
 pub use transcript::{Transcript, Turn};

@@ -9,6 +9,11 @@ use serde_json::Value;
 /// The longest object key S3 accepts (bytes).
 const MAX_KEY_BYTES: usize = 1024;
 
+/// How many recording files one session may hold (a call recorded in parts has a few): a bound,
+/// so no number of callbacks can grow a session item past DynamoDB's 400 KB (20 keys of at most
+/// 1 KiB each).
+pub const MAX_RECORDINGS_PER_SESSION: usize = 20;
+
 /// What is kept about a session's recording, on the session item itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Playback {

@@ -725,6 +725,7 @@ fn a_sweep_and_a_reset_report_their_counts() {
         tavus_copies_deleted: 4,
         transcripts_recovered: 1,
         orphans_ended: 5,
+        orphans_deleted: 2,
         recording_erasures_finished: 2,
         failed: 1,
         complete: true,

@@ -119,7 +119,7 @@ pub async fn create_session(
             return Err(e.into());
         }
     };
-    let active = record_conversation(ledger, tavus, &session, &created, &cx).await?;
+    let active = activate(ledger, tavus, &session, &created, &cx).await?;
     if created.is_ended() {
         return created_ended(ledger, active, &cx).await;
     }
@@ -218,8 +218,8 @@ async fn new_conversation<'a>(
 }
 
 /// Records the conversation Tavus created on the pending session, making it active. A
-/// conversation that cannot run recorded is ended at Tavus.
-async fn record_conversation(
+/// conversation the session cannot hold is discarded ([`discard`]).
+async fn activate(
     ledger: &DynamoLedger,
     tavus: &Tavus,
     session: &Session,
@@ -228,8 +228,7 @@ async fn record_conversation(
 ) -> Result<Session, ServiceError> {
     if created.conversation_url.is_none() && !created.is_ended() {
         // Nothing to join: as useless as a failed create.
-        end_unrecorded(tavus, session, created, cx.deadline).await;
-        settle::release(ledger, session, EndReason::TavusFailed, cx.now).await;
+        discard(ledger, tavus, session, created, cx).await;
         return Err(
             TavusError::BadResponse("a conversation without a conversation_url".into()).into(),
         );
@@ -242,10 +241,54 @@ async fn record_conversation(
     match ledger.activate(session, activation).await {
         Ok(active) => Ok(active),
         Err(e) => {
-            // The call must not run unrecorded: end it. The pending reservation is released by
-            // the sweeper if this write could not reach DynamoDB.
-            end_unrecorded(tavus, session, created, cx.deadline).await;
+            // The call must not run unrecorded (the session may have been ended meanwhile, or
+            // the write failed).
+            discard(ledger, tavus, session, created, cx).await;
             Err(e.into())
+        }
+    }
+}
+
+/// A conversation the session will not hold: ended and deleted at Tavus, the user's prompt with
+/// it, and the reservation released with the conversation recorded on the session, so that
+/// what Tavus could not delete now the sweeper deletes (and an erasure reaches). Failures are
+/// logged: the caller's error is the one that caused this, and the sweeper finishes the rest
+/// (its orphan pass finds a conversation of ours that no session holds, ended or not).
+async fn discard(
+    ledger: &DynamoLedger,
+    tavus: &Tavus,
+    session: &Session,
+    created: &Conversation,
+    cx: &CreateContext<'_>,
+) {
+    let deleted = end_and_delete(tavus, session, &created.conversation_id, cx.deadline).await;
+    let closing = Closing::release(session, EndReason::TavusFailed, cx.now)
+        .with_unheld_conversation(&created.conversation_id, (!deleted).then_some(cx.now));
+    if let Err(e) = settle::close(ledger, closing, ClosedBy::Create).await {
+        tracing::error!(session_id = %session.session_id, error = %e, "could not release the reservation; the sweeper will");
+    }
+}
+
+/// Ends a conversation and deletes Tavus's copy; false when either failed.
+async fn end_and_delete(
+    tavus: &Tavus,
+    session: &Session,
+    conversation_id: &str,
+    deadline: Instant,
+) -> bool {
+    match tavus.end_conversation(conversation_id, deadline).await {
+        Ok(()) => {}
+        Err(e) if e.is_unknown_conversation() => {}
+        Err(e) => {
+            tracing::error!(session_id = %session.session_id, error = %e, "could not end a conversation no session holds; the sweeper will");
+            return false;
+        }
+    }
+    match tavus.delete_conversation(conversation_id, deadline).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(session_id = %session.session_id, error = %e, "could not delete a conversation no session holds; the sweeper will");
+            false
         }
     }
 }
@@ -264,20 +307,6 @@ async fn created_ended(
         session: ended,
         usage,
     })
-}
-
-async fn end_unrecorded(
-    tavus: &Tavus,
-    session: &Session,
-    created: &Conversation,
-    deadline: Instant,
-) {
-    if let Err(end) = tavus
-        .end_conversation(&created.conversation_id, deadline)
-        .await
-    {
-        tracing::error!(session_id = %session.session_id, error = %end, "could not end an unrecorded conversation; the sweeper will");
-    }
 }
 
 /// Settles a session whose conversation Tavus created already ended (test mode) with nothing

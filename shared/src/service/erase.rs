@@ -145,13 +145,17 @@ pub async fn finish_erasures(
     };
     let cutoff = now - ERASURE_SWEEP_AFTER;
     for shard in 0..INDEX_SHARDS {
+        let mut start = None;
         loop {
             if Instant::now() >= deadline {
                 report.complete = false;
                 return report;
             }
-            let due = match ledger.recording_erasures_due(shard, cutoff, BATCH).await {
-                Ok(due) => due,
+            let batch = match ledger
+                .recording_erasures_due(shard, cutoff, BATCH, start)
+                .await
+            {
+                Ok(batch) => batch,
                 Err(e) => {
                     tracing::error!(shard, error = %e, "cannot query erasures waiting for recordings");
                     report.failed += 1;
@@ -159,8 +163,7 @@ pub async fn finish_erasures(
                     break;
                 }
             };
-            let count = due.len();
-            let results: Vec<bool> = futures::stream::iter(due)
+            let results: Vec<bool> = futures::stream::iter(batch.sessions)
                 .map(|session| finish_one(ledger, recordings, session))
                 .buffer_unordered(CONCURRENCY)
                 .collect()
@@ -168,10 +171,10 @@ pub async fn finish_erasures(
             let finished = results.iter().filter(|ok| **ok).count() as u64;
             report.finished += finished;
             report.failed += results.len() as u64 - finished;
-            // Finished ones leave the index; a short batch, or one with nothing finished (all
-            // failing until the next sweep), ends the shard.
-            if count < BATCH || finished == 0 {
-                break;
+            // Each due erasure once: one that failed waits for the next sweep.
+            match batch.next {
+                Some(next) => start = Some(next),
+                None => break,
             }
         }
     }

@@ -94,9 +94,9 @@ impl From<LedgerError> for ServiceError {
             other @ (LedgerError::Contention { .. } | LedgerError::Unavailable(_)) => {
                 ServiceError::DependencyUnavailable(other.to_string())
             }
-            other @ (LedgerError::SessionMismatch(_) | LedgerError::CorruptItem(_)) => {
-                ServiceError::Internal(other.to_string())
-            }
+            other @ (LedgerError::SessionMismatch(_)
+            | LedgerError::CorruptItem(_)
+            | LedgerError::RecordingsFull) => ServiceError::Internal(other.to_string()),
         }
     }
 }

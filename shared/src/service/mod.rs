@@ -24,7 +24,7 @@ pub mod erase;
 mod error;
 pub mod playback;
 pub mod reset;
-pub(crate) mod settle;
+pub mod settle;
 pub mod sweep;
 mod tavus_copy;
 

@@ -120,6 +120,12 @@ pub(crate) async fn recording_ready(
         tracing::warn!(session_id = %claims.session_id, "a recording outside our recordings bucket; ignored");
         return Ok(Recorded::Ignored);
     };
+    if !names_conversation(&location.key, conversation_id) {
+        // Tavus names a recording after its conversation's room; a callback naming any other
+        // file of our bucket could attach another session's recording to this one.
+        tracing::warn!(session_id = %claims.session_id, "a recording that does not name its conversation; ignored");
+        return Ok(Recorded::Ignored);
+    }
     let file = RecordingFile {
         key: location.key,
         duration_seconds: ready.duration_seconds,
@@ -170,6 +176,10 @@ fn ignore_gone(
             tracing::info!(session_id = %claims.session_id, "{what} already stored; nothing changed");
             Ok(Recorded::Ignored)
         }
+        Ok(RecordingWrite::Full) => {
+            tracing::warn!(session_id = %claims.session_id, "{what} beyond the recordings a session may hold; ignored");
+            Ok(Recorded::Ignored)
+        }
         Ok(RecordingWrite::Erasing) => {
             // The object expires with the bucket's lifecycle rule.
             tracing::warn!(session_id = %claims.session_id, "{what} for a session being erased; ignored");
@@ -180,5 +190,35 @@ fn ignore_gone(
             Ok(Recorded::Ignored)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether an object key names the conversation: one of its path segments starts with the
+/// conversation id, followed by nothing or by a character that cannot continue an id
+/// (`recordings/<id>.mp4`, `<domain>/<id>/<time>.mp4`, `<id>-2.mp4` for a recording in parts).
+fn names_conversation(key: &str, conversation_id: &str) -> bool {
+    !conversation_id.is_empty()
+        && key.split('/').any(|segment| {
+            segment.strip_prefix(conversation_id).is_some_and(|rest| {
+                rest.chars()
+                    .next()
+                    .is_none_or(|c| !c.is_ascii_alphanumeric() && c != '_')
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_conversation;
+
+    #[test]
+    fn a_recording_key_must_name_its_conversation() {
+        assert!(names_conversation("recordings/c123.mp4", "c123"));
+        assert!(names_conversation("tavus/c123/1733480000.mp4", "c123"));
+        assert!(names_conversation("calls/c123-2.mp4", "c123"));
+        assert!(!names_conversation("recordings/c1234.mp4", "c123"));
+        assert!(!names_conversation("recordings/other.mp4", "c123"));
+        assert!(!names_conversation("recordings/xc123.mp4", "c123"));
+        assert!(!names_conversation("c123", ""));
     }
 }

@@ -13,7 +13,7 @@ use crate::domain::minutes::charged_minutes;
 use crate::domain::{EndReason, Role, Session, SessionId, SessionStatus, UserId};
 use crate::metrics::emit::{self, Closure};
 use crate::store::{Closed, Closing, DynamoLedger};
-use crate::tavus::{Tavus, TavusError};
+use crate::tavus::Tavus;
 
 pub(crate) use crate::metrics::emit::ClosedBy;
 
@@ -61,7 +61,7 @@ pub(crate) async fn release(
 
 /// `POST /sessions/{id}/end`: the owner ends the call; it is settled with the minutes used and
 /// returned as it is now.
-pub(crate) async fn end_session(
+pub async fn end_session(
     ledger: &DynamoLedger,
     tavus: &Tavus,
     owner: &UserId,
@@ -78,8 +78,10 @@ pub(crate) async fn end_session(
         (SessionStatus::Ended | SessionStatus::Failed, _) => return Ok(session),
         (SessionStatus::Active, Some(conversation_id)) => {
             match tavus.end_conversation(conversation_id, deadline).await {
-                // Already ended or unknown to Tavus: nothing runs any more; settle.
-                Ok(()) | Err(TavusError::Rejected { .. }) => {}
+                // Ended now (or already), or unknown to Tavus: nothing runs any more; settle.
+                Ok(()) => {}
+                Err(e) if e.is_unknown_conversation() => {}
+                // Any other refusal leaves the call running: nothing is settled.
                 Err(e) => return Err(e.into()),
             }
             // Charged from our creation time, a moment before Tavus's: never less than Tavus

@@ -66,7 +66,8 @@ pub struct SweepReport {
     pub released: u64,
     /// Settled with the end time Tavus reported.
     pub settled_from_tavus: u64,
-    /// Tavus had no end time (or no answer): the whole reservation was charged.
+    /// Tavus had no end time, or no record of the conversation: the whole reservation was
+    /// charged.
     pub settled_in_full: u64,
     /// Closed meanwhile by a callback or the user.
     pub already_closed: u64,
@@ -76,6 +77,8 @@ pub struct SweepReport {
     pub transcripts_recovered: u64,
     /// Active conversations of ours that no active session held, ended.
     pub orphans_ended: u64,
+    /// Conversations of ours that no session held, deleted at Tavus (with the prompt).
+    pub orphans_deleted: u64,
     /// Erasures whose recordings could not be deleted at first, finished
     /// ([`super::erase::finish_erasures`], run by the sweep-sessions function).
     pub recording_erasures_finished: u64,
@@ -157,16 +160,21 @@ struct Sweeper<'a> {
 }
 
 impl Sweeper<'_> {
-    /// Sweeps one shard; false when the deadline stopped it.
+    /// Sweeps one shard, each due session once (a session that could not be handled now waits
+    /// for the next sweep); false when the deadline stopped it.
     async fn sweep_shard(&self, shard: u32, report: &mut SweepReport) -> bool {
         let cutoff = self.now - self.options.grace;
+        let mut start = None;
         loop {
             if Instant::now() >= self.deadline {
                 report.complete = false;
                 return false;
             }
-            let due = match self.ledger.open_sessions_due(shard, cutoff, BATCH).await {
-                Ok(due) => due,
+            let batch = match (self.ledger)
+                .open_sessions_due(shard, cutoff, BATCH, start)
+                .await
+            {
+                Ok(batch) => batch,
                 Err(e) => {
                     tracing::error!(shard, error = %e, "cannot query open sessions");
                     report.failed += 1;
@@ -174,21 +182,18 @@ impl Sweeper<'_> {
                     return true;
                 }
             };
-            let count = due.len();
-            report.found += count as u64;
-            let outcomes: Vec<Outcome> = futures::stream::iter(due)
+            report.found += batch.sessions.len() as u64;
+            let outcomes: Vec<Outcome> = futures::stream::iter(batch.sessions)
                 .map(|session| self.sweep_one(session))
                 .buffer_unordered(CONCURRENCY)
                 .collect()
                 .await;
-            let progressed = !outcomes.is_empty();
             for outcome in outcomes {
                 count_outcome(report, outcome);
             }
-            // A full batch may have more behind it (handled ones leave the index); a short one
-            // means the shard is done.
-            if count < BATCH || !progressed {
-                return true;
+            match batch.next {
+                Some(next) => start = Some(next),
+                None => return true,
             }
         }
     }
@@ -228,8 +233,10 @@ impl Sweeper<'_> {
             .await
         {
             Ok(details) => details,
-            Err(e) => {
-                tracing::warn!(session_id = %session.session_id, error = %e, "tavus has no answer; charging the reservation");
+            // Tavus has no record of the conversation at all: nothing tells what ran, so the
+            // reservation is charged (Tavus stops a call there).
+            Err(e) if e.is_unknown_conversation() => {
+                tracing::warn!(session_id = %session.session_id, "tavus has no record of the conversation; charging the reservation");
                 let closing = Closing::settle(
                     &session,
                     session.reserved_minutes,
@@ -238,6 +245,12 @@ impl Sweeper<'_> {
                 )
                 .delete_tavus_copy(&session, self.now);
                 return self.close(&session, closing, Outcome::InFull).await;
+            }
+            // No answer now (a 5xx, a timeout, a refusal): charging anything would be a guess.
+            // The session stays open for the next sweep, or its shutdown callback.
+            Err(e) => {
+                tracing::warn!(session_id = %session.session_id, error = %e, "tavus has no answer; the next sweep asks again");
+                return Outcome::Failed;
             }
         };
         let (closing, outcome) = match settlement_from(&session, &details) {
@@ -285,7 +298,10 @@ impl Sweeper<'_> {
     /// Tavus's record if it never came, then delete the copy (or, when deleting is off, only
     /// take the session out of the index).
     async fn delete_copy(&self, session: &Session, conversation_id: &str) -> Outcome {
-        if !self.options.delete_after_call {
+        // A released session's conversation never ran for anyone: nothing of it is kept, and
+        // its copy goes even where copies are kept.
+        let released = session.status == SessionStatus::Failed;
+        if !self.options.delete_after_call && !released {
             return match self
                 .ledger
                 .tavus_copy_done(&session.owner_id, session.session_id)
@@ -295,10 +311,14 @@ impl Sweeper<'_> {
                 Err(_) => Outcome::Failed,
             };
         }
-        let transcript_recovered = match self.recover_transcript(session, conversation_id).await {
-            Ok(recovered) => recovered,
-            // Deleting now could lose the transcript for good: try again next sweep.
-            Err(()) => return Outcome::Failed,
+        let transcript_recovered = if released {
+            false
+        } else {
+            match self.recover_transcript(session, conversation_id).await {
+                Ok(recovered) => recovered,
+                // Deleting now could lose the transcript for good: try again next sweep.
+                Err(()) => return Outcome::Failed,
+            }
         };
         if delete_tavus_copy(
             self.ledger,
@@ -343,9 +363,7 @@ impl Sweeper<'_> {
         {
             Ok(details) => details,
             // Tavus no longer knows it: there is nothing left to keep.
-            Err(crate::tavus::TavusError::Rejected {
-                status: 400 | 404, ..
-            }) => return Ok(false),
+            Err(e) if e.is_unknown_conversation() => return Ok(false),
             Err(e) => {
                 tracing::warn!(session_id = %session.session_id, error = %e, "cannot read tavus's record");
                 return Err(());
@@ -404,7 +422,24 @@ fn count_outcome(report: &mut SweepReport, outcome: Outcome) {
     }
 }
 
-/// Ends every active conversation of ours that no active session holds.
+/// Who holds a conversation of ours, by the session its callback token names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holder {
+    /// An active session runs on it.
+    Active,
+    /// A closed session recorded it: its own path deletes Tavus's copy (after the transcript).
+    Closed,
+    /// No session holds it: the session is gone, or never recorded this conversation.
+    Nobody,
+    /// The ledger could not say: left for the next sweep rather than a live call cut.
+    Unknown,
+}
+
+/// Every conversation of ours (its callback URL is signed with our key) that no session holds
+/// is ended and deleted: the leftovers of a create whose answer was lost, of a crash between
+/// the create and the activation, or of a released create whose copy could not be deleted.
+/// Tavus's list of active conversations, then of ended ones (the ended list is short where
+/// copies are deleted after each call; `ORPHAN_PAGES` bounds either).
 async fn end_orphans(
     ledger: &DynamoLedger,
     tavus: &Tavus,
@@ -422,42 +457,101 @@ async fn end_orphans(
             return;
         }
     };
-    for page in 1..=ORPHAN_PAGES {
-        let listing = match tavus.list_conversations("active", page, deadline).await {
-            Ok(listing) => listing,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot list tavus's active conversations");
-                report.failed += 1;
-                return;
-            }
-        };
-        let count = listing.data.len();
-        for conversation in listing.data {
-            let Some(claims) = ours(&conversation, &key) else {
-                continue;
-            };
-            let young = conversation
-                .created_at
-                .is_none_or(|t| now - t < options.orphan_min_age);
-            if young || held(ledger, &claims, &conversation.conversation_id).await {
-                continue;
-            }
-            match tavus
-                .end_conversation(&conversation.conversation_id, deadline)
-                .await
-            {
-                Ok(()) => {
-                    tracing::warn!(session_id = %claims.session_id, conversation_id = %conversation.conversation_id, "ended a conversation that no active session held");
-                    report.orphans_ended += 1;
-                }
+    for status in ["active", "ended"] {
+        for page in 1..=ORPHAN_PAGES {
+            let listing = match tavus.list_conversations(status, page, deadline).await {
+                Ok(listing) => listing,
                 Err(e) => {
-                    tracing::warn!(conversation_id = %conversation.conversation_id, error = %e, "could not end an orphaned conversation");
+                    tracing::warn!(status, error = %e, "cannot list tavus's conversations");
                     report.failed += 1;
+                    return;
                 }
+            };
+            let count = listing.data.len();
+            for conversation in listing.data {
+                let Some(claims) = ours(&conversation, &key) else {
+                    continue;
+                };
+                let young = conversation
+                    .created_at
+                    .is_none_or(|t| now - t < options.orphan_min_age);
+                if young {
+                    continue;
+                }
+                let holder = holder(ledger, &claims, &conversation.conversation_id).await;
+                let orphan = Orphan {
+                    tavus,
+                    claims: &claims,
+                    conversation_id: &conversation.conversation_id,
+                    deadline,
+                };
+                match (status, holder) {
+                    (_, Holder::Active | Holder::Unknown) | ("ended", Holder::Closed) => {}
+                    ("active", Holder::Closed) => {
+                        orphan.end(report).await;
+                    }
+                    ("active", _) => {
+                        if orphan.end(report).await {
+                            orphan.delete(report).await;
+                        }
+                    }
+                    _ => {
+                        orphan.delete(report).await;
+                    }
+                }
+            }
+            if count < LIST_PAGE_SIZE as usize || Instant::now() >= deadline {
+                break;
             }
         }
-        if count < LIST_PAGE_SIZE as usize || Instant::now() >= deadline {
-            break;
+    }
+}
+
+/// A conversation of ours that no active session holds.
+struct Orphan<'a> {
+    tavus: &'a Tavus,
+    claims: &'a callback_token::CallbackClaims,
+    conversation_id: &'a str,
+    deadline: Instant,
+}
+
+impl Orphan<'_> {
+    async fn end(&self, report: &mut SweepReport) -> bool {
+        match self
+            .tavus
+            .end_conversation(self.conversation_id, self.deadline)
+            .await
+        {
+            Ok(()) => {
+                tracing::warn!(session_id = %self.claims.session_id, conversation_id = %self.conversation_id, "ended a conversation that no active session held");
+                report.orphans_ended += 1;
+                true
+            }
+            Err(e) if e.is_unknown_conversation() => true,
+            Err(e) => {
+                tracing::warn!(conversation_id = %self.conversation_id, error = %e, "could not end an orphaned conversation");
+                report.failed += 1;
+                false
+            }
+        }
+    }
+
+    async fn delete(&self, report: &mut SweepReport) -> bool {
+        match self
+            .tavus
+            .delete_conversation(self.conversation_id, self.deadline)
+            .await
+        {
+            Ok(()) => {
+                tracing::warn!(session_id = %self.claims.session_id, conversation_id = %self.conversation_id, "deleted a conversation that no session held");
+                report.orphans_deleted += 1;
+                true
+            }
+            Err(e) => {
+                tracing::warn!(conversation_id = %self.conversation_id, error = %e, "could not delete an orphaned conversation");
+                report.failed += 1;
+                false
+            }
         }
     }
 }
@@ -473,19 +567,21 @@ fn ours(
     callback_token::verify(key, token)
 }
 
-/// Whether an active session holds this conversation. When the ledger cannot say, it does (an
-/// orphan waits for the next sweep rather than a live call being cut).
-async fn held(
+/// Who holds this conversation: the session its token names, if that session recorded it.
+async fn holder(
     ledger: &DynamoLedger,
     claims: &callback_token::CallbackClaims,
     conversation_id: &str,
-) -> bool {
+) -> Holder {
     match ledger.get_session(&claims.owner, claims.session_id).await {
-        Ok((session, _)) => {
-            session.status == SessionStatus::Active
-                && session.conversation_id.as_deref() == Some(conversation_id)
+        Ok((session, _)) if session.conversation_id.as_deref() == Some(conversation_id) => {
+            if session.status == SessionStatus::Active {
+                Holder::Active
+            } else {
+                Holder::Closed
+            }
         }
-        Err(LedgerError::SessionNotFound) => false,
-        Err(_) => true,
+        Ok(_) | Err(LedgerError::SessionNotFound) => Holder::Nobody,
+        Err(_) => Holder::Unknown,
     }
 }

@@ -48,8 +48,8 @@ pub mod dynamo;
 pub mod items;
 pub mod keys;
 
-pub use dynamo::DynamoLedger;
 pub use dynamo::MAX_PAGE;
+pub use dynamo::{DueBatch, DynamoLedger};
 pub use items::PeriodHistory;
 
 /// What a client asked for when it opened a session.
@@ -101,6 +101,10 @@ pub struct Closing {
     /// open-sessions index, due at this time, until the sweeper (or the transcript callback)
     /// has deleted it. `None` when there is nothing at Tavus to delete.
     pub delete_tavus_copy_at: Option<DateTime<Utc>>,
+    /// A conversation Tavus created for the session that the session never recorded (a create
+    /// released after Tavus answered): recorded on the closed session, so that the sweeper
+    /// deletes Tavus's copy and an erasure reaches it.
+    pub record_conversation: Option<String>,
 }
 
 impl Closing {
@@ -122,6 +126,7 @@ impl Closing {
             ended_at,
             expect_conversation: None,
             delete_tavus_copy_at: None,
+            record_conversation: None,
         }
     }
 
@@ -137,6 +142,19 @@ impl Closing {
         if session.conversation_id.is_some() {
             self.delete_tavus_copy_at = Some(at);
         }
+        self
+    }
+
+    /// Records on the released session the conversation Tavus created for it, and keeps the
+    /// session where the sweeper finds it, so Tavus's copy is deleted from `delete_at` on (`None`:
+    /// it is deleted already, and only recorded).
+    pub fn with_unheld_conversation(
+        mut self,
+        conversation_id: impl Into<String>,
+        delete_at: Option<DateTime<Utc>>,
+    ) -> Closing {
+        self.record_conversation = Some(conversation_id.into());
+        self.delete_tavus_copy_at = delete_at;
         self
     }
 

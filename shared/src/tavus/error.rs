@@ -27,4 +27,25 @@ pub enum TavusError {
     /// The HTTP client could not be built (a bad TLS or proxy setup at start-up).
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    /// A conversation id Tavus could not have issued: nothing was sent.
+    #[error("not a Tavus conversation id")]
+    MalformedId,
+}
+
+impl TavusError {
+    /// Tavus does not have the conversation (its documented 400 `"Invalid conversation_id"`,
+    /// for one it never had or has hard-deleted; or a 404): whatever was asked of it is moot.
+    /// Any other refusal is not that, and is never taken as done.
+    pub fn is_unknown_conversation(&self) -> bool {
+        match self {
+            TavusError::Rejected { status: 404, .. } => true,
+            TavusError::Rejected {
+                status: 400,
+                message,
+            } => message
+                .to_ascii_lowercase()
+                .contains("invalid conversation_id"),
+            _ => false,
+        }
+    }
 }

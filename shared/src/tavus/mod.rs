@@ -542,10 +542,7 @@ fn conversation_path(conversation_id: &str) -> Result<String, TavusError> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
-        return Err(TavusError::Rejected {
-            status: 400,
-            message: "invalid conversation_id".into(),
-        });
+        return Err(TavusError::MalformedId);
     }
     Ok(format!("/v2/conversations/{conversation_id}"))
 }
@@ -604,7 +601,7 @@ impl<F: FetchSecret> TavusClient<F> {
 
 impl<F: FetchSecret> TavusClient<F> {
     /// Deletes Tavus's copy of a conversation and its assets for good (`?hard=true`). One that
-    /// Tavus no longer knows counts as deleted.
+    /// Tavus no longer knows counts as deleted; any other refusal is an error.
     pub async fn delete_conversation(
         &self,
         conversation_id: &str,
@@ -612,11 +609,8 @@ impl<F: FetchSecret> TavusClient<F> {
     ) -> Result<(), TavusError> {
         let path = format!("{}?hard=true", conversation_path(conversation_id)?);
         match self.call(Method::DELETE, &path, None, deadline, None).await {
-            // Tavus answers 400 "Invalid conversation_id" for one it no longer has.
-            Ok(_)
-            | Err(TavusError::Rejected {
-                status: 400 | 404, ..
-            }) => Ok(()),
+            Ok(_) => Ok(()),
+            Err(e) if e.is_unknown_conversation() => Ok(()),
             Err(e) => Err(e),
         }
     }

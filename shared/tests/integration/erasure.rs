@@ -107,9 +107,11 @@ async fn in_sweep_index(ledger: &DynamoLedger, session: &Session) -> bool {
             keys::shard_of(&session.owner_id),
             at("2030-01-01T00:00:00Z"),
             1000,
+            None,
         )
         .await
         .unwrap()
+        .sessions
         .iter()
         .any(|s| s.session_id == session.session_id)
 }

@@ -127,6 +127,14 @@ async fn session(ledger: &DynamoLedger, owner: &UserId, partner: &UserId, record
         .unwrap()
 }
 
+/// An object key Tavus could name for a file of `session`'s conversation.
+fn key(session: &Session, file: &str) -> String {
+    format!(
+        "recordings/{}/{file}",
+        session.conversation_id.as_deref().unwrap()
+    )
+}
+
 async fn settle(ledger: &DynamoLedger, session: &Session) -> Session {
     let ended_at = at("2026-11-24T10:03:00Z");
     ledger
@@ -217,7 +225,7 @@ async fn recording_ready_in_either_shape_is_bound_to_its_session_once() {
     let legacy = session(&ledger, &owner, &partner, true).await;
     let body = ready(
         &legacy,
-        json!({"bucket_name": target.bucket, "s3_key": "c/one.mp4", "duration": 14}),
+        json!({"bucket_name": target.bucket, "s3_key": key(&legacy, "one.mp4"), "duration": 14}),
     );
     let first = hooks
         .post(&ledger, Some(target), &legacy, body.clone())
@@ -227,7 +235,7 @@ async fn recording_ready_in_either_shape_is_bound_to_its_session_once() {
     let file = stored.playback.recording.clone().unwrap();
     assert_eq!(
         (file.key.as_str(), file.duration_seconds),
-        ("c/one.mp4", Some(14))
+        (key(&legacy, "one.mp4").as_str(), Some(14))
     );
     assert_eq!(file.ready_at, at("2026-11-24T10:03:05.123456Z"));
     assert_eq!(stored.playback.status(), RecordingStatus::Ready);
@@ -238,30 +246,33 @@ async fn recording_ready_in_either_shape_is_bound_to_its_session_once() {
     // A second part of the same call: kept for erasure, the first one still plays.
     let part = ready(
         &legacy,
-        json!({"bucket_name": target.bucket, "s3_key": "c/two.mp4", "duration": 3}),
+        json!({"bucket_name": target.bucket, "s3_key": key(&legacy, "two.mp4"), "duration": 3}),
     );
     hooks
         .post(&ledger, Some(target), &legacy, part)
         .await
         .unwrap();
     let both = reread(&ledger, &legacy).await;
-    assert_eq!(both.playback.recording.unwrap().key, "c/one.mp4");
+    assert_eq!(
+        both.playback.recording.unwrap().key,
+        key(&legacy, "one.mp4")
+    );
     let mut keys = both.playback.recording_keys.clone();
     keys.sort();
-    assert_eq!(keys, ["c/one.mp4", "c/two.mp4"]);
+    assert_eq!(keys, [key(&legacy, "one.mp4"), key(&legacy, "two.mp4")]);
 
     // The newer shape: storage_provider and storage_uri, no duration.
     let newer = session(&ledger, &owner, &partner, true).await;
     let body = ready(
         &newer,
-        json!({"storage_provider": "s3", "storage_uri": format!("s3://{}/n/rec.mp4", target.bucket)}),
+        json!({"storage_provider": "s3", "storage_uri": format!("s3://{}/{}", target.bucket, key(&newer, "rec.mp4"))}),
     );
     let stored = hooks.post(&ledger, Some(target), &newer, body).await;
     assert_eq!(stored.unwrap(), Handled::RecordingStored);
     let file = reread(&ledger, &newer).await.playback.recording.unwrap();
     assert_eq!(
         (file.key.as_str(), file.duration_seconds),
-        ("n/rec.mp4", None)
+        (key(&newer, "rec.mp4").as_str(), None)
     );
 
     // Neither shape: a 400, nothing stored (another owner: two sessions each may be open).
@@ -312,7 +323,7 @@ async fn a_recording_elsewhere_or_for_another_conversation_stores_nothing() {
     // Another conversation than the session's.
     let mut other = ready(
         &recorded,
-        json!({"bucket_name": target.bucket, "s3_key": "k.mp4"}),
+        json!({"bucket_name": target.bucket, "s3_key": "recordings/c-someone-else/k.mp4"}),
     );
     other["conversation_id"] = json!("c-someone-else");
     let handled = hooks.post(&ledger, Some(target), &recorded, other).await;
@@ -320,7 +331,7 @@ async fn a_recording_elsewhere_or_for_another_conversation_stores_nothing() {
     // A deployment that keeps no recordings.
     let ours = ready(
         &recorded,
-        json!({"bucket_name": target.bucket, "s3_key": "k.mp4"}),
+        json!({"bucket_name": target.bucket, "s3_key": key(&recorded, "k.mp4")}),
     );
     let handled = hooks.post(&ledger, None, &recorded, ours).await;
     assert_eq!(handled.unwrap(), Handled::Ignored);
@@ -413,10 +424,11 @@ async fn the_owner_and_the_participants_play_it_through_a_five_minute_link() {
     );
 
     let bytes: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
-    put(&recordings, "calls/recorded.mp4", &bytes).await;
+    let file = key(&recorded, "recorded.mp4");
+    put(&recordings, &file, &bytes).await;
     let body = ready(
         &recorded,
-        json!({"bucket_name": recordings.target().bucket, "s3_key": "calls/recorded.mp4", "duration": 14}),
+        json!({"bucket_name": recordings.target().bucket, "s3_key": file, "duration": 14}),
     );
     hooks
         .post(&ledger, Some(recordings.target()), &recorded, body)
@@ -455,13 +467,9 @@ async fn the_owner_and_the_participants_play_it_through_a_five_minute_link() {
         assert_eq!(fields, ["duration_seconds", "expires_at", "status", "url"]);
     }
     // An unsigned GET of the same object is refused: only the link reads it.
-    let unsigned = reqwest::get(format!(
-        "{}/{}/calls/recorded.mp4",
-        moto(),
-        recordings.target().bucket
-    ))
-    .await
-    .unwrap();
+    let unsigned = reqwest::get(format!("{}/{}/{file}", moto(), recordings.target().bucket))
+        .await
+        .unwrap();
     assert_eq!(unsigned.status(), 403);
 
     let refused = view(&ledger, &recordings, &stranger, &recorded, now).await;
@@ -491,10 +499,7 @@ async fn with_recordings(
     owner: &UserId,
 ) -> (Session, [String; 2]) {
     let recorded = session(ledger, owner, &user("erase-partner"), true).await;
-    let keys = [
-        format!("calls/{}-1.mp4", recorded.session_id),
-        format!("calls/{}-2.mp4", recorded.session_id),
-    ];
+    let keys = [key(&recorded, "part-1.mp4"), key(&recorded, "part-2.mp4")];
     for key in &keys {
         put(recordings, key, b"video").await;
         let body = ready(
@@ -515,9 +520,11 @@ async fn in_erasure_index(ledger: &DynamoLedger, session: &Session) -> bool {
             keys::shard_of(&session.owner_id),
             at("2030-01-01T00:00:00Z"),
             1000,
+            None,
         )
         .await
         .unwrap()
+        .sessions
         .iter()
         .any(|s| s.session_id == session.session_id)
 }
@@ -528,9 +535,11 @@ async fn in_sweep_index(ledger: &DynamoLedger, session: &Session) -> bool {
             keys::shard_of(&session.owner_id),
             at("2030-01-01T00:00:00Z"),
             1000,
+            None,
         )
         .await
         .unwrap()
+        .sessions
         .iter()
         .any(|s| s.session_id == session.session_id)
 }
@@ -604,7 +613,7 @@ async fn a_failed_recording_delete_is_finished_by_the_sweeper() {
     // Being erased: nothing more can be added to it.
     let late = ready(
         &settled,
-        json!({"bucket_name": recordings.target().bucket, "s3_key": "calls/late.mp4"}),
+        json!({"bucket_name": recordings.target().bucket, "s3_key": key(&settled, "late.mp4")}),
     );
     let handled = hooks
         .post(&ledger, Some(recordings.target()), &settled, late)
@@ -716,4 +725,140 @@ async fn record_true_asks_tavus_to_record_into_our_bucket_and_needs_one() {
     .await
     .unwrap();
     assert_eq!(simulated["recording"], Value::Null);
+}
+
+/// An erasure waiting for its recordings stays where the sweeper finds it, whatever lands after
+/// it began: a late transcript callback or a sweep working from an older read records "Tavus's
+/// copy deleted", which must not take the session out of the index.
+#[tokio::test]
+async fn an_erasure_waiting_for_its_recordings_stays_in_the_sweepers_index() {
+    let ledger = fresh_ledger().await;
+    let recordings = bucket().await;
+    let down = unreachable(&recordings).await;
+    let hooks = Hooks::new().await;
+    let owner = user("late-copy-owner");
+    let (settled, keys) = with_recordings(&ledger, &recordings, &hooks, &owner).await;
+    let (_server, tavus) = tavus_deleting().await;
+    let deadline = || Instant::now() + Duration::from_secs(20);
+    let refused = erase::delete_session(
+        &ledger,
+        &tavus,
+        Some(&down),
+        &owner,
+        settled.session_id,
+        deadline(),
+    )
+    .await;
+    assert!(refused.is_err(), "S3 down: the erasure waits");
+    assert!(in_erasure_index(&ledger, &settled).await);
+
+    // What a late callback or an old sweep does once it has deleted Tavus's copy.
+    ledger
+        .tavus_copy_done(&owner, settled.session_id)
+        .await
+        .unwrap();
+    assert!(
+        in_erasure_index(&ledger, &settled).await,
+        "the erasure fell out of the sweeper's index"
+    );
+    let later = Utc::now() + chrono::Duration::minutes(2);
+    let swept = erase::finish_erasures(&ledger, Some(&recordings), later, deadline()).await;
+    assert_eq!((swept.finished, swept.failed), (1, 0));
+    for key in &keys {
+        assert!(!exists(&recordings, key).await, "{key} deleted");
+    }
+}
+
+/// A callback can attach to a session only a file of its own conversation: naming another
+/// session's recording stores nothing, so that session's file is neither played to the wrong
+/// people nor deleted by the wrong erasure.
+#[tokio::test]
+async fn a_recording_callback_cannot_claim_another_sessions_file() {
+    let ledger = fresh_ledger().await;
+    let recordings = bucket().await;
+    let target = recordings.target();
+    let hooks = Hooks::new().await;
+    let (victim_owner, intruder) = (user("victim"), user("intruder"));
+    let victim = session(&ledger, &victim_owner, &user("victim-partner"), true).await;
+    let theirs = key(&victim, "call.mp4");
+    put(&recordings, &theirs, b"the victim's call").await;
+    let announced = ready(
+        &victim,
+        json!({"bucket_name": target.bucket, "s3_key": theirs}),
+    );
+    let stored = hooks.post(&ledger, Some(target), &victim, announced).await;
+    assert_eq!(stored.unwrap(), Handled::RecordingStored);
+
+    let other = session(&ledger, &intruder, &user("intruder-partner"), true).await;
+    let claim = ready(
+        &other,
+        json!({"bucket_name": target.bucket, "s3_key": theirs}),
+    );
+    let handled = hooks.post(&ledger, Some(target), &other, claim).await;
+    assert_eq!(handled.unwrap(), Handled::Ignored);
+    let after = reread(&ledger, &other).await;
+    assert!(after.playback.object_keys().is_empty(), "{after:?}");
+    let played = view(&ledger, &recordings, &intruder, &other, at(NOW))
+        .await
+        .unwrap();
+    assert_eq!(played.status, RecordingStatus::Pending);
+
+    // Erasing the intruder's session leaves the victim's file.
+    let settled = settle(&ledger, &other).await;
+    let (_server, tavus) = tavus_deleting().await;
+    erase::delete_session(
+        &ledger,
+        &tavus,
+        Some(&recordings),
+        &intruder,
+        settled.session_id,
+        Instant::now() + Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert!(exists(&recordings, &theirs).await);
+}
+
+/// However many recording callbacks come, a session keeps a bounded number of files, so its
+/// item never outgrows DynamoDB's 400 KB and it can always be closed and erased.
+#[tokio::test]
+async fn a_session_holds_a_bounded_number_of_recordings() {
+    let ledger = fresh_ledger().await;
+    let recordings = bucket().await;
+    let target = recordings.target();
+    let hooks = Hooks::new().await;
+    let owner = user("many-parts");
+    let recorded = session(&ledger, &owner, &user("many-partner"), true).await;
+    let limit = awaknow_core::domain::MAX_RECORDINGS_PER_SESSION;
+    let mut stored = 0;
+    for part in 0..limit + 5 {
+        let body = ready(
+            &recorded,
+            json!({"bucket_name": target.bucket, "s3_key": key(&recorded, &format!("part-{part}.mp4"))}),
+        );
+        if hooks
+            .post(&ledger, Some(target), &recorded, body)
+            .await
+            .unwrap()
+            == Handled::RecordingStored
+        {
+            stored += 1;
+        }
+    }
+    assert_eq!(stored, limit);
+    let after = reread(&ledger, &recorded).await;
+    assert_eq!(after.playback.object_keys().len(), limit);
+    // Still closes and erases.
+    let settled = settle(&ledger, &recorded).await;
+    let (_server, tavus) = tavus_deleting().await;
+    erase::delete_session(
+        &ledger,
+        &tavus,
+        Some(&recordings),
+        &owner,
+        settled.session_id,
+        Instant::now() + Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
 }

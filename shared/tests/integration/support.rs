@@ -18,7 +18,7 @@ pub fn service_endpoint(var: &str) -> String {
 /// A ledger on a new, empty table, so tests never see each other's data.
 pub async fn fresh_ledger() -> DynamoLedger {
     let endpoint = service_endpoint(ENDPOINT_VAR);
-    let client = aws_sdk_dynamodb::Client::new(&test_support::local_sdk(&endpoint));
+    let client = aws_sdk_dynamodb::Client::new(&test_support::local_sdk_under_load(&endpoint));
     let table = format!("ledger-{}", ulid::Ulid::new().to_string().to_lowercase());
     let definition = TableDefinition::from_template_file(&template_path())
         .expect("template.yaml defines the table");

@@ -325,6 +325,81 @@ async fn delete_is_hard_and_a_conversation_already_gone_counts_as_deleted() {
     ));
 }
 
+/// Only Tavus's answer for a conversation it does not have ("Invalid conversation_id", or a
+/// 404) means gone: any other refusal of a delete or an end is an error, never taken as done.
+#[tokio::test]
+async fn a_refused_delete_or_end_is_not_taken_as_done() {
+    let _logs = crate::support::tavus_client_logs(false).await;
+    let server = MockServer::start().await;
+    let (keys, _) = keys_with("tk-1").await;
+    let refusals = [
+        (
+            "c400",
+            400,
+            json!({ "error": "There was an error, please reach out to support" }),
+        ),
+        (
+            "c402",
+            402,
+            json!({ "message": "The user is out of conversational credits" }),
+        ),
+        ("c403", 403, json!({ "message": "Forbidden" })),
+        ("c409", 409, json!({ "error": "Conflict" })),
+    ];
+    for (id, status, body) in &refusals {
+        for verb in ["DELETE", "POST"] {
+            Mock::given(method(verb))
+                .and(wiremock::matchers::path_regex(format!(
+                    "^/v2/conversations/{id}(/end)?$"
+                )))
+                .respond_with(ResponseTemplate::new(*status).set_body_json(body.clone()))
+                .mount(&server)
+                .await;
+        }
+    }
+    for (id, status) in [("gone400", 400), ("gone404", 404)] {
+        for verb in ["DELETE", "POST"] {
+            Mock::given(method(verb))
+                .and(wiremock::matchers::path_regex(format!(
+                    "^/v2/conversations/{id}(/end)?$"
+                )))
+                .respond_with(
+                    ResponseTemplate::new(status)
+                        .set_body_json(json!({ "error": "Invalid conversation_id" })),
+                )
+                .mount(&server)
+                .await;
+        }
+    }
+    let client = TavusClient::new(config_for(&server.uri()), keys);
+    for (id, status, _) in &refusals {
+        let deleted = client.delete_conversation(id, soon()).await;
+        assert!(
+            matches!(&deleted, Err(e) if !e.is_unknown_conversation()),
+            "a {status} to DELETE taken as deleted: {deleted:?}"
+        );
+        let ended = client.end_conversation(id, soon()).await;
+        assert!(
+            matches!(&ended, Err(e) if !e.is_unknown_conversation()),
+            "a {status} to end taken as gone: {ended:?}"
+        );
+    }
+    for id in ["gone400", "gone404"] {
+        client.delete_conversation(id, soon()).await.unwrap();
+        let ended = client.end_conversation(id, soon()).await;
+        assert!(
+            matches!(&ended, Err(e) if e.is_unknown_conversation()),
+            "{ended:?}"
+        );
+    }
+    // An id Tavus could not have issued never reaches it, and is no "unknown conversation".
+    let malformed = client.delete_conversation("../c1", soon()).await;
+    assert!(
+        matches!(&malformed, Err(e) if !e.is_unknown_conversation()),
+        "{malformed:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_400_is_not_retried_and_the_capacity_400_is_its_own_error() {
     let _logs = crate::support::tavus_client_logs(false).await;

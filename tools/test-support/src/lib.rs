@@ -33,6 +33,23 @@ pub fn local_sdk(endpoint: &str) -> aws_types::SdkConfig {
     }
 }
 
+/// [`local_sdk`] with patient timeouts (30 s an attempt, 90 s an operation), for the store
+/// tests that load DynamoDB Local with thousands of concurrent writes on two shared cores: an
+/// emulator's latency under that load is not DynamoDB's, and a timeout there would test the
+/// machine, not the code. The retry policy and everything else stay the functions' own.
+pub fn local_sdk_under_load(endpoint: &str) -> aws_types::SdkConfig {
+    local_sdk(endpoint)
+        .to_builder()
+        .timeout_config(
+            aws_smithy_types::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .operation_timeout(Duration::from_secs(90))
+                .build(),
+        )
+        .build()
+}
+
 /// template.yaml, at the workspace's root, as a YAML value; fails the test when it cannot be read.
 pub fn template() -> serde_yaml_ng::Value {
     read_template(&template_path()).unwrap_or_else(|e| panic!("template.yaml: {e}"))

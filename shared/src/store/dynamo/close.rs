@@ -232,7 +232,11 @@ impl DynamoLedger {
         if closing.expect_conversation.is_some() {
             condition.push_str(" AND conversation_id = :cid");
         }
-        let set = "SET #status = :closed, charged_minutes = :charged, ended_at = :ended, end_reason = :reason";
+        let mut set = "SET #status = :closed, charged_minutes = :charged, ended_at = :ended, end_reason = :reason".to_owned();
+        if closing.record_conversation.is_some() {
+            // Only where no conversation is recorded: one recorded is the session's own.
+            set.push_str(", conversation_id = if_not_exists(conversation_id, :created)");
+        }
         let update_expression = match closing.delete_tavus_copy_at {
             Some(_) => format!("{set}, open_until = :delete_at"),
             None => format!("{set} REMOVE open_shard, open_until"),
@@ -346,6 +350,9 @@ fn optional_values(closing: &Closing) -> Vec<(String, aws_sdk_dynamodb::types::A
     if let Some(cid) = &closing.expect_conversation {
         values.push((":cid".to_owned(), s(cid.as_str())));
     }
+    if let Some(created) = &closing.record_conversation {
+        values.push((":created".to_owned(), s(created.as_str())));
+    }
     values
 }
 
@@ -366,18 +373,27 @@ impl DynamoLedger {
                 keys::session_sk(session_id),
             )))
             .update_expression("REMOVE open_shard, open_until")
-            // Never for an open session: that would hide it from the sweeper.
-            .condition_expression("#status IN (:ended, :failed)")
+            // Never for an open session, nor for one being erased: either would hide it from
+            // the sweeper (an erasure waits in the same index for its recordings).
+            .condition_expression("#status IN (:ended, :failed) AND attribute_not_exists(#erasing)")
             .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#erasing", keys::ERASING)
             .expression_attribute_values(":ended", s(SessionStatus::Ended.as_str()))
             .expression_attribute_values(":failed", s(SessionStatus::Failed.as_str()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
             Ok(_) => Ok(()),
             Err(err) => match err.as_service_error() {
-                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(_)) => {
-                    Err(LedgerError::SessionMismatch("the session is not closed"))
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(e)) => {
+                    match e.item() {
+                        None => Err(LedgerError::SessionNotFound),
+                        // Being erased: the erasure deleted Tavus's copy first and finishes
+                        // from the index; nothing is left to record.
+                        Some(item) if item.contains_key(keys::ERASING) => Ok(()),
+                        Some(_) => Err(LedgerError::SessionMismatch("the session is not closed")),
+                    }
                 }
                 _ => Err(super::errors::unavailable(&err)),
             },

@@ -31,6 +31,7 @@ mod sweep;
 mod transcript;
 
 pub use rollover::RollAttempt;
+pub use sweep::DueBatch;
 
 /// How many times an operation that lost a race re-reads and tries again before it reports
 /// [`LedgerError::Contention`]. Each loss means another writer made progress, so this bound is

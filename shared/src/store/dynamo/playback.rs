@@ -8,8 +8,10 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use chrono::{DateTime, Utc};
 
 use super::errors::unavailable;
+use super::sweep::DueBatch;
 use super::{DynamoLedger, Item, from_item, key, s};
 use crate::LedgerError;
+use crate::domain::playback::MAX_RECORDINGS_PER_SESSION;
 use crate::domain::{RecordingFile, Session, SessionId, SessionStatus, UserId};
 use crate::store::items::SessionItem;
 use crate::store::keys;
@@ -28,6 +30,9 @@ pub enum RecordingWrite {
     Duplicate,
     /// The session is being erased: nothing may be added to it.
     Erasing,
+    /// The session holds as many recordings as it may ([`MAX_RECORDINGS_PER_SESSION`]):
+    /// nothing was added, so the item never outgrows DynamoDB's 400 KB.
+    Full,
 }
 
 /// The index shard key of erasures waiting for their recording objects.
@@ -53,12 +58,15 @@ impl DynamoLedger {
                 conversation_id,
                 "SET #rec = if_not_exists(#rec, :rec) ADD #keys :keys",
                 &[(":rec", serde_dynamo::to_attribute_value(file)?)],
-                &[("#rec", RECORDING), ("#keys", RECORDING_KEYS)],
+                &[("#rec", RECORDING)],
                 Some(AttributeValue::Ss(vec![file.key.clone()])),
             )
-            .await?;
-        let Some(old) = old else {
-            return Ok(RecordingWrite::Erasing);
+            .await;
+        let old = match old {
+            Ok(Some(old)) => old,
+            Ok(None) => return Ok(RecordingWrite::Erasing),
+            Err(LedgerError::RecordingsFull) => return Ok(RecordingWrite::Full),
+            Err(e) => return Err(e),
         };
         let known = match old.get(RECORDING_KEYS) {
             Some(AttributeValue::Ss(keys)) => keys.contains(&file.key),
@@ -89,7 +97,11 @@ impl DynamoLedger {
                 &[("#failed", RECORDING_FAILED_AT)],
                 None,
             )
-            .await?;
+            .await;
+        let old = match old {
+            Err(LedgerError::RecordingsFull) => return Ok(RecordingWrite::Full),
+            other => other?,
+        };
         Ok(match old {
             None => RecordingWrite::Erasing,
             Some(old) if old.contains_key(RECORDING_FAILED_AT) => RecordingWrite::Duplicate,
@@ -97,8 +109,9 @@ impl DynamoLedger {
         })
     }
 
-    /// One conditional update of the session that holds `conversation_id` and is not being
-    /// erased. `Ok(Some(old item))`, or `Ok(None)` when it is being erased.
+    /// One conditional update of the session that holds `conversation_id`, is not being erased
+    /// and holds fewer than [`MAX_RECORDINGS_PER_SESSION`] recordings. `Ok(Some(old item))`, or
+    /// `Ok(None)` when it is being erased.
     #[allow(clippy::too_many_arguments)]
     async fn update_recording(
         &self,
@@ -117,10 +130,16 @@ impl DynamoLedger {
             .set_key(Some(key(keys::user_pk(owner), keys::session_sk(session_id))))
             .update_expression(update)
             .condition_expression(
-                "attribute_exists(pk) AND conversation_id = :conversation AND attribute_not_exists(#erasing)",
+                "attribute_exists(pk) AND conversation_id = :conversation AND attribute_not_exists(#erasing) \
+                 AND (attribute_not_exists(#keys) OR size(#keys) < :max_keys)",
             )
             .expression_attribute_names("#erasing", keys::ERASING)
+            .expression_attribute_names("#keys", RECORDING_KEYS)
             .expression_attribute_values(":conversation", s(conversation_id))
+            .expression_attribute_values(
+                ":max_keys",
+                AttributeValue::N(MAX_RECORDINGS_PER_SESSION.to_string()),
+            )
             .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         for (name, value) in values {
@@ -138,6 +157,7 @@ impl DynamoLedger {
                 Some(UpdateItemError::ConditionalCheckFailedException(e)) => match e.item() {
                     None => Err(LedgerError::SessionNotFound),
                     Some(item) if item.contains_key(keys::ERASING) => Ok(None),
+                    Some(item) if holds(item, conversation_id) => Err(LedgerError::RecordingsFull),
                     Some(_) => Err(LedgerError::SessionMismatch(
                         "the session holds another conversation",
                     )),
@@ -203,8 +223,14 @@ impl DynamoLedger {
         shard: u32,
         cutoff: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<Session>, LedgerError> {
-        self.indexed_before(erasure_shard_key(shard), cutoff, limit)
+        start: Option<Item>,
+    ) -> Result<DueBatch, LedgerError> {
+        self.indexed_before(erasure_shard_key(shard), cutoff, limit, start)
             .await
     }
+}
+
+/// Whether a session item holds the conversation `conversation_id`.
+fn holds(item: &Item, conversation_id: &str) -> bool {
+    matches!(item.get("conversation_id"), Some(AttributeValue::S(c)) if c == conversation_id)
 }

@@ -1,0 +1,183 @@
+//! The sweeper's promises where Tavus fails: a transient error never charges a reservation, and
+//! each due session is visited once per sweep however many keep failing. Tavus over HTTP
+//! (wiremock), the ledger on a table of its own.
+
+use std::time::{Duration, Instant};
+
+use awaknow_core::domain::UserId;
+use awaknow_core::service::sweep::{SweepOptions, SweepReport, sweep};
+use awaknow_core::store::keys;
+use awaknow_core::store::{Activation, DynamoLedger, Reserved};
+use awaknow_core::tavus::TavusClient;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::{alone, at, fresh_ledger, user};
+use crate::tavus_client::{config_for, keys_with};
+
+const CREATED: &str = "2026-11-24T10:00:00Z";
+
+/// An active session of `owner` on `conversation_id`, reserved `minutes` at `CREATED`.
+async fn active(ledger: &DynamoLedger, owner: &UserId, minutes: u32, conversation_id: &str) {
+    let Reserved::New(pending) = ledger
+        .reserve(alone(owner, minutes, at(CREATED)))
+        .await
+        .unwrap()
+    else {
+        panic!("a new session")
+    };
+    let url = format!("https://tavus.daily.co/{conversation_id}");
+    ledger
+        .activate(
+            &pending,
+            Activation {
+                conversation_id,
+                conversation_url: Some(&url),
+                meeting_token: None,
+            },
+        )
+        .await
+        .unwrap();
+}
+
+/// Tavus whose list of conversations is empty; the rest is mounted by each test.
+async fn tavus_listing_nothing() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2/conversations"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"data": [], "total_count": 0})),
+        )
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn sweep_at(ledger: &DynamoLedger, server: &MockServer, now: DateTime<Utc>) -> SweepReport {
+    let (keys, _) = keys_with("tk-sweeper").await;
+    let tavus = TavusClient::new(config_for(&server.uri()), keys.clone());
+    let options = SweepOptions {
+        orphan_min_age: chrono::Duration::zero(),
+        ..SweepOptions::default()
+    };
+    sweep(
+        ledger,
+        &tavus,
+        &keys,
+        options,
+        now,
+        Instant::now() + Duration::from_secs(60),
+    )
+    .await
+}
+
+async fn reserved_and_used(ledger: &DynamoLedger, owner: &UserId) -> (i64, i64) {
+    let usage = ledger.usage(owner, at(CREATED)).await.unwrap();
+    (usage.reserved_minutes, usage.used_minutes)
+}
+
+/// A 5xx or a timeout from Tavus says nothing of what ran: the session waits for the next
+/// sweep (or its shutdown callback) instead of being charged its whole reservation. Only a
+/// conversation Tavus has no record of at all is charged the reservation.
+#[tokio::test]
+async fn a_transient_tavus_error_never_charges_the_reservation() {
+    let ledger = fresh_ledger().await;
+    let owner = user("transient");
+    active(&ledger, &owner, 20, "cflaky").await;
+    let server = tavus_listing_nothing().await;
+    Mock::given(method("GET"))
+        .and(path("/v2/conversations/cflaky"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"error": "unavailable"})))
+        .mount(&server)
+        .await;
+    let later = at(CREATED) + chrono::Duration::hours(2);
+
+    let report = sweep_at(&ledger, &server, later).await;
+    assert_eq!(report.settled_in_full, 0, "{report:?}");
+    assert_eq!(report.failed, 1, "{report:?}");
+    assert_eq!(reserved_and_used(&ledger, &owner).await, (20, 0));
+
+    // Tavus answers that it has no such conversation: then, and only then, the reservation.
+    server.reset().await;
+    let server_uri = server.uri();
+    Mock::given(method("GET"))
+        .and(path("/v2/conversations"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"data": [], "total_count": 0})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/conversations/cflaky"))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(json!({"error": "Invalid conversation_id"})),
+        )
+        .mount(&server)
+        .await;
+    let report = sweep_at(&ledger, &server, later).await;
+    assert_eq!(report.settled_in_full, 1, "{report:?} at {server_uri}");
+    assert_eq!(reserved_and_used(&ledger, &owner).await, (0, 20));
+}
+
+/// Owners whose sessions all fall in index shard `shard`.
+fn owners_in_shard(shard: u32, count: usize) -> Vec<UserId> {
+    std::iter::repeat_with(|| user("shard"))
+        .filter(|u| keys::shard_of(u) == shard)
+        .take(count)
+        .collect()
+}
+
+/// More sessions due in one shard than one batch holds, all failing: each is asked of Tavus
+/// once per sweep (its retries aside), and the sweep goes on to the other shards and the orphan
+/// pass instead of querying the same batch until its deadline.
+#[tokio::test]
+async fn a_sweep_visits_each_failing_session_once() {
+    let ledger = fresh_ledger().await;
+    let due: usize = 205;
+    let owners = owners_in_shard(3, due.div_ceil(2));
+    let mut made = 0;
+    for owner in &owners {
+        for _ in 0..2 {
+            if made < due {
+                active(&ledger, owner, 5, &format!("cfail{made:04}")).await;
+                made += 1;
+            }
+        }
+    }
+    let server = tavus_listing_nothing().await;
+    Mock::given(method("GET"))
+        .and(path_regex("^/v2/conversations/cfail[0-9]+$"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"error": "unavailable"})))
+        .mount(&server)
+        .await;
+
+    let started = Instant::now();
+    let report = sweep_at(&ledger, &server, at(CREATED) + chrono::Duration::hours(2)).await;
+    assert_eq!(report.found, due as u64, "{report:?}");
+    assert_eq!(report.failed, due as u64, "{report:?}");
+    assert!(
+        report.complete,
+        "the sweep ran into its deadline: {report:?}"
+    );
+    let requests = server.received_requests().await.unwrap();
+    let gets = requests
+        .iter()
+        .filter(|r| r.url.path().starts_with("/v2/conversations/cfail"))
+        .count();
+    let attempts = config_for("http://unused").retry.max_attempts as usize;
+    assert!(
+        gets <= due * attempts,
+        "{gets} requests for {due} sessions of {attempts} attempts each"
+    );
+    let listed = requests
+        .iter()
+        .filter(|r| r.url.path() == "/v2/conversations")
+        .count();
+    assert!(listed >= 1, "the orphan pass ran");
+    println!(
+        "sweeper: {due} failing sessions in one shard, {gets} Tavus GETs, {:?}",
+        started.elapsed()
+    );
+}
