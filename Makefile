@@ -12,7 +12,7 @@ export CARGO_TARGET_DIR
 # command line counts.
 USER_ID = $(if $(filter command line,$(origin USER)),$(USER),)
 
-.PHONY: help install test unit lint fmt dev dev-up dev-down token set-plan bench-reset validate build bench fuzz target-dir
+.PHONY: help install test unit lint fmt dev dev-up dev-down token set-plan bench-reset validate build bench fuzz chaos target-dir
 
 help:
 	@echo "make test      every test (starts and stops DynamoDB Local and moto on its own)"
@@ -23,6 +23,7 @@ help:
 	@echo "make bench     init vs a hello world, latency, sizes, reset throughput (prints a table)"
 	@echo "make bench-reset   monthly reset throughput on DynamoDB Local (ACCOUNTS=100000 RUNS=3)"
 	@echo "make fuzz      property tests of every parser, 120,000 cases each (over a million)"
+	@echo "make chaos     the fault campaign and its reconciliation (SEED= SESSIONS=3000)"
 	@echo "make install   fetch DynamoDB Local, moto and cargo-lambda into $(AWAKNOW_CACHE)"
 	@echo "make dev       serve the API at http://127.0.0.1:3000 until Ctrl-C"
 	@echo "make dev-up    the same in the background; make dev-down stops it"
@@ -31,7 +32,7 @@ help:
 
 # What builds first records this checkout in its build directory and removes the build
 # directories of checkouts that no longer exist.
-test unit lint build bench fuzz bench-reset dev dev-up: target-dir
+test unit lint build bench fuzz bench-reset chaos dev dev-up: target-dir
 target-dir:
 	@scripts/target-dir.sh prepare
 
@@ -63,6 +64,9 @@ fuzz:
 
 bench-reset:
 	scripts/bench-reset.sh
+
+chaos:
+	scripts/chaos.sh
 
 # cargo doc: every doc link resolves (private items documented: the crates are read as source).
 lint:

@@ -44,6 +44,11 @@ pub enum LedgerError {
     #[error("the session does not match: {0}")]
     SessionMismatch(&'static str),
 
+    /// The pending session was closed (ended by its owner, released by the sweeper) before its
+    /// conversation could be recorded: here it is, as it is now.
+    #[error("the session was closed before it became active")]
+    NoLongerPending(Box<crate::domain::Session>),
+
     /// The session holds as many recordings as it may: nothing was added.
     #[error("the session holds as many recordings as it may")]
     RecordingsFull,

@@ -40,15 +40,24 @@ impl ApiError {
     // Long on purpose: one arm per error, so the whole mapping reads as one table.
     pub fn problem(&self) -> (Problem, Option<u32>) {
         match self {
-            ApiError::Service(ServiceError::InvalidRequest { detail }) => {
-                (Problem::new(400, "invalid_request", "The request is invalid").with_detail(detail.clone()), None)
-            }
             ApiError::Unauthenticated => (
                 Problem::new(401, "unauthenticated", "Authentication required")
                     .with_detail("send Authorization: Bearer <token> with a valid token"),
                 None,
             ),
-            ApiError::Service(ServiceError::MinutesExhausted { remaining_minutes, plan, resets_at }) => (
+            ApiError::Service(e) => problem_of(e),
+        }
+    }
+}
+
+/// The problem a service error answers, and the `Retry-After` seconds when there is one.
+// Long on purpose: one arm per error, so the whole mapping reads as one table.
+pub fn problem_of(error: &ServiceError) -> (Problem, Option<u32>) {
+    match error {
+            ServiceError::InvalidRequest { detail } => {
+                (Problem::new(400, "invalid_request", "The request is invalid").with_detail(detail.clone()), None)
+            }
+            ServiceError::MinutesExhausted { remaining_minutes, plan, resets_at } => (
                 Problem::new(402, "minutes_exhausted", "No minutes left this period")
                     .with_detail(format!("fewer than one minute is left on the {plan} plan until {}", rfc3339(*resets_at)))
                     .with("remaining_minutes", *remaining_minutes)
@@ -56,13 +65,13 @@ impl ApiError {
                     .with("resets_at", rfc3339(*resets_at)),
                 None,
             ),
-            ApiError::Service(ServiceError::NotFound) => (Problem::new(404, "not_found", "Not found").with_detail("no such session for this user"), None),
-            ApiError::Service(ServiceError::IdempotencyConflict) => (
+            ServiceError::NotFound => (Problem::new(404, "not_found", "Not found").with_detail("no such session for this user"), None),
+            ServiceError::IdempotencyConflict => (
                 Problem::new(409, "idempotency_conflict", "Idempotency-Key reused")
                     .with_detail("this Idempotency-Key was already used with a different request body"),
                 None,
             ),
-            ApiError::Service(ServiceError::TooManyOpenSessions { open_sessions, max_open_sessions }) => (
+            ServiceError::TooManyOpenSessions { open_sessions, max_open_sessions } => (
                 Problem::new(409, "too_many_open_sessions", "Too many open sessions")
                     .with_detail(format!(
                         "you have {open_sessions} sessions open and at most {max_open_sessions} may be open at once; \
@@ -72,32 +81,32 @@ impl ApiError {
                     .with("max_open_sessions", *max_open_sessions),
                 None,
             ),
-            ApiError::Service(ServiceError::TavusUnavailable(_)) => (
+            ServiceError::TavusUnavailable(_) => (
                 Problem::new(502, "tavus_unavailable", "The video service failed")
                     .with_detail("Tavus did not create the conversation; nothing was charged"),
                 None,
             ),
-            ApiError::Service(ServiceError::TavusAtCapacity) => (
+            ServiceError::TavusAtCapacity => (
                 Problem::new(503, "tavus_at_capacity", "The video service is at capacity")
                     .with_detail("too many conversations are running; nothing was charged, try again shortly"),
                 Some(AT_CAPACITY_RETRY_AFTER),
             ),
-            ApiError::Service(ServiceError::DependencyUnavailable(_)) => (
+            ServiceError::DependencyUnavailable(_) => (
                 Problem::new(503, "dependency_unavailable", "A service we depend on is unavailable")
                     .with_detail("try again shortly"),
                 Some(5),
             ),
-            ApiError::Service(ServiceError::Internal(_)) => (
+            ServiceError::Internal(_) => (
                 Problem::new(500, "internal", "Something went wrong on our side")
                     .with_detail("the error is logged with this request's id; retrying will not help until it is fixed"),
                 None,
             ),
-            ApiError::Service(ServiceError::SessionActive) => (
+            ServiceError::SessionActive => (
                 Problem::new(409, "session_active", "The session is still open")
                     .with_detail("end the session first (POST /sessions/{id}/end), then erase it"),
                 None,
             ),
-            ApiError::Service(ServiceError::PreconditionFailed) => (
+            ServiceError::PreconditionFailed => (
                 Problem::new(412, "precondition_failed", "The notes changed")
                     .with_detail(
                         "the notes changed since the ETag sent in If-Match; nothing was written: \
@@ -105,23 +114,22 @@ impl ApiError {
                     ),
                 None,
             ),
-            ApiError::Service(ServiceError::RecordingUnavailable) => (
+            ServiceError::RecordingUnavailable => (
                 Problem::new(400, "recording_unavailable", "Recording is not available")
                     .with_detail("this service does not record calls; create the session without \"record\": true"),
                 None,
             ),
-            ApiError::Service(ServiceError::RecordingKept(_)) => (
+            ServiceError::RecordingKept(_) => (
                 Problem::new(503, "dependency_unavailable", "A service we depend on is unavailable")
                     .with_detail("the recording could not be deleted yet; the erasure finishes on its own shortly, or try again"),
                 Some(ERASURE_RETRY_AFTER),
             ),
-            ApiError::Service(ServiceError::TavusCopyKept(_)) => (
+            ServiceError::TavusCopyKept(_) => (
                 Problem::new(503, "dependency_unavailable", "A service we depend on is unavailable")
                     .with_detail("the video service could not delete its copy of the call; nothing was erased, try again shortly"),
                 Some(ERASURE_RETRY_AFTER),
             ),
         }
-    }
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {

@@ -120,6 +120,13 @@ pub async fn create_session(
         }
     };
     let active = activate(ledger, tavus, &session, &created, &cx).await?;
+    if !active.status.is_open() {
+        let usage = ledger.usage(cx.owner, cx.now).await?;
+        return Ok(Created {
+            session: active,
+            usage,
+        });
+    }
     if created.is_ended() {
         return created_ended(ledger, active, &cx).await;
     }
@@ -240,6 +247,12 @@ async fn activate(
     };
     match ledger.activate(session, activation).await {
         Ok(active) => Ok(active),
+        Err(LedgerError::NoLongerPending(closed)) => {
+            // Its owner ended it while Tavus created the call (or it was released): the call
+            // must not run, and the answer is the session as it is, closed.
+            discard(ledger, tavus, session, created, cx).await;
+            Ok(*closed)
+        }
         Err(e) => {
             // The call must not run unrecorded (the session may have been ended meanwhile, or
             // the write failed).

@@ -96,7 +96,8 @@ impl From<LedgerError> for ServiceError {
             }
             other @ (LedgerError::SessionMismatch(_)
             | LedgerError::CorruptItem(_)
-            | LedgerError::RecordingsFull) => ServiceError::Internal(other.to_string()),
+            | LedgerError::RecordingsFull
+            | LedgerError::NoLongerPending(_)) => ServiceError::Internal(other.to_string()),
         }
     }
 }

@@ -175,7 +175,7 @@ async fn a_released_reservation_charges_nothing_and_frees_the_minutes() {
                 },
             )
             .await,
-        Err(LedgerError::SessionMismatch(_))
+        Err(LedgerError::NoLongerPending(closed)) if closed.status == SessionStatus::Failed
     ));
 }
 
@@ -384,4 +384,33 @@ async fn a_new_user_has_the_free_allowance_without_any_write() {
         (PlanId::Free, 25, 25)
     );
     assert!(ledger.read_account(&owner).await.unwrap().is_none());
+}
+
+/// The activation's write committed but its answer was lost: the SDK's retry finds the session
+/// already active with this very conversation, which is success, not an error (a 500 before).
+#[tokio::test]
+async fn an_activation_whose_answer_was_lost_is_done_not_an_error() {
+    let ledger = fresh_ledger().await;
+    let owner = user("lost-activation");
+    let now = at("2026-11-24T10:00:00Z");
+    let Reserved::New(pending) = ledger.reserve(alone(&owner, 5, now)).await.unwrap() else {
+        panic!("a new session")
+    };
+    let activation = Activation {
+        conversation_id: "clost",
+        conversation_url: Some("https://tavus.daily.co/clost"),
+        meeting_token: None,
+    };
+    let first = ledger.activate(&pending, activation).await.unwrap();
+    let again = ledger.activate(&pending, activation).await.unwrap();
+    assert_eq!(again, first);
+    // Another conversation for the same session is still refused.
+    let other = Activation {
+        conversation_id: "cother",
+        ..activation
+    };
+    assert!(matches!(
+        ledger.activate(&pending, other).await,
+        Err(LedgerError::SessionMismatch(_))
+    ));
 }

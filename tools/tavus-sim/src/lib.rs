@@ -115,7 +115,7 @@
 //!   timers) and then answer `fail_status` `{"error": "simulated failure after the conversation
 //!   was created"}`; `create_then_hang_next`: the next creates create the call and answer
 //!   normally only after `hang_ms`. The create_then counters are used only by creates that
-//!   created a call. 204.
+//!   created a call. 204. `DELETE /_sim/faults` forgets every rule (204).
 //! - `GET /_sim/config`, `POST /_sim/config` `{"transcript_shape", "test_mode_url",
 //!   "require_replica", "recording_shape"}` (any subset; GET also shows `s3_endpoint`): reads
 //!   or changes those settings of a running simulator; both answer the settings after the
@@ -125,6 +125,10 @@
 //!   /v2/conversations/{id}": n, "GET /v2/conversations": n, "POST
 //!   /v2/conversations/{id}/end": n, "DELETE /v2/conversations/{id}": n}` (only those seen),
 //!   `"active": n, "conversations": n` (kept, soft-deleted included), `"joins": n}`.
+//! - `GET /_sim/history`: `{"conversations": [{conversation_id, callback_url, test_mode, status,
+//!   created_at, ended_at, shutdown_reason, deleted}]}` for every conversation ever created,
+//!   hard-deleted ones included (`deleted`: `"hard"`, `"soft"` or null): what ran, for a
+//!   reconciliation of the books.
 //! - `POST /_sim/reset`: forgets calls, rules and counts (not the settings or keys). 204.
 //! - `GET /_sim/health`: `ok`.
 
@@ -693,6 +697,12 @@ async fn control_faults(
     }
 }
 
+/// Forgets every fault rule (counted or not); calls, counts and settings stay.
+async fn clear_faults(AxumState(sim): AxumState<Sim>) -> Response {
+    sim.state().faults.clear();
+    StatusCode::NO_CONTENT.into_response()
+}
+
 fn config_view(config: &SimConfig) -> Value {
     json!({
         "transcript_shape": config.transcript_shape,
@@ -755,6 +765,30 @@ async fn control_stats(AxumState(sim): AxumState<Sim>) -> Response {
     .into_response()
 }
 
+/// Every conversation ever created (hard-deleted ones included), as a reconciliation needs it.
+async fn control_history(AxumState(sim): AxumState<Sim>) -> Response {
+    let state = sim.state();
+    let record = |c: &state::Conversation, deleted: Option<&str>| {
+        json!({
+            "conversation_id": c.id,
+            "callback_url": c.callback_url,
+            "test_mode": c.test_mode,
+            "status": if c.ended.is_some() { "ended" } else { "active" },
+            "created_at": model::tavus_time(c.created_at),
+            "ended_at": c.ended.as_ref().map(|e| model::tavus_time(e.at)),
+            "shutdown_reason": c.ended.as_ref().and_then(|e| e.reason.clone()),
+            "deleted": deleted,
+        })
+    };
+    let mut all: Vec<Value> = state
+        .conversations
+        .values()
+        .map(|c| record(c, c.deleted.then_some("soft")))
+        .collect();
+    all.extend(state.forgotten.iter().map(|c| record(c, Some("hard"))));
+    Json(json!({ "conversations": all })).into_response()
+}
+
 async fn control_reset(AxumState(sim): AxumState<Sim>) -> Response {
     *sim.state() = State::default();
     StatusCode::NO_CONTENT.into_response()
@@ -773,13 +807,14 @@ pub fn router(config: SimConfig) -> Router {
         .route("/_sim/conversations/{id}", get(control_conversation))
         .route("/_sim/conversations/{id}/end", post(control_end))
         .route("/_sim/conversations/{id}/join", post(control_join))
-        .route("/_sim/faults", post(control_faults))
+        .route("/_sim/faults", post(control_faults).delete(clear_faults))
         .route(
             "/_sim/config",
             get(control_get_config).post(control_set_config),
         )
         .route("/_sim/keys", post(control_keys))
         .route("/_sim/stats", get(control_stats))
+        .route("/_sim/history", get(control_history))
         .route("/_sim/reset", post(control_reset))
         .route("/_sim/health", get(|| async { "ok" }))
         .with_state(sim)

@@ -152,6 +152,9 @@ impl Conversation {
 #[derive(Debug, Default)]
 pub struct State {
     pub conversations: HashMap<String, Conversation>,
+    /// Hard-deleted conversations: gone from the v2 API, kept for `GET /_sim/history` (what ran,
+    /// for a reconciliation of the books).
+    pub forgotten: Vec<Conversation>,
     pub faults: Vec<Faults>,
     pub requests: BTreeMap<String, u64>,
     next_seq: u64,
@@ -348,7 +351,9 @@ impl State {
         let at = self.live(id)?.simulated_now(speedup);
         let callbacks = self.end(id, at, ending)?;
         if hard {
-            self.conversations.remove(id);
+            if let Some(c) = self.conversations.remove(id) {
+                self.forgotten.push(c);
+            }
         } else if let Some(c) = self.conversations.get_mut(id) {
             c.deleted = true;
         }

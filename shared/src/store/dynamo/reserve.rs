@@ -305,7 +305,9 @@ impl DynamoLedger {
 }
 
 impl DynamoLedger {
-    /// Records the Tavus conversation of a pending session and marks it active.
+    /// Records the Tavus conversation of a pending session and marks it active. A session
+    /// closed meanwhile (its owner ended it, the sweeper released it) is
+    /// [`LedgerError::NoLongerPending`], with the session as it is.
     pub async fn activate(
         &self,
         pending: &Session,
@@ -358,9 +360,22 @@ impl DynamoLedger {
             Err(err) => match err.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(e)) => match e.item() {
                     None => Err(LedgerError::SessionNotFound),
-                    Some(_) => Err(LedgerError::SessionMismatch(
-                        "the session is no longer pending",
-                    )),
+                    Some(item) => {
+                        let stored = from_item::<SessionItem>(item.clone())?.session;
+                        let ours =
+                            stored.conversation_id.as_deref() == Some(conversation.conversation_id);
+                        match stored.status {
+                            // This very write committed and its answer was lost: done.
+                            SessionStatus::Active if ours => Ok(stored),
+                            // Ended (or released) while the create ran: it stays closed.
+                            SessionStatus::Ended | SessionStatus::Failed => {
+                                Err(LedgerError::NoLongerPending(Box::new(stored)))
+                            }
+                            _ => Err(LedgerError::SessionMismatch(
+                                "the session holds another conversation",
+                            )),
+                        }
+                    }
                 },
                 _ => Err(unavailable(&err)),
             },

@@ -1,0 +1,468 @@
+//! The fault campaign (`make chaos`): many users drive the real code, in-process, against
+//! DynamoDB Local, moto and a Tavus simulator of the campaign's own, while faults are injected at
+//! real seams: an SDK interceptor on DynamoDB ([`dynamo`]), the simulator's fault rules
+//! (failing before and after acting, hanging, 429, 402, at capacity), a callback receiver that
+//! drops, repeats, delays, reorders and fails callbacks ([`callbacks`]), and handlers killed at
+//! an await point ([`users`]). Then the faults stop, every call ends, the callbacks are drained,
+//! the sweeper runs until it finds nothing, and [`reconcile`] checks the books. Every choice
+//! comes from one seeded generator ([`faults`]), so a seed replays the same plan.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use awaknow_core::domain::{PlanCatalog, SessionStatus, UserId};
+use awaknow_core::service::{erase, sweep};
+use awaknow_core::store::DynamoLedger;
+use awaknow_core::tavus::{Companion, RetryPolicy, Tavus, TavusClient, TavusConfig};
+use futures::StreamExt;
+use rand::Rng;
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+pub mod callbacks;
+pub mod dynamo;
+pub mod faults;
+pub mod reconcile;
+pub mod users;
+
+use faults::Faults;
+use reconcile::{Books, Table};
+use users::{Journal, World};
+
+/// What a campaign is asked to do.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub seed: u64,
+    pub sessions: usize,
+    /// Sessions in flight at once.
+    pub concurrency: usize,
+    pub dynamodb: String,
+    pub moto: String,
+}
+
+/// What a campaign did and found.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub faults: BTreeMap<&'static str, u64>,
+    pub created: usize,
+    pub erased: usize,
+    pub sweeps: usize,
+    pub seconds: f64,
+    pub table: Table,
+}
+
+/// The log lines the code wrote, kept to look for private text.
+pub type LogText = Arc<Mutex<Vec<u8>>>;
+
+/// The parts every phase uses.
+struct Rig {
+    ledger: DynamoLedger,
+    tavus: Arc<Tavus>,
+    sim: tavus_sim::RunningSim,
+    api_key: String,
+    faults: Arc<Faults>,
+    receiver: Arc<callbacks::Receiver>,
+    public_url: String,
+}
+
+pub async fn run(config: &Config, logs: LogText) -> Result<Outcome, String> {
+    let started = Instant::now();
+    let rig = rig(config).await?;
+    let world = World {
+        ledger: rig.ledger.clone(),
+        tavus: Arc::clone(&rig.tavus),
+        sim: rig.sim.base_url(),
+        public_url: rig.public_url.clone(),
+        faults: Arc::clone(&rig.faults),
+        journal: Mutex::new(Journal::default()),
+    };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tavus_faults = tokio::spawn(tavus_faults(
+        rig.sim.base_url(),
+        Arc::clone(&rig.faults),
+        Arc::clone(&stop),
+    ));
+    drive_users(&world, config).await;
+
+    // Quiet: no more faults, every call ends, every callback is handled.
+    rig.faults.stop();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = tavus_faults.await;
+    clear_tavus_faults(&rig).await?;
+    end_every_call(&rig).await?;
+    settle_down(&rig).await;
+    let sweeps = sweep_until_clean(&rig).await?;
+
+    let journal = std::mem::take(&mut *world.journal.lock().unwrap_or_else(|p| p.into_inner()));
+    let table = check_books(&rig, &journal, &logs).await?;
+    Ok(Outcome {
+        faults: rig.faults.counts(),
+        created: journal.created.len(),
+        erased: journal.erased.len(),
+        sweeps,
+        seconds: started.elapsed().as_secs_f64(),
+        table,
+    })
+}
+
+async fn rig(config: &Config) -> Result<Rig, String> {
+    let faults = Arc::new(Faults::new(config.seed));
+    let blackhole = blackhole().await?;
+    let sdk = test_support::local_sdk_under_load(&config.dynamodb);
+    let plain = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = format!("chaos-{}", ulid::Ulid::new().to_string().to_lowercase());
+    local_stack::TableDefinition::from_template_file(&test_support::template_path())
+        .map_err(|e| e.to_string())?
+        .create(&plain, &table)
+        .await
+        .map_err(|e| e.to_string())?;
+    // The code under test gets the functions' own timeouts, with the faults in its client.
+    let chaotic =
+        aws_sdk_dynamodb::config::Builder::from(&test_support::local_sdk(&config.dynamodb))
+            .interceptor(dynamo::DynamoChaos {
+                faults: Arc::clone(&faults),
+                blackhole,
+            })
+            .build();
+    let ledger = DynamoLedger::new(
+        aws_sdk_dynamodb::Client::from_conf(chaotic),
+        table,
+        PlanCatalog::default(),
+    )
+    .with_max_open_sessions(3);
+
+    let api_key = format!("chaos-key-{}", ulid::Ulid::new());
+    let secrets = aws_sdk_secretsmanager::Client::new(&test_support::local_sdk(&config.moto));
+    let secret_id = format!("awaknow/chaos/{}", ulid::Ulid::new());
+    secrets
+        .create_secret()
+        .name(&secret_id)
+        .secret_string(&api_key)
+        .send()
+        .await
+        .map_err(|e| format!("create the secret on moto: {e}"))?;
+    let sim = tavus_sim::start(
+        tavus_sim::SimConfig {
+            api_keys: vec![api_key.clone()],
+            max_concurrent: 100_000,
+            ..tavus_sim::SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .map_err(|e| format!("start the simulator: {e}"))?;
+    let companion = Companion {
+        persona_id: Some("p-chaos".into()),
+        replica_id: None,
+    };
+    let tavus = Arc::new(TavusClient::new(
+        TavusConfig {
+            base_url: sim.base_url(),
+            reflect_alone: companion.clone(),
+            resolve_together: companion,
+            retry: RetryPolicy {
+                max_attempts: 3,
+                base_delay: Duration::from_millis(20),
+                max_delay: Duration::from_millis(200),
+            },
+            ..TavusConfig::default()
+        },
+        test_support::keys(secrets, secret_id),
+    ));
+    let receiver = Arc::new(callbacks::Receiver {
+        ledger: ledger.clone(),
+        tavus: Arc::clone(&tavus),
+        recording: None,
+        faults: Arc::clone(&faults),
+        held: Mutex::new(JoinSet::new()),
+        answers: Mutex::new(Vec::new()),
+        internal: Mutex::new(Vec::new()),
+    });
+    let public_url = receiver.serve().await.map_err(|e| e.to_string())?;
+    Ok(Rig {
+        ledger,
+        tavus,
+        sim,
+        api_key,
+        faults,
+        receiver,
+        public_url,
+    })
+}
+
+/// A loopback address that accepts connections and never answers: a DynamoDB slower than the
+/// SDK's attempt timeout.
+async fn blackhole() -> Result<String, String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    Ok(format!("http://{address}"))
+}
+
+/// Users: a third as many as sessions, so they meet their plans' minutes and the cap on open
+/// sessions; a third of the sessions are together with a partner.
+async fn drive_users(world: &World, config: &Config) {
+    let users: Vec<UserId> = (0..(config.sessions / 3).max(4))
+        .filter_map(|n| UserId::parse(&format!("chaos-{}-{n}", config.seed)).ok())
+        .collect();
+    let stories: Vec<(UserId, Option<UserId>)> = (0..config.sessions)
+        .map(|_| {
+            world.faults.with_rng(|rng| {
+                let owner = users[rng.random_range(0..users.len())].clone();
+                let partner = rng
+                    .random_bool(0.3)
+                    .then(|| users[rng.random_range(0..users.len())].clone())
+                    .filter(|p| *p != owner);
+                (owner, partner)
+            })
+        })
+        .collect();
+    let total = stories.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    futures::stream::iter(stories)
+        .map(|(owner, partner)| {
+            let done = &done;
+            async move {
+                users::story(world, owner, partner).await;
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                if n.is_multiple_of(500) || n == total {
+                    eprintln!("chaos: {n}/{total} sessions played");
+                }
+            }
+        })
+        .buffer_unordered(config.concurrency.max(1))
+        .collect::<Vec<()>>()
+        .await;
+}
+
+/// Tavus misbehaves now and then: fails before acting (5xx, 429, 402 out of credits), is at
+/// capacity, creates and then fails, creates and then hangs.
+async fn tavus_faults(base: String, faults: Arc<Faults>, stop: Arc<std::sync::atomic::AtomicBool>) {
+    let http = reqwest::Client::new();
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let (wait, rule, kind) = faults.with_rng(|rng| {
+            let wait = Duration::from_millis(rng.random_range(300..1500));
+            let (rule, kind) = match rng.random_range(0..6) {
+                0 => (
+                    json!({"fail_next": rng.random_range(1..3), "fail_status": 503}),
+                    "tavus 5xx before acting",
+                ),
+                1 => (json!({"fail_next": 1, "fail_status": 429}), "tavus 429"),
+                2 => (
+                    json!({"fail_next": 1, "fail_status": 402}),
+                    "tavus 402 out of credits",
+                ),
+                3 => (json!({"at_capacity_next": 1}), "tavus 400 at capacity"),
+                4 => (
+                    json!({"create_then_fail_next": 1, "fail_status": 502}),
+                    "tavus create acted, then 5xx",
+                ),
+                _ => (
+                    json!({"create_then_hang_next": 1, "hang_ms": rng.random_range(2000..6000)}),
+                    "tavus create acted, then hung",
+                ),
+            };
+            (wait, rule, kind)
+        });
+        tokio::time::sleep(wait).await;
+        if !faults.on() {
+            break;
+        }
+        if http
+            .post(format!("{base}/_sim/faults"))
+            .json(&rule)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            faults.count(kind);
+        }
+    }
+}
+
+async fn clear_tavus_faults(rig: &Rig) -> Result<(), String> {
+    let answer = reqwest::Client::new()
+        .delete(format!("{}/_sim/faults", rig.sim.base_url()))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if answer.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("clear the simulator's faults: {}", answer.status()))
+    }
+}
+
+/// Every call still running ends now, as its people leave.
+async fn end_every_call(rig: &Rig) -> Result<(), String> {
+    let http = reqwest::Client::new();
+    let base = rig.sim.base_url();
+    loop {
+        let page: Value = http
+            .get(format!(
+                "{base}/v2/conversations?status=active&limit=100&page=1"
+            ))
+            .header("x-api-key", &rig.api_key)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let ids: Vec<String> = page["data"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .filter_map(|c| c["conversation_id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        for id in ids {
+            let _ = http
+                .post(format!("{base}/v2/conversations/{id}/end"))
+                .header("x-api-key", &rig.api_key)
+                .send()
+                .await;
+        }
+    }
+}
+
+/// The simulator's callbacks (and its retries) arrive; the held-back ones are handled.
+async fn settle_down(rig: &Rig) {
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        rig.receiver.drain().await;
+    }
+}
+
+/// Sweeps until one finds nothing to do.
+async fn sweep_until_clean(rig: &Rig) -> Result<usize, String> {
+    let options = sweep::SweepOptions {
+        orphan_min_age: chrono::Duration::zero(),
+        ..sweep::SweepOptions::default()
+    };
+    for n in 1..=8u32 {
+        // Each sweep a day after the last, as if the schedule had run meanwhile: what one sweep
+        // leaves due "now" (a copy to delete) the next finds.
+        let later = chrono::Utc::now() + chrono::Duration::days(i64::from(n));
+        let deadline = Instant::now() + Duration::from_secs(240);
+        let report = sweep::sweep(
+            &rig.ledger,
+            &rig.tavus,
+            rig.tavus.secrets(),
+            options,
+            later,
+            deadline,
+        )
+        .await;
+        let erasures = erase::finish_erasures(&rig.ledger, None, later, deadline).await;
+        eprintln!(
+            "chaos: sweep {n}: found {}, released {}, settled {} from Tavus and {} in full, {} copies deleted, {} orphans ended, {} deleted, {} failed",
+            report.found,
+            report.released,
+            report.settled_from_tavus,
+            report.settled_in_full,
+            report.tavus_copies_deleted,
+            report.orphans_ended,
+            report.orphans_deleted,
+            report.failed + erasures.failed
+        );
+        settle_down(rig).await;
+        let idle = report.found == 0
+            && report.orphans_ended + report.orphans_deleted == 0
+            && report.failed + erasures.failed + erasures.finished == 0;
+        if idle {
+            return Ok(n as usize);
+        }
+    }
+    Err("the sweeper still finds work after 8 sweeps".into())
+}
+
+async fn check_books(rig: &Rig, journal: &Journal, logs: &LogText) -> Result<Table, String> {
+    let items = reconcile::scan(&rig.ledger).await?;
+    let history: Value = reqwest::get(format!("{}/_sim/history", rig.sim.base_url()))
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let ran = reconcile::parse_history(&history);
+    let mut listed: HashMap<UserId, HashSet<awaknow_core::domain::SessionId>> = HashMap::new();
+    let owners: HashSet<&UserId> = journal.created.iter().map(|(o, _)| o).collect();
+    for owner in owners {
+        let mut cursor = None;
+        loop {
+            let page = rig
+                .ledger
+                .list_sessions(owner, 50, cursor)
+                .await
+                .map_err(|e| e.to_string())?;
+            let seen = listed.entry(owner.clone()).or_default();
+            seen.extend(page.sessions.iter().map(|(s, _)| s.session_id));
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+    }
+    let mut transcripts = Vec::new();
+    for item in &items {
+        let Ok(s) =
+            serde_dynamo::from_item::<_, awaknow_core::store::items::SessionItem>(item.clone())
+        else {
+            continue;
+        };
+        if s.session.status != SessionStatus::Ended {
+            continue;
+        }
+        let read = rig
+            .ledger
+            .read_transcript(&s.session.owner_id, s.session.session_id)
+            .await
+            .map(|t| t.is_some())
+            .map_err(|e| e.to_string());
+        transcripts.push((s.session.session_id, read));
+    }
+    let webhook_key = rig
+        .tavus
+        .secrets()
+        .webhook_key()
+        .await
+        .map_err(|e| e.to_string())?;
+    let callback_answers = rig
+        .receiver
+        .answers
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let callback_internal = rig
+        .receiver
+        .internal
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let logs =
+        String::from_utf8_lossy(&logs.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
+    Ok(reconcile::reconcile(&Books {
+        items: &items,
+        ran: &ran,
+        journal,
+        callback_answers: &callback_answers,
+        callback_internal: &callback_internal,
+        logs: &logs,
+        webhook_key: &webhook_key,
+        listed: &listed,
+        transcripts: &transcripts,
+    }))
+}

@@ -1,0 +1,125 @@
+//! `make chaos` (`SEED=`, `SESSIONS=`, `CONCURRENCY=`): runs the fault campaign against the
+//! DynamoDB Local and moto of a running local stack (`DYNAMODB_ENDPOINT`, `MOTO_ENDPOINT`), prints
+//! the seed, the faults injected by kind and the reconciliation table, and exits 1 on any
+//! difference.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use chaos::{Config, LogText};
+use tracing_subscriber::fmt::MakeWriter;
+
+/// The log lines of the code under test, in memory.
+#[derive(Clone)]
+struct Captured(LogText);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+fn var(name: &str) -> Result<String, String> {
+    std::env::var(name)
+        .map_err(|_| format!("{name} is not set: run `make chaos`, which starts the local stack"))
+}
+
+fn number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name}: a whole number, not {v:?}")),
+        _ => Ok(default),
+    }
+}
+
+fn config() -> Result<Config, String> {
+    let random = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64 % 1_000_000_000)
+        .unwrap_or(1);
+    Ok(Config {
+        seed: number("SEED", random)?,
+        sessions: number("SESSIONS", 3000)?,
+        concurrency: number("CONCURRENCY", 24)?,
+        dynamodb: var("DYNAMODB_ENDPOINT")?,
+        moto: var("MOTO_ENDPOINT")?,
+    })
+}
+
+fn main() -> ExitCode {
+    let config = match config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("chaos: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let logs: LogText = Arc::new(Mutex::new(Vec::new()));
+    tracing_subscriber::fmt()
+        .json()
+        .with_writer(Captured(Arc::clone(&logs)))
+        .init();
+    println!(
+        "chaos: seed {} with {} sessions (replay: make chaos SEED={} SESSIONS={})",
+        config.seed, config.sessions, config.seed, config.sessions
+    );
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("chaos: no runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = match runtime.block_on(chaos::run(&config, logs)) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("chaos: the campaign could not run: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!(
+        "chaos: {} sessions created, {} erased, {} sweeps to quiet, {:.0} s",
+        outcome.created, outcome.erased, outcome.sweeps, outcome.seconds
+    );
+    println!("\nfaults injected, by kind:");
+    for (kind, count) in &outcome.faults {
+        println!("  {kind:<44} {count:>6}");
+    }
+    println!("\n{}", outcome.table.render());
+    let differences = outcome.table.differences();
+    if differences == 0 {
+        println!(
+            "chaos: the books reconcile: 0 differences (seed {})",
+            config.seed
+        );
+        ExitCode::SUCCESS
+    } else {
+        println!(
+            "chaos: {differences} difference(s) (replay: make chaos SEED={} SESSIONS={})",
+            config.seed, config.sessions
+        );
+        ExitCode::from(1)
+    }
+}
