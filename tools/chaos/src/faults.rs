@@ -13,6 +13,7 @@ pub struct Faults {
     rng: Mutex<StdRng>,
     on: AtomicBool,
     counts: Mutex<BTreeMap<&'static str, u64>>,
+    values: Mutex<BTreeMap<&'static str, i64>>,
 }
 
 impl Faults {
@@ -21,6 +22,7 @@ impl Faults {
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             on: AtomicBool::new(true),
             counts: Mutex::new(BTreeMap::new()),
+            values: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -58,6 +60,21 @@ impl Faults {
             .unwrap_or_else(|p| p.into_inner())
             .entry(kind)
             .or_default() += 1;
+    }
+
+    /// A figure of the run that is no count (printed with the faults).
+    pub fn note_value(&self, what: &'static str, value: i64) {
+        self.values
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(what, value);
+    }
+
+    pub fn values(&self) -> BTreeMap<&'static str, i64> {
+        self.values
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn counts(&self) -> BTreeMap<&'static str, u64> {

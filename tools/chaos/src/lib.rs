@@ -45,6 +45,8 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub faults: BTreeMap<&'static str, u64>,
+    /// Figures of the run that are no counts (Tavus's clock skew).
+    pub values: BTreeMap<&'static str, i64>,
     pub created: usize,
     pub erased: usize,
     pub sweeps: usize,
@@ -57,6 +59,8 @@ pub type LogText = Arc<Mutex<Vec<u8>>>;
 
 /// The parts every phase uses.
 struct Rig {
+    /// Our clock's shift: the campaign starts [`BEFORE_MONTH_END`] before a month ends.
+    offset: chrono::Duration,
     ledger: DynamoLedger,
     tavus: Arc<Tavus>,
     sim: tavus_sim::RunningSim,
@@ -66,10 +70,15 @@ struct Rig {
     public_url: String,
 }
 
+/// How long before a month's end the campaign's clock starts: the monthly reset runs while
+/// sessions are open, and they settle into the old month's history.
+const BEFORE_MONTH_END: chrono::Duration = chrono::Duration::seconds(20);
+
 pub async fn run(config: &Config, logs: LogText) -> Result<Outcome, String> {
     let started = Instant::now();
     let rig = rig(config).await?;
     let world = World {
+        offset: rig.offset,
         ledger: rig.ledger.clone(),
         tavus: Arc::clone(&rig.tavus),
         sim: rig.sim.base_url(),
@@ -83,7 +92,13 @@ pub async fn run(config: &Config, logs: LogText) -> Result<Outcome, String> {
         Arc::clone(&rig.faults),
         Arc::clone(&stop),
     ));
+    let reset = tokio::spawn(monthly_reset(
+        rig.ledger.clone(),
+        rig.offset,
+        Arc::clone(&rig.faults),
+    ));
     drive_users(&world, config).await;
+    let _ = reset.await;
 
     // Quiet: no more faults, every call ends, every callback is handled.
     rig.faults.stop();
@@ -98,6 +113,7 @@ pub async fn run(config: &Config, logs: LogText) -> Result<Outcome, String> {
     let table = check_books(&rig, &journal, &logs).await?;
     Ok(Outcome {
         faults: rig.faults.counts(),
+        values: rig.faults.values(),
         created: journal.created.len(),
         erased: journal.erased.len(),
         sweeps,
@@ -106,8 +122,19 @@ pub async fn run(config: &Config, logs: LogText) -> Result<Outcome, String> {
     })
 }
 
+/// The shift that puts our clock [`BEFORE_MONTH_END`] before the next month begins.
+fn offset_to_month_end(now: chrono::DateTime<chrono::Utc>) -> chrono::Duration {
+    let next = awaknow_core::domain::Period::containing(now)
+        .next()
+        .starts_at();
+    next - now - BEFORE_MONTH_END
+}
+
 async fn rig(config: &Config) -> Result<Rig, String> {
     let faults = Arc::new(Faults::new(config.seed));
+    let offset = offset_to_month_end(chrono::Utc::now());
+    // Tavus's clock is a few seconds off ours, either way.
+    let skew = faults.with_rng(|rng| rng.random_range(-3000i64..=3000));
     let blackhole = blackhole().await?;
     let sdk = test_support::local_sdk_under_load(&config.dynamodb);
     let plain = aws_sdk_dynamodb::Client::new(&sdk);
@@ -146,6 +173,7 @@ async fn rig(config: &Config) -> Result<Rig, String> {
         tavus_sim::SimConfig {
             api_keys: vec![api_key.clone()],
             max_concurrent: 100_000,
+            clock_offset_ms: offset.num_milliseconds() + skew,
             ..tavus_sim::SimConfig::default()
         },
         0,
@@ -180,7 +208,9 @@ async fn rig(config: &Config) -> Result<Rig, String> {
         internal: Mutex::new(Vec::new()),
     });
     let public_url = receiver.serve().await.map_err(|e| e.to_string())?;
+    faults.note_value("clock: Tavus's skew against ours (ms)", skew);
     Ok(Rig {
+        offset,
         ledger,
         tavus,
         sim,
@@ -241,6 +271,24 @@ async fn drive_users(world: &World, config: &Config) {
         .buffer_unordered(config.concurrency.max(1))
         .collect::<Vec<()>>()
         .await;
+}
+
+/// The monthly reset, as the schedule runs it: once the month has turned (by the campaign's
+/// clock), and again a little later (a rerun changes nothing).
+async fn monthly_reset(ledger: DynamoLedger, offset: chrono::Duration, faults: Arc<Faults>) {
+    let turn = BEFORE_MONTH_END + chrono::Duration::seconds(2);
+    for wait in [turn, chrono::Duration::seconds(15)] {
+        tokio::time::sleep(wait.to_std().unwrap_or_default()).await;
+        let now = chrono::Utc::now() + offset;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let options = awaknow_core::service::reset::ResetOptions::default();
+        let report = awaknow_core::service::reset::reset(&ledger, now, deadline, &options).await;
+        eprintln!(
+            "chaos: monthly reset into {}: {} rolled, {} already current, {} failed",
+            report.period, report.rolled, report.already_current, report.failed
+        );
+        faults.count("monthly reset run (a month boundary crossed)");
+    }
 }
 
 /// Tavus misbehaves now and then: fails before acting (5xx, 429, 402 out of credits), is at
@@ -355,7 +403,7 @@ async fn sweep_until_clean(rig: &Rig) -> Result<usize, String> {
     for n in 1..=8u32 {
         // Each sweep a day after the last, as if the schedule had run meanwhile: what one sweep
         // leaves due "now" (a copy to delete) the next finds.
-        let later = chrono::Utc::now() + chrono::Duration::days(i64::from(n));
+        let later = chrono::Utc::now() + rig.offset + chrono::Duration::days(i64::from(n));
         let deadline = Instant::now() + Duration::from_secs(240);
         let report = sweep::sweep(
             &rig.ledger,

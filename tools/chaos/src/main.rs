@@ -105,7 +105,10 @@ fn main() -> ExitCode {
     );
     println!("\nfaults injected, by kind:");
     for (kind, count) in &outcome.faults {
-        println!("  {kind:<44} {count:>6}");
+        println!("  {kind:<48} {count:>6}");
+    }
+    for (what, value) in &outcome.values {
+        println!("  {what:<48} {value:>6}");
     }
     println!("\n{}", outcome.table.render());
     let differences = outcome.table.differences();

@@ -9,7 +9,7 @@ use awaknow_core::domain::{Account, Session, SessionId, SessionStatus, UserId};
 use awaknow_core::secrets::Secret;
 use awaknow_core::service::callback_token;
 use awaknow_core::store::DynamoLedger;
-use awaknow_core::store::items::{AccountItem, SessionItem};
+use awaknow_core::store::items::{AccountItem, PeriodHistory, PeriodHistoryItem, SessionItem};
 use awaknow_core::store::keys;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
@@ -167,10 +167,15 @@ pub struct Books<'a> {
 
 pub fn reconcile(books: &Books<'_>) -> Table {
     let mut accounts: Vec<Account> = Vec::new();
+    let mut histories: Vec<PeriodHistory> = Vec::new();
     let mut sessions: Vec<(Session, bool)> = Vec::new();
     for item in books.items {
         let sk = text(item, keys::SK);
-        if sk == keys::ACCOUNT_SK {
+        if sk.starts_with(keys::PERIOD_SK_PREFIX) {
+            if let Ok(h) = serde_dynamo::from_item::<_, PeriodHistoryItem>(item.clone()) {
+                histories.push(h.history);
+            }
+        } else if sk == keys::ACCOUNT_SK {
             if let Ok(a) = serde_dynamo::from_item::<_, AccountItem>(item.clone()) {
                 accounts.push(a.account);
             }
@@ -184,7 +189,10 @@ pub fn reconcile(books: &Books<'_>) -> Table {
     table
         .rows
         .push(accounts_balance(&accounts, &sessions, books));
-    table.rows.push(accounts_settled(&accounts));
+    table
+        .rows
+        .push(history_balance(&histories, &sessions, books));
+    table.rows.push(accounts_settled(&accounts, &histories));
     table.rows.push(sessions_closed(&sessions));
     table.rows.push(charges_match_tavus(&sessions, books));
     table.rows.push(tavus_left_clean(books));
@@ -197,12 +205,13 @@ pub fn reconcile(books: &Books<'_>) -> Table {
     table
 }
 
-/// used = the charged minutes of its closed sessions this period (erased ones included: their
-/// minutes stay counted); the period's session count = the sessions reserved in it.
-fn accounts_balance(accounts: &[Account], sessions: &[(Session, bool)], books: &Books<'_>) -> Row {
-    let mut row = Row::new("account: used = charged of its sessions; session count agrees");
-    let mut charged: HashMap<(UserId, String), i64> = HashMap::new();
-    let mut counted: HashMap<(UserId, String), i64> = HashMap::new();
+type PerPeriod = HashMap<(UserId, String), i64>;
+
+/// The charged minutes and the count of the sessions of each owner and period (erased ones
+/// included: their minutes stay counted).
+fn per_period(sessions: &[(Session, bool)], books: &Books<'_>) -> (PerPeriod, PerPeriod) {
+    let mut charged: PerPeriod = HashMap::new();
+    let mut counted: PerPeriod = HashMap::new();
     for (s, _) in sessions {
         let key = (s.owner_id.clone(), s.period.to_string());
         *charged.entry(key.clone()).or_default() += i64::from(s.charged_minutes.unwrap_or(0));
@@ -213,6 +222,14 @@ fn accounts_balance(accounts: &[Account], sessions: &[(Session, bool)], books: &
         *charged.entry(key.clone()).or_default() += i64::from(e.charged);
         *counted.entry(key).or_default() += 1;
     }
+    (charged, counted)
+}
+
+/// used = the charged minutes of its closed sessions this period; the period's session count =
+/// the sessions reserved in it.
+fn accounts_balance(accounts: &[Account], sessions: &[(Session, bool)], books: &Books<'_>) -> Row {
+    let mut row = Row::new("account: used = charged of its sessions; session count agrees");
+    let (charged, counted) = per_period(sessions, books);
     for a in accounts {
         let key = (a.user_id.clone(), a.period.to_string());
         let want = charged.get(&key).copied().unwrap_or(0);
@@ -242,13 +259,50 @@ fn accounts_balance(accounts: &[Account], sessions: &[(Session, bool)], books: &
     row
 }
 
-fn accounts_settled(accounts: &[Account]) -> Row {
-    let mut row = Row::new("account: nothing reserved, no session open");
+/// The same for each month the reset closed: its history item holds what its sessions were
+/// charged, late settlements included, and how many were reserved.
+fn history_balance(
+    histories: &[PeriodHistory],
+    sessions: &[(Session, bool)],
+    books: &Books<'_>,
+) -> Row {
+    let mut row = Row::new("history: a closed month's used = charged of its sessions");
+    let (charged, counted) = per_period(sessions, books);
+    for h in histories {
+        let key = (h.user_id.clone(), h.period.to_string());
+        let want = charged.get(&key).copied().unwrap_or(0);
+        row.check(h.used_minutes == want, || {
+            format!(
+                "{} {}: used {} but its sessions were charged {want}",
+                h.user_id, h.period, h.used_minutes
+            )
+        });
+        let reserved = counted.get(&key).copied().unwrap_or(0);
+        row.check(h.sessions == reserved, || {
+            format!(
+                "{} {}: {} sessions counted, {reserved} reserved",
+                h.user_id, h.period, h.sessions
+            )
+        });
+    }
+    row
+}
+
+fn accounts_settled(accounts: &[Account], histories: &[PeriodHistory]) -> Row {
+    let mut row = Row::new("account and history: nothing reserved, no session open");
     for a in accounts {
         row.check(a.reserved_minutes == 0 && a.open_sessions == 0, || {
             format!(
                 "{}: reserved {} minutes, {} open",
                 a.user_id, a.reserved_minutes, a.open_sessions
+            )
+        });
+    }
+    for h in histories {
+        row.check(h.open_reserved_minutes == 0, || {
+            format!(
+                "{} {}: {} minutes still reserved",
+                h.user_id, h.period, h.open_reserved_minutes
             )
         });
     }

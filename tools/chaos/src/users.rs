@@ -22,6 +22,9 @@ const WITH_KEY: f64 = 0.35;
 
 /// What every story shares.
 pub struct World {
+    /// The campaign's clock is shifted to just before a month's end, so sessions straddle the
+    /// monthly reset; every time the users give the code is `now()`.
+    pub offset: chrono::Duration,
     pub ledger: DynamoLedger,
     pub tavus: Arc<Tavus>,
     pub sim: String,
@@ -59,6 +62,10 @@ pub struct Erased {
 }
 
 impl World {
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + self.offset
+    }
+
     fn note<T>(&self, f: impl FnOnce(&mut Journal) -> T) -> T {
         f(&mut self.journal.lock().unwrap_or_else(|p| p.into_inner()))
     }
@@ -131,10 +138,7 @@ pub async fn story(world: &World, owner: UserId, partner: Option<UserId>) {
     };
     if world.roll("user: plan changed mid-month", 0.04) {
         let plan = world.pick(|rng| PlanId::ALL[rng.random_range(0..PlanId::ALL.len())]);
-        let changed = world
-            .ledger
-            .change_plan(&owner, plan, chrono::Utc::now())
-            .await;
+        let changed = world.ledger.change_plan(&owner, plan, world.now()).await;
         world.answered(&changed.map(|_| ()).map_err(ServiceError::from));
     }
     let Some(session) = create_with_retries(world, &owner, &request).await else {
@@ -184,7 +188,7 @@ async fn create_with_retries(
             owner,
             idempotency: key.clone(),
             public_url: &world.public_url,
-            now: chrono::Utc::now(),
+            now: world.now(),
             deadline: deadline(),
             recording: None,
         };
@@ -239,7 +243,7 @@ async fn write_notes(world: &World, author: &UserId, session_id: SessionId) {
     };
     let written = world
         .ledger
-        .write_notes(key, &text, &Precondition::Any, chrono::Utc::now())
+        .write_notes(key, &text, &Precondition::Any, world.now())
         .await;
     world.answered(&written.map(|_| ()).map_err(ServiceError::from));
 }
@@ -251,7 +255,7 @@ async fn end_from_app(world: &World, owner: &UserId, session_id: SessionId) {
             &world.tavus,
             owner,
             session_id,
-            chrono::Utc::now(),
+            world.now(),
             deadline(),
         );
         match world.maybe_killed("end-session killed mid-way", work).await {

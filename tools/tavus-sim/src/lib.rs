@@ -4,7 +4,9 @@
 //! room, and fault injection. Listens on loopback only.
 //!
 //! Simulated time: every timer below runs `--speedup` simulated seconds per real second, and
-//! the timestamps it writes are simulated (creation + the simulated seconds).
+//! the timestamps it writes are simulated (creation + the simulated seconds). A clock offset
+//! (`SimConfig::clock_offset_ms`, default 0) shifts every time it writes: Tavus's clock skewed
+//! against ours, or a test run shifted to a month's end.
 //!
 //! # Tavus API (`x-api-key` checked on each: 401 `{"message": "Invalid access token"}`)
 //!
@@ -181,6 +183,9 @@ pub struct SimConfig {
     /// Where recordings are written (path style, unsigned PUT: the local moto server); `None`:
     /// a recorded call's copy fails (`application.recording_copy_failed`).
     pub s3_endpoint: Option<String>,
+    /// Milliseconds added to the real clock for every time the simulator writes: Tavus's
+    /// clock ahead of (or, negative, behind) the backend's, or a whole test shifted in time.
+    pub clock_offset_ms: i64,
 }
 
 impl Default for SimConfig {
@@ -194,6 +199,7 @@ impl Default for SimConfig {
             require_replica: false,
             recording_shape: RecordingShape::default(),
             s3_endpoint: None,
+            clock_offset_ms: 0,
         }
     }
 }
@@ -431,12 +437,13 @@ async fn create(
             );
         }
     };
-    let (max_concurrent, require_replica, test_mode_url) = {
+    let (max_concurrent, require_replica, test_mode_url, clock_offset_ms) = {
         let config = sim.config();
         (
             config.max_concurrent,
             config.require_replica,
             config.test_mode_url,
+            config.clock_offset_ms,
         )
     };
     if let Err(message) = request.validate(require_replica) {
@@ -451,7 +458,7 @@ async fn create(
                 "User has reached maximum concurrent conversations",
             );
         }
-        let now = Utc::now();
+        let now = Utc::now() + chrono::Duration::milliseconds(clock_offset_ms);
         let conversation = state.create(&request, now, test_mode_url);
         let after = faults::after_create(&mut state.faults, &body);
         let joined = if conversation.test_mode {

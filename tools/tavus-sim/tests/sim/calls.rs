@@ -420,3 +420,74 @@ async fn the_control_end_keeps_its_old_defaults() {
         .header("x-api-key", KEY);
     assert_eq!(sim.send(answer).await.0, 200);
 }
+
+/// `GET /_sim/history` keeps what ran, hard-deleted calls included, for a reconciliation of
+/// the books; `DELETE /_sim/faults` forgets every rule.
+#[tokio::test]
+async fn the_history_keeps_every_call_and_faults_can_be_cleared() {
+    let sim = Sim::fast().await;
+    let gone = id(&sim.create_ok(json!({})).await);
+    let soft = id(&sim.create_ok(json!({})).await);
+    let kept = id(&sim.create_ok(json!({})).await);
+    assert_eq!(sim.end(&gone).await.0, 200);
+    assert_eq!(
+        sim.delete(&format!("/v2/conversations/{gone}?hard=true"))
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        sim.delete(&format!("/v2/conversations/{soft}")).await.0,
+        204
+    );
+    let (status, history) = sim.send(sim.http.get(sim.url("/_sim/history"))).await;
+    assert_eq!(status, 200);
+    let by_id = |c: &str| {
+        history["conversations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["conversation_id"] == c)
+            .cloned()
+            .unwrap_or_else(|| panic!("{c} is not in the history"))
+    };
+    let (gone, soft, kept) = (by_id(&gone), by_id(&soft), by_id(&kept));
+    assert_eq!(
+        (gone["deleted"].as_str(), gone["status"].as_str()),
+        (Some("hard"), Some("ended"))
+    );
+    assert!(gone["ended_at"].is_string() && gone["created_at"].is_string());
+    assert_eq!(soft["deleted"].as_str(), Some("soft"));
+    assert_eq!(
+        (kept["deleted"].as_str(), kept["status"].as_str()),
+        (None, Some("active"))
+    );
+
+    let rule = json!({ "fail_next": 5, "fail_status": 503 });
+    let added = sim
+        .send(sim.http.post(sim.url("/_sim/faults")).json(&rule))
+        .await;
+    assert_eq!(added.0, 204);
+    assert_eq!(sim.create(json!({})).await.0, 503);
+    let cleared = sim.send(sim.http.delete(sim.url("/_sim/faults"))).await;
+    assert_eq!(cleared.0, 204);
+    assert_eq!(sim.create(json!({})).await.0, 200, "the rule is forgotten");
+}
+
+/// A clock offset shifts every time the simulator writes (Tavus's clock skewed against ours,
+/// or a run shifted to a month's end).
+#[tokio::test]
+async fn a_clock_offset_shifts_every_time_written() {
+    let sim = Sim::start(SimConfig {
+        clock_offset_ms: 3_600_000,
+        ..SimConfig::default()
+    })
+    .await;
+    let before = chrono::Utc::now();
+    let call = sim.create_ok(json!({})).await;
+    let shifted = time(&call["created_at"]) - before;
+    assert!(
+        (3599..=3601).contains(&shifted.num_seconds()),
+        "created {shifted} after the real time"
+    );
+}
