@@ -135,6 +135,8 @@ async fn rig(config: &Config) -> Result<Rig, String> {
     let offset = offset_to_month_end(chrono::Utc::now());
     // Tavus's clock is a few seconds off ours, either way.
     let skew = faults.with_rng(|rng| rng.random_range(-3000i64..=3000));
+    // Tavus's list shows a new conversation only after a while.
+    let list_lag = faults.with_rng(|rng| rng.random_range(0u64..3000));
     let blackhole = blackhole().await?;
     let sdk = test_support::local_sdk_under_load(&config.dynamodb);
     let plain = aws_sdk_dynamodb::Client::new(&sdk);
@@ -174,6 +176,7 @@ async fn rig(config: &Config) -> Result<Rig, String> {
             api_keys: vec![api_key.clone()],
             max_concurrent: 100_000,
             clock_offset_ms: offset.num_milliseconds() + skew,
+            list_lag_ms: list_lag,
             ..tavus_sim::SimConfig::default()
         },
         0,
@@ -209,6 +212,10 @@ async fn rig(config: &Config) -> Result<Rig, String> {
     });
     let public_url = receiver.serve().await.map_err(|e| e.to_string())?;
     faults.note_value("clock: Tavus's skew against ours (ms)", skew);
+    faults.note_value(
+        "tavus: its list lags new conversations by (ms)",
+        list_lag as i64,
+    );
     Ok(Rig {
         offset,
         ledger,
@@ -292,13 +299,15 @@ async fn monthly_reset(ledger: DynamoLedger, offset: chrono::Duration, faults: A
 }
 
 /// Tavus misbehaves now and then: fails before acting (5xx, 429, 402 out of credits), is at
-/// capacity, creates and then fails, creates and then hangs.
+/// capacity, creates and then fails, creates and then hangs, fails one GET or one list.
 async fn tavus_faults(base: String, faults: Arc<Faults>, stop: Arc<std::sync::atomic::AtomicBool>) {
     let http = reqwest::Client::new();
     while !stop.load(std::sync::atomic::Ordering::SeqCst) {
         let (wait, rule, kind) = faults.with_rng(|rng| {
             let wait = Duration::from_millis(rng.random_range(300..1500));
-            let (rule, kind) = match rng.random_range(0..6) {
+            let (rule, kind) = match rng.random_range(0..8) {
+                6 => (json!({"fail_next": 1, "fail_status": 503, "when_route": "GET /v2/conversations/{id}"}), "tavus GET of a conversation fails once"),
+                7 => (json!({"fail_next": 1, "fail_status": 500, "when_route": "GET /v2/conversations"}), "tavus list fails once"),
                 0 => (
                     json!({"fail_next": rng.random_range(1..3), "fail_status": 503}),
                     "tavus 5xx before acting",

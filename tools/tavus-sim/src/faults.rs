@@ -19,14 +19,19 @@ pub struct AfterCreate {
     pub hang_ms: Option<u64>,
 }
 
-/// The rules that apply to a request with this body: all of them, or those whose
-/// `when_body_contains` text it holds.
-fn matching<'a>(faults: &'a mut [Faults], body: &[u8]) -> impl Iterator<Item = &'a mut Faults> {
+/// The rules that apply to a request to `route` with this body: all of them, or those whose
+/// `when_body_contains` text it holds and whose `when_route` it is.
+fn matching<'a>(
+    faults: &'a mut [Faults],
+    route: &'a str,
+    body: &[u8],
+) -> impl Iterator<Item = &'a mut Faults> {
     let text = String::from_utf8_lossy(body).into_owned();
     faults.iter_mut().filter(move |rule| {
         rule.when_body_contains
             .as_deref()
             .is_none_or(|needle| text.contains(needle))
+            && rule.when_route.as_deref().is_none_or(|r| r == route)
     })
 }
 
@@ -39,9 +44,13 @@ fn take(counter: &mut u32) -> bool {
     left
 }
 
-pub fn judge(faults: &mut [Faults], body: &[u8], is_create: bool) -> Verdict {
+/// The route of a create.
+pub const CREATE: &str = "POST /v2/conversations";
+
+pub fn judge(faults: &mut [Faults], route: &str, body: &[u8]) -> Verdict {
+    let is_create = route == CREATE;
     let mut verdict = Verdict::default();
-    for rule in matching(faults, body) {
+    for rule in matching(faults, route, body) {
         verdict.latency_ms = verdict.latency_ms.max(rule.latency_ms);
         if verdict.fail.is_none() && take(&mut rule.fail_next) {
             verdict.fail = Some(rule.fail_status);
@@ -57,7 +66,7 @@ pub fn judge(faults: &mut [Faults], body: &[u8], is_create: bool) -> Verdict {
 /// up a rule.
 pub fn after_create(faults: &mut [Faults], body: &[u8]) -> AfterCreate {
     let mut after = AfterCreate::default();
-    for rule in matching(faults, body) {
+    for rule in matching(faults, CREATE, body) {
         if after.fail.is_none() && take(&mut rule.create_then_fail_next) {
             after.fail = Some(rule.fail_status);
         }
@@ -102,7 +111,7 @@ mod tests {
         assert_eq!(after_create(&mut faults, b"tag-a"), AfterCreate::default());
         // The create_then counters are not touched by the pre-request verdict.
         let mut fresh = vec![rule(json!({ "create_then_fail_next": 1 }))];
-        assert_eq!(judge(&mut fresh, b"", true), Verdict::default());
+        assert_eq!(judge(&mut fresh, CREATE, b""), Verdict::default());
         assert_eq!(after_create(&mut fresh, b"").fail, Some(503));
     }
 
@@ -119,7 +128,7 @@ mod tests {
             rule(json!({ "at_capacity_next": 1, "latency_ms": 9, "when_body_contains": "x" })),
         ];
         assert_eq!(
-            judge(&mut faults, b"x", true),
+            judge(&mut faults, CREATE, b"x"),
             Verdict {
                 latency_ms: 9,
                 fail: Some(500),
@@ -127,12 +136,35 @@ mod tests {
             }
         );
         assert_eq!(
-            judge(&mut faults, b"x", true),
+            judge(&mut faults, CREATE, b"x"),
             Verdict {
                 latency_ms: 9,
                 fail: None,
                 at_capacity: false
             }
+        );
+    }
+}
+
+#[cfg(test)]
+mod route_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_rule_for_one_route_leaves_the_others_alone() {
+        let rule = json!({ "fail_next": 1, "when_route": "GET /v2/conversations/{id}" });
+        let mut faults = vec![serde_json::from_value::<Faults>(rule).unwrap()];
+        assert_eq!(judge(&mut faults, CREATE, b"").fail, None);
+        assert_eq!(judge(&mut faults, "GET /v2/conversations", b"").fail, None);
+        assert_eq!(
+            judge(&mut faults, "GET /v2/conversations/{id}", b"").fail,
+            Some(503)
+        );
+        assert_eq!(
+            judge(&mut faults, "GET /v2/conversations/{id}", b"").fail,
+            None,
+            "once"
         );
     }
 }

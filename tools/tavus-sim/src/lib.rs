@@ -37,7 +37,8 @@
 //!   (only when a `system.shutdown` was recorded). `updated_at` is the end time once ended.
 //!   Unknown or deleted id: 400 `{"error": "Invalid conversation_id"}`.
 //! - `GET /v2/conversations?limit=&page=&status=`: `{"data": [...], "total_count": n}`, newest
-//!   first; `limit` default 10 (0 counts as 1), `page` default 1 (0 counts as 1), `status`
+//!   first (a conversation appears only `SimConfig::list_lag_ms` after its creation: a lagging
+//!   list); `limit` default 10 (0 counts as 1), `page` default 1 (0 counts as 1), `status`
 //!   `active` or `ended` (anything else: all); `total_count` counts every match, not the page.
 //!   Items as GET without verbose. Deleted calls are never listed. A malformed query: 400.
 //! - `POST /v2/conversations/{id}/end`: 200, no body; ends the call now (simulated) with
@@ -110,7 +111,8 @@
 //! - `POST /_sim/faults` `{"when_body_contains": null, "fail_next": 0, "fail_status": 503,
 //!   "latency_ms": 0, "at_capacity_next": 0, "create_then_fail_next": 0,
 //!   "create_then_hang_next": 0, "hang_ms": 30000}`: rules add up, each only for requests whose
-//!   body contains `when_body_contains` when set. `fail_next`: the next requests answer
+//!   body contains `when_body_contains` and whose route (as the stats name it, e.g. `"GET
+//!   /v2/conversations/{id}"`) is `when_route`, when set. `fail_next`: the next requests answer
 //!   `fail_status` `{"error": "simulated failure"}` before anything happens; `latency_ms`: every
 //!   request waits first; `at_capacity_next`: the next creates get the concurrency 400;
 //!   `create_then_fail_next`: the next creates create the call (active, with its callbacks and
@@ -183,6 +185,9 @@ pub struct SimConfig {
     /// Where recordings are written (path style, unsigned PUT: the local moto server); `None`:
     /// a recorded call's copy fails (`application.recording_copy_failed`).
     pub s3_endpoint: Option<String>,
+    /// The list shows a conversation only this many milliseconds after its creation (Tavus's
+    /// list lagging new conversations); default 0.
+    pub list_lag_ms: u64,
     /// Milliseconds added to the real clock for every time the simulator writes: Tavus's
     /// clock ahead of (or, negative, behind) the backend's, or a whole test shifted in time.
     pub clock_offset_ms: i64,
@@ -200,6 +205,7 @@ impl Default for SimConfig {
             recording_shape: RecordingShape::default(),
             s3_endpoint: None,
             clock_offset_ms: 0,
+            list_lag_ms: 0,
         }
     }
 }
@@ -341,7 +347,7 @@ async fn gate(
     let verdict = {
         let mut state = sim.state();
         *state.requests.entry(route.to_owned()).or_default() += 1;
-        faults::judge(&mut state.faults, body, route == "POST /v2/conversations")
+        faults::judge(&mut state.faults, route, body)
     };
     if verdict.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(verdict.latency_ms)).await;
@@ -539,11 +545,13 @@ async fn list(
         Ok(q) => q,
         Err(e) => return bad_request(e),
     };
+    let lag = Duration::from_millis(sim.config().list_lag_ms);
     let state = sim.state();
     let mut all: Vec<_> = state
         .conversations
         .values()
         .filter(|c| !c.deleted)
+        .filter(|c| c.created_instant.elapsed() >= lag)
         .filter(|c| match q.status.as_deref() {
             Some("active") => c.ended.is_none(),
             Some("ended") => c.ended.is_some(),

@@ -265,6 +265,10 @@ pub struct ControlConfig {
 pub struct Faults {
     #[serde(default)]
     pub when_body_contains: Option<String>,
+    /// Only requests to this route (`"GET /v2/conversations/{id}"`, as `GET /_sim/stats` names
+    /// them).
+    #[serde(default)]
+    pub when_route: Option<String>,
     /// The next this-many requests fail with `fail_status`.
     #[serde(default)]
     pub fail_next: u32,

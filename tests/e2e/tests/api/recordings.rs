@@ -126,9 +126,10 @@ async fn a_recording_callback_naming_another_bucket_stores_nothing() {
     }
     let still = api.get(&owner, &format!("/sessions/{id}/recording")).await;
     assert_eq!(still.body, json!({ "status": "pending" }));
-    // The same callback naming our bucket is taken: the check above is the bucket's.
+    // The same callback naming our bucket (and a file of this conversation, as Tavus names
+    // them) is taken: the check above is the bucket's.
     let ours = json!({
-        "properties": { "bucket_name": env("RECORDINGS_BUCKET"), "s3_key": "x.mp4" },
+        "properties": { "bucket_name": env("RECORDINGS_BUCKET"), "s3_key": format!("recordings/{conversation}.mp4") },
         "conversation_id": conversation, "webhook_url": callback_url,
         "event_type": "application.recording_ready", "message_type": "application",
         "timestamp": "2026-11-25T10:00:00.000000Z",

@@ -437,7 +437,12 @@ async fn the_sweeper_ends_our_conversations_that_no_active_session_holds() {
         soon(),
     )
     .await;
-    assert_eq!((report.orphans_ended, report.failed), (1, 0), "{report:?}");
+    // Ended, and deleted with the prompt it carried: no session holds it.
+    assert_eq!(
+        (report.orphans_ended, report.orphans_deleted, report.failed),
+        (1, 1, 0),
+        "{report:?}"
+    );
     let status = |id: String| {
         let base = rig.sim.base_url();
         async move {
@@ -453,7 +458,7 @@ async fn the_sweeper_ends_our_conversations_that_no_active_session_holds() {
             c["status"].as_str().unwrap_or("").to_owned()
         }
     };
-    assert_eq!(status(orphan).await, "ended");
+    assert_eq!(status(orphan).await, "", "the orphan is gone from Tavus");
     assert_eq!(
         status(foreign).await,
         "active",
