@@ -804,18 +804,7 @@ async fn a_recording_callback_cannot_claim_another_sessions_file() {
     assert_eq!(played.status, RecordingStatus::Pending);
 
     // Erasing the intruder's session leaves the victim's file.
-    let settled = settle(&ledger, &other).await;
-    let (_server, tavus) = tavus_deleting().await;
-    erase::delete_session(
-        &ledger,
-        &tavus,
-        Some(&recordings),
-        &intruder,
-        settled.session_id,
-        Instant::now() + Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
+    settle_and_erase(&ledger, &recordings, &other).await;
     assert!(exists(&recordings, &theirs).await);
 }
 
@@ -849,13 +838,18 @@ async fn a_session_holds_a_bounded_number_of_recordings() {
     let after = reread(&ledger, &recorded).await;
     assert_eq!(after.playback.object_keys().len(), limit);
     // Still closes and erases.
-    let settled = settle(&ledger, &recorded).await;
+    settle_and_erase(&ledger, &recordings, &recorded).await;
+}
+
+/// Settles `session`, then its owner erases it (Tavus deleting its copy).
+async fn settle_and_erase(ledger: &DynamoLedger, recordings: &Recordings, session: &Session) {
+    let settled = settle(ledger, session).await;
     let (_server, tavus) = tavus_deleting().await;
     erase::delete_session(
-        &ledger,
+        ledger,
         &tavus,
-        Some(&recordings),
-        &owner,
+        Some(recordings),
+        &settled.owner_id,
         settled.session_id,
         Instant::now() + Duration::from_secs(30),
     )

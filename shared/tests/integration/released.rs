@@ -189,13 +189,7 @@ async fn a_create_without_a_room_records_and_deletes_its_conversation() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/v2/conversations"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"data": [], "total_count": 0})),
-        )
-        .mount(&server)
-        .await;
+    crate::sweeper::list_nothing(&server).await;
     let options = SweepOptions {
         grace: chrono::Duration::zero(),
         ..SweepOptions::default()

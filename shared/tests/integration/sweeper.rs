@@ -45,14 +45,19 @@ async fn active(ledger: &DynamoLedger, owner: &UserId, minutes: u32, conversatio
 /// Tavus whose list of conversations is empty; the rest is mounted by each test.
 async fn tavus_listing_nothing() -> MockServer {
     let server = MockServer::start().await;
+    list_nothing(&server).await;
+    server
+}
+
+/// `GET /v2/conversations` answers an empty page (the sweeper's orphan pass finds nothing).
+pub async fn list_nothing(server: &MockServer) {
     Mock::given(method("GET"))
         .and(path("/v2/conversations"))
         .respond_with(
             ResponseTemplate::new(200).set_body_json(json!({"data": [], "total_count": 0})),
         )
-        .mount(&server)
+        .mount(server)
         .await;
-    server
 }
 
 async fn sweep_at(ledger: &DynamoLedger, server: &MockServer, now: DateTime<Utc>) -> SweepReport {
@@ -102,13 +107,7 @@ async fn a_transient_tavus_error_never_charges_the_reservation() {
     // Tavus answers that it has no such conversation: then, and only then, the reservation.
     server.reset().await;
     let server_uri = server.uri();
-    Mock::given(method("GET"))
-        .and(path("/v2/conversations"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"data": [], "total_count": 0})),
-        )
-        .mount(&server)
-        .await;
+    list_nothing(&server).await;
     Mock::given(method("GET"))
         .and(path("/v2/conversations/cflaky"))
         .respond_with(

@@ -1,6 +1,6 @@
 //! The Tavus client at the HTTP level, against wiremock, with the key in moto's Secrets Manager.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use awaknow_core::domain::SessionType;
@@ -578,28 +578,11 @@ async fn end_and_get_use_the_documented_paths() {
     );
 }
 
-/// Collects every log line written while it is the default subscriber.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn the_key_appears_in_no_log_and_no_error() {
     let _logs = crate::support::tavus_client_logs(true).await;
     const KEY: &str = "tk-very-secret-4242";
-    let captured = Captured::default();
+    let captured = test_support::CapturedLogs::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .json()
@@ -640,7 +623,7 @@ async fn the_key_appears_in_no_log_and_no_error() {
         .await
         .unwrap_err();
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(
         logs.contains("tavus answered"),
         "the capture must hold the client's logs: {logs}"

@@ -54,9 +54,6 @@ pub struct Outcome {
     pub table: Table,
 }
 
-/// The log lines the code wrote, kept to look for private text.
-pub type LogText = Arc<Mutex<Vec<u8>>>;
-
 /// The parts every phase uses.
 struct Rig {
     /// Our clock's shift: the campaign starts [`BEFORE_MONTH_END`] before a month ends.
@@ -74,7 +71,8 @@ struct Rig {
 /// sessions are open, and they settle into the old month's history.
 const BEFORE_MONTH_END: chrono::Duration = chrono::Duration::seconds(20);
 
-pub async fn run(config: &Config, logs: LogText) -> Result<Outcome, String> {
+/// Runs the campaign; `logs` holds what the code under test logged.
+pub async fn run(config: &Config, logs: test_support::CapturedLogs) -> Result<Outcome, String> {
     let started = Instant::now();
     let rig = rig(config).await?;
     let world = World {
@@ -446,7 +444,11 @@ async fn sweep_until_clean(rig: &Rig) -> Result<usize, String> {
     Err("the sweeper still finds work after 8 sweeps".into())
 }
 
-async fn check_books(rig: &Rig, journal: &Journal, logs: &LogText) -> Result<Table, String> {
+async fn check_books(
+    rig: &Rig,
+    journal: &Journal,
+    logs: &test_support::CapturedLogs,
+) -> Result<Table, String> {
     let items = reconcile::scan(&rig.ledger).await?;
     let history: Value = reqwest::get(format!("{}/_sim/history", rig.sim.base_url()))
         .await
@@ -509,8 +511,7 @@ async fn check_books(rig: &Rig, journal: &Journal, logs: &LogText) -> Result<Tab
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
-    let logs =
-        String::from_utf8_lossy(&logs.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
+    let logs = logs.text();
     Ok(reconcile::reconcile(&Books {
         items: &items,
         ran: &ran,

@@ -3,38 +3,10 @@
 //! the seed, the faults injected by kind and the reconciliation table, and exits 1 on any
 //! difference.
 
-use std::io::Write;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
 
-use chaos::{Config, LogText};
-use tracing_subscriber::fmt::MakeWriter;
-
-/// The log lines of the code under test, in memory.
-#[derive(Clone)]
-struct Captured(LogText);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
+use chaos::Config;
+use test_support::CapturedLogs;
 
 fn var(name: &str) -> Result<String, String> {
     std::env::var(name)
@@ -73,10 +45,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let logs: LogText = Arc::new(Mutex::new(Vec::new()));
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
     tracing_subscriber::fmt()
         .json()
-        .with_writer(Captured(Arc::clone(&logs)))
+        .with_writer(move || writer.clone())
         .init();
     println!(
         "chaos: seed {} with {} sessions (replay: make chaos SEED={} SESSIONS={})",

@@ -137,3 +137,29 @@ impl CallbackReceiver {
             .unwrap_or_else(|_| panic!("no {what} within {within:?}"))
     }
 }
+
+/// Log lines kept in memory, for a test (or the fault campaign) that looks for what must never
+/// be logged: give it to `tracing_subscriber::fmt().with_writer(..)` (clones share the lines).
+#[derive(Clone, Default)]
+pub struct CapturedLogs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
