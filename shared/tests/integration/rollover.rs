@@ -205,3 +205,38 @@ async fn an_upgrade_adds_the_difference_and_a_downgrade_can_overdraw() {
         .unwrap();
     assert_eq!((history.plan, history.used_minutes), (PlanId::Free, 60));
 }
+
+/// A request whose clock read the old month reaches the ledger after the monthly reset rolled
+/// the account into the new one (the month turned while it ran): it reserves in the account's
+/// month, not a 500. Found by the fault campaign (seed 77).
+#[tokio::test]
+async fn a_request_that_read_the_old_month_reserves_in_the_new_one() {
+    let ledger = fresh_ledger().await;
+    let owner = user("turn");
+    let december = at("2026-12-31T23:59:59.900Z");
+    let january = at("2027-01-01T00:00:00.100Z");
+    ledger.ensure_account(&owner, december).await.unwrap();
+    assert!(matches!(
+        ledger.roll_over(&owner, january).await.unwrap(),
+        RolledOver::Rolled { .. }
+    ));
+    let Reserved::New(late) = ledger.reserve(alone(&owner, 5, december)).await.unwrap() else {
+        panic!("a new session")
+    };
+    assert_eq!(late.period.to_string(), "2027-01");
+    let account = ledger.read_account(&owner).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            account.period.to_string().as_str(),
+            account.reserved_minutes,
+            account.sessions
+        ),
+        ("2027-01", 5, 1)
+    );
+    // It settles into the account's month like any other.
+    let closed = ledger
+        .close(Closing::settle(&late, 3, EndReason::UserEnded, january))
+        .await
+        .unwrap();
+    assert_eq!(closed, Closed::IntoAccount);
+}

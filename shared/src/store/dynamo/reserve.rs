@@ -62,7 +62,8 @@ const SESSION_ITEM: usize = 1;
 impl DynamoLedger {
     /// Reserves minutes and records the session as pending, atomically; idempotent by key.
     pub async fn reserve(&self, request: ReservationRequest) -> Result<Reserved, LedgerError> {
-        let period = Period::containing(request.now);
+        // The request's month; the account's when the month turned while the request ran.
+        let mut period = Period::containing(request.now);
         // What the account held the last time a condition failed on it; caps the next attempt.
         let mut seen: Option<Account> = None;
         for attempt in 0..MAX_ATTEMPTS {
@@ -92,6 +93,9 @@ impl DynamoLedger {
                 seen = self
                     .account_refused(&request, period, stored.as_ref(), attempt)
                     .await?;
+                if let Some(account) = &seen {
+                    period = account.period.max(period);
+                }
                 continue;
             }
             if any_conflict(&outcomes)
@@ -113,7 +117,7 @@ impl DynamoLedger {
     }
 
     /// The account's condition failed. Returns what the account holds, to cap the next attempt
-    /// (`None` when it must be read again), or why no attempt can succeed.
+    /// and give its period (`None` when it must be read again), or why no attempt can succeed.
     async fn account_refused(
         &self,
         request: &ReservationRequest,
@@ -135,11 +139,9 @@ impl DynamoLedger {
             }
             return Ok(None);
         }
-        if account.period > period {
-            return Err(LedgerError::SessionMismatch(
-                "the account is already in a later period than this request's clock",
-            ));
-        }
+        // A later period: the month turned while this request ran (its clock read the old
+        // one), and the reset rolled the account already. The reservation belongs to the
+        // account's month; the caller moves to it.
         self.refuse_when_full(&account)?;
         // Fewer minutes left than asked: the next attempt reserves what is left.
         Ok(Some(account))
