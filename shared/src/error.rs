@@ -49,10 +49,6 @@ pub enum LedgerError {
     #[error("the session was closed before it became active")]
     NoLongerPending(Box<crate::domain::Session>),
 
-    /// The session holds as many recordings as it may: nothing was added.
-    #[error("the session holds as many recordings as it may")]
-    RecordingsFull,
-
     /// Writers kept colliding on the same item after every bounded retry.
     #[error("gave up after {attempts} attempts: other writers kept changing the account")]
     Contention { attempts: u32 },

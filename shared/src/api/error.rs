@@ -37,7 +37,6 @@ impl ApiError {
     }
 
     /// The problem body, and the `Retry-After` seconds when there is one.
-    // Long on purpose: one arm per error, so the whole mapping reads as one table.
     pub fn problem(&self) -> (Problem, Option<u32>) {
         match self {
             ApiError::Unauthenticated => (
@@ -54,82 +53,82 @@ impl ApiError {
 // Long on purpose: one arm per error, so the whole mapping reads as one table.
 pub fn problem_of(error: &ServiceError) -> (Problem, Option<u32>) {
     match error {
-            ServiceError::InvalidRequest { detail } => {
-                (Problem::new(400, "invalid_request", "The request is invalid").with_detail(detail.clone()), None)
-            }
-            ServiceError::MinutesExhausted { remaining_minutes, plan, resets_at } => (
-                Problem::new(402, "minutes_exhausted", "No minutes left this period")
-                    .with_detail(format!("fewer than one minute is left on the {plan} plan until {}", rfc3339(*resets_at)))
-                    .with("remaining_minutes", *remaining_minutes)
-                    .with("plan", plan.as_str())
-                    .with("resets_at", rfc3339(*resets_at)),
-                None,
-            ),
-            ServiceError::NotFound => (Problem::new(404, "not_found", "Not found").with_detail("no such session for this user"), None),
-            ServiceError::IdempotencyConflict => (
-                Problem::new(409, "idempotency_conflict", "Idempotency-Key reused")
-                    .with_detail("this Idempotency-Key was already used with a different request body"),
-                None,
-            ),
-            ServiceError::TooManyOpenSessions { open_sessions, max_open_sessions } => (
-                Problem::new(409, "too_many_open_sessions", "Too many open sessions")
-                    .with_detail(format!(
-                        "you have {open_sessions} sessions open and at most {max_open_sessions} may be open at once; \
-                         end an open session first (POST /sessions/{{id}}/end), then try again"
-                    ))
-                    .with("open_sessions", *open_sessions)
-                    .with("max_open_sessions", *max_open_sessions),
-                None,
-            ),
-            ServiceError::TavusUnavailable(_) => (
-                Problem::new(502, "tavus_unavailable", "The video service failed")
-                    .with_detail("Tavus did not create the conversation; nothing was charged"),
-                None,
-            ),
-            ServiceError::TavusAtCapacity => (
-                Problem::new(503, "tavus_at_capacity", "The video service is at capacity")
-                    .with_detail("too many conversations are running; nothing was charged, try again shortly"),
-                Some(AT_CAPACITY_RETRY_AFTER),
-            ),
-            ServiceError::DependencyUnavailable(_) => (
-                Problem::new(503, "dependency_unavailable", "A service we depend on is unavailable")
-                    .with_detail("try again shortly"),
-                Some(5),
-            ),
-            ServiceError::Internal(_) => (
-                Problem::new(500, "internal", "Something went wrong on our side")
-                    .with_detail("the error is logged with this request's id; retrying will not help until it is fixed"),
-                None,
-            ),
-            ServiceError::SessionActive => (
-                Problem::new(409, "session_active", "The session is still open")
-                    .with_detail("end the session first (POST /sessions/{id}/end), then erase it"),
-                None,
-            ),
-            ServiceError::PreconditionFailed => (
-                Problem::new(412, "precondition_failed", "The notes changed")
-                    .with_detail(
-                        "the notes changed since the ETag sent in If-Match; nothing was written: \
-                         read them again (GET), merge, and write with the new ETag",
-                    ),
-                None,
-            ),
-            ServiceError::RecordingUnavailable => (
-                Problem::new(400, "recording_unavailable", "Recording is not available")
-                    .with_detail("this service does not record calls; create the session without \"record\": true"),
-                None,
-            ),
-            ServiceError::RecordingKept(_) => (
-                Problem::new(503, "dependency_unavailable", "A service we depend on is unavailable")
-                    .with_detail("the recording could not be deleted yet; the erasure finishes on its own shortly, or try again"),
-                Some(ERASURE_RETRY_AFTER),
-            ),
-            ServiceError::TavusCopyKept(_) => (
-                Problem::new(503, "dependency_unavailable", "A service we depend on is unavailable")
-                    .with_detail("the video service could not delete its copy of the call; nothing was erased, try again shortly"),
-                Some(ERASURE_RETRY_AFTER),
-            ),
+        ServiceError::InvalidRequest { detail } => {
+            (Problem::new(400, "invalid_request", "The request is invalid").with_detail(detail.clone()), None)
         }
+        ServiceError::MinutesExhausted { remaining_minutes, plan, resets_at } => (
+            Problem::new(402, "minutes_exhausted", "No minutes left this period")
+                .with_detail(format!("fewer than one minute is left on the {plan} plan until {}", rfc3339(*resets_at)))
+                .with("remaining_minutes", *remaining_minutes)
+                .with("plan", plan.as_str())
+                .with("resets_at", rfc3339(*resets_at)),
+            None,
+        ),
+        ServiceError::NotFound => (Problem::new(404, "not_found", "Not found").with_detail("no such session for this user"), None),
+        ServiceError::IdempotencyConflict => (
+            Problem::new(409, "idempotency_conflict", "Idempotency-Key reused")
+                .with_detail("this Idempotency-Key was already used with a different request body"),
+            None,
+        ),
+        ServiceError::TooManyOpenSessions { open_sessions, max_open_sessions } => (
+            Problem::new(409, "too_many_open_sessions", "Too many open sessions")
+                .with_detail(format!(
+                    "you have {open_sessions} sessions open and at most {max_open_sessions} may be open at once; \
+                     end an open session first (POST /sessions/{{id}}/end), then try again"
+                ))
+                .with("open_sessions", *open_sessions)
+                .with("max_open_sessions", *max_open_sessions),
+            None,
+        ),
+        ServiceError::TavusUnavailable(_) => (
+            Problem::new(502, "tavus_unavailable", "The video service failed")
+                .with_detail("Tavus did not create the conversation; nothing was charged"),
+            None,
+        ),
+        ServiceError::TavusAtCapacity => (
+            Problem::new(503, "tavus_at_capacity", "The video service is at capacity")
+                .with_detail("too many conversations are running; nothing was charged, try again shortly"),
+            Some(AT_CAPACITY_RETRY_AFTER),
+        ),
+        ServiceError::DependencyUnavailable(_) => (
+            Problem::new(503, "dependency_unavailable", "A service we depend on is unavailable")
+                .with_detail("try again shortly"),
+            Some(5),
+        ),
+        ServiceError::Internal(_) => (
+            Problem::new(500, "internal", "Something went wrong on our side")
+                .with_detail("the error is logged with this request's id; retrying will not help until it is fixed"),
+            None,
+        ),
+        ServiceError::SessionActive => (
+            Problem::new(409, "session_active", "The session is still open")
+                .with_detail("end the session first (POST /sessions/{id}/end), then erase it"),
+            None,
+        ),
+        ServiceError::PreconditionFailed => (
+            Problem::new(412, "precondition_failed", "The notes changed")
+                .with_detail(
+                    "the notes changed since the ETag sent in If-Match; nothing was written: \
+                     read them again (GET), merge, and write with the new ETag",
+                ),
+            None,
+        ),
+        ServiceError::RecordingUnavailable => (
+            Problem::new(400, "recording_unavailable", "Recording is not available")
+                .with_detail("this service does not record calls; create the session without \"record\": true"),
+            None,
+        ),
+        ServiceError::RecordingKept(_) => (
+            Problem::new(503, "dependency_unavailable", "A service we depend on is unavailable")
+                .with_detail("the recording could not be deleted yet; the erasure finishes on its own shortly, or try again"),
+            Some(ERASURE_RETRY_AFTER),
+        ),
+        ServiceError::TavusCopyKept(_) => (
+            Problem::new(503, "dependency_unavailable", "A service we depend on is unavailable")
+                .with_detail("the video service could not delete its copy of the call; nothing was erased, try again shortly"),
+            Some(ERASURE_RETRY_AFTER),
+        ),
+    }
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {

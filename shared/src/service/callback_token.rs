@@ -87,6 +87,13 @@ pub fn verify(secret: &Secret, token: &str) -> Option<CallbackClaims> {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
 }
 
+/// The claims of the token at the end of a callback URL (`…/webhooks/tavus/<token>`), when this
+/// key signed it: how the sweeper (and a reconciliation) tells our conversations from others'.
+pub fn verify_url(secret: &Secret, callback_url: &str) -> Option<CallbackClaims> {
+    let token = callback_url.rsplit_once("/webhooks/tavus/")?.1;
+    verify(secret, token)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +151,22 @@ mod tests {
         for junk in ["", "v1", "v1.x", "v2.abc.def", "...", &"a".repeat(5000)] {
             assert!(verify(&secret, junk).is_none(), "{junk}");
         }
+    }
+
+    #[test]
+    fn a_callback_url_verifies_by_its_last_segment_only() {
+        let secret = Secret::new("k");
+        let token = sign(&secret, &claims());
+        let url = format!("https://api.example/webhooks/tavus/{token}");
+        assert_eq!(verify_url(&secret, &url), Some(claims_of(&token, &secret)));
+        assert_eq!(
+            verify_url(&secret, &format!("https://api.example/{token}")),
+            None
+        );
+        assert_eq!(verify_url(&Secret::new("other"), &url), None);
+    }
+
+    fn claims_of(token: &str, secret: &Secret) -> CallbackClaims {
+        verify(secret, token).unwrap()
     }
 }

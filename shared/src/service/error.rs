@@ -96,7 +96,6 @@ impl From<LedgerError> for ServiceError {
             }
             other @ (LedgerError::SessionMismatch(_)
             | LedgerError::CorruptItem(_)
-            | LedgerError::RecordingsFull
             | LedgerError::NoLongerPending(_)) => ServiceError::Internal(other.to_string()),
         }
     }

@@ -6,9 +6,11 @@
 //! - deletes Tavus's copy of settled sessions' conversations that the transcript callback did not
 //!   delete (first storing the transcript from Tavus's record if it never arrived).
 //!
-//! Then, from Tavus's list of active conversations, it ends every conversation of ours (its
-//! callback URL is signed with our key) that no active session holds: the leftovers of a create
-//! whose answer was lost, or of a crash.
+//! Then, from Tavus's lists of active and of ended conversations, it ends and deletes every
+//! conversation of ours (its callback URL is signed with our key) that no session holds: the
+//! leftovers of a create whose answer was lost, of a crash, or of a released create whose copy
+//! could not be deleted. Each due session is visited once per sweep (the index is read on with
+//! a cursor), so sessions that keep failing never hold up the rest.
 
 use std::time::Instant;
 
@@ -562,9 +564,7 @@ fn ours(
     conversation: &Conversation,
     key: &crate::secrets::Secret,
 ) -> Option<callback_token::CallbackClaims> {
-    let url = conversation.callback_url.as_deref()?;
-    let token = url.rsplit_once("/webhooks/tavus/")?.1;
-    callback_token::verify(key, token)
+    callback_token::verify_url(key, conversation.callback_url.as_deref()?)
 }
 
 /// Who holds this conversation: the session its token names, if that session recorded it.

@@ -384,8 +384,7 @@ fn tavus_left_clean(books: &Books<'_>) -> Row {
         let ours = ran
             .callback_url
             .as_deref()
-            .and_then(|u| u.rsplit_once("/webhooks/tavus/"))
-            .and_then(|(_, token)| callback_token::verify(books.webhook_key, token))
+            .and_then(|url| callback_token::verify_url(books.webhook_key, url))
             .is_some();
         if !ours {
             continue;

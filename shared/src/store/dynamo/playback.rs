@@ -61,12 +61,10 @@ impl DynamoLedger {
                 &[("#rec", RECORDING)],
                 Some(AttributeValue::Ss(vec![file.key.clone()])),
             )
-            .await;
+            .await?;
         let old = match old {
-            Ok(Some(old)) => old,
-            Ok(None) => return Ok(RecordingWrite::Erasing),
-            Err(LedgerError::RecordingsFull) => return Ok(RecordingWrite::Full),
-            Err(e) => return Err(e),
+            Ok(old) => old,
+            Err(refused) => return Ok(refused),
         };
         let known = match old.get(RECORDING_KEYS) {
             Some(AttributeValue::Ss(keys)) => keys.contains(&file.key),
@@ -97,21 +95,18 @@ impl DynamoLedger {
                 &[("#failed", RECORDING_FAILED_AT)],
                 None,
             )
-            .await;
-        let old = match old {
-            Err(LedgerError::RecordingsFull) => return Ok(RecordingWrite::Full),
-            other => other?,
-        };
+            .await?;
         Ok(match old {
-            None => RecordingWrite::Erasing,
-            Some(old) if old.contains_key(RECORDING_FAILED_AT) => RecordingWrite::Duplicate,
-            Some(_) => RecordingWrite::Stored,
+            Err(refused) => refused,
+            Ok(old) if old.contains_key(RECORDING_FAILED_AT) => RecordingWrite::Duplicate,
+            Ok(_) => RecordingWrite::Stored,
         })
     }
 
     /// One conditional update of the session that holds `conversation_id`, is not being erased
-    /// and holds fewer than [`MAX_RECORDINGS_PER_SESSION`] recordings. `Ok(Some(old item))`, or
-    /// `Ok(None)` when it is being erased.
+    /// and holds fewer than [`MAX_RECORDINGS_PER_SESSION`] recordings. `Ok(Ok(old item))`, or
+    /// `Ok(Err(why nothing was written))`: [`RecordingWrite::Erasing`] or
+    /// [`RecordingWrite::Full`].
     #[allow(clippy::too_many_arguments)]
     async fn update_recording(
         &self,
@@ -122,7 +117,7 @@ impl DynamoLedger {
         values: &[(&str, AttributeValue)],
         names: &[(&str, &str)],
         keys_set: Option<AttributeValue>,
-    ) -> Result<Option<Item>, LedgerError> {
+    ) -> Result<Result<Item, RecordingWrite>, LedgerError> {
         let mut request = self
             .client
             .update_item()
@@ -152,12 +147,14 @@ impl DynamoLedger {
             request = request.expression_attribute_values(":keys", set);
         }
         match request.send().await {
-            Ok(output) => Ok(Some(output.attributes.unwrap_or_default())),
+            Ok(output) => Ok(Ok(output.attributes.unwrap_or_default())),
             Err(err) => match err.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(e)) => match e.item() {
                     None => Err(LedgerError::SessionNotFound),
-                    Some(item) if item.contains_key(keys::ERASING) => Ok(None),
-                    Some(item) if holds(item, conversation_id) => Err(LedgerError::RecordingsFull),
+                    Some(item) if item.contains_key(keys::ERASING) => {
+                        Ok(Err(RecordingWrite::Erasing))
+                    }
+                    Some(item) if holds(item, conversation_id) => Ok(Err(RecordingWrite::Full)),
                     Some(_) => Err(LedgerError::SessionMismatch(
                         "the session holds another conversation",
                     )),
