@@ -128,6 +128,7 @@ pub static DIMENSIONS: &[Dimension] = &[
             "already_settled",
             "transcript_stored",
             "recording_stored",
+            "late_recording_deleted",
             "ignored",
             // The sweeper.
             "released",

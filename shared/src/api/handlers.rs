@@ -149,7 +149,7 @@ pub(super) async fn tavus_callback(app: &App, request: &ApiRequest) -> Answer {
         keys: tavus.secrets(),
         delete_after_call: tavus.delete_after_call(),
         deadline: request.deadline,
-        recording: app.recordings.as_ref().map(Recordings::target),
+        recordings: app.recordings.as_ref(),
     };
     let token = request.path("token");
     callbacks::tavus_callback(&app.ledger, cx, token, &request.body).await?;

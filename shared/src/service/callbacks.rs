@@ -20,7 +20,7 @@ use crate::LedgerError;
 use crate::domain::minutes::settled_minutes;
 use crate::domain::{EndReason, Session, SessionStatus, SessionType, Transcript};
 use crate::metrics::emit;
-use crate::recording_bucket::RecordingTarget;
+use crate::recording_bucket::Recordings;
 use crate::secrets::Secrets;
 use crate::store::{Closed, Closing, DynamoLedger};
 use crate::tavus::Tavus;
@@ -105,6 +105,8 @@ pub enum Handled {
     TranscriptStored,
     /// A recording in our bucket was recorded with its session (or its copy's failure).
     RecordingStored,
+    /// A recording that arrived after its session was erased was deleted.
+    LateRecordingDeleted,
     Ignored,
 }
 
@@ -116,6 +118,7 @@ impl Handled {
             Handled::AlreadySettled => "already_settled",
             Handled::TranscriptStored => "transcript_stored",
             Handled::RecordingStored => "recording_stored",
+            Handled::LateRecordingDeleted => "late_recording_deleted",
             Handled::Ignored => "ignored",
         }
     }
@@ -129,8 +132,8 @@ pub struct CallbackContext<'a> {
     pub delete_after_call: bool,
     pub deadline: std::time::Instant,
     /// This deployment's recordings bucket (`None`: it records nothing, and recording events
-    /// are ignored).
-    pub recording: Option<&'a RecordingTarget>,
+    /// are ignored). A recording that arrives after its session's erasure is deleted there.
+    pub recordings: Option<&'a Recordings>,
 }
 
 /// One callback: verified, read, and dispatched by its event type.
@@ -147,7 +150,7 @@ pub async fn tavus_callback(
         at: event_time(&envelope),
     };
     let handled = match envelope.event_type.as_str() {
-        RECORDING_READY => playback::recording_ready(ledger, cx.recording, &claims, recording)
+        RECORDING_READY => playback::recording_ready(ledger, cx.recordings, &claims, recording)
             .await?
             .into(),
         RECORDING_COPY_FAILED => playback::recording_failed(ledger, &claims, recording)
@@ -164,6 +167,7 @@ impl From<Recorded> for Handled {
     fn from(recorded: Recorded) -> Handled {
         match recorded {
             Recorded::Stored => Handled::RecordingStored,
+            Recorded::DeletedLate => Handled::LateRecordingDeleted,
             Recorded::Ignored => Handled::Ignored,
         }
     }

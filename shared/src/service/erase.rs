@@ -99,6 +99,13 @@ async fn erase_recordings(
     if !session.playback.record && session.playback.object_keys().is_empty() {
         return Ok(());
     }
+    if let Some(conversation_id) = &session.conversation_id {
+        // Tavus uploads a recording after the call, so one may be announced after the session
+        // is gone: remembered as erased, it is deleted on arrival (see `playback`).
+        ledger
+            .remember_erased_conversation(conversation_id, now)
+            .await?;
+    }
     // From the mark on, no recording can be added; the keys are those the mark saw.
     let marked = ledger.mark_recording_erasure(session, now).await?;
     delete_objects(recordings, &marked).await.map_err(|e| {

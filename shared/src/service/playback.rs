@@ -25,7 +25,7 @@ use super::callback_token::CallbackClaims;
 use crate::LedgerError;
 use crate::domain::playback::recording_ready as parse_recording_ready;
 use crate::domain::{RecordingFile, RecordingStatus, SessionId, UserId};
-use crate::recording_bucket::{MAX_PLAYBACK_LINK, PlaybackLink, RecordingTarget, Recordings};
+use crate::recording_bucket::{MAX_PLAYBACK_LINK, PlaybackLink, Recordings};
 use crate::store::DynamoLedger;
 use crate::store::dynamo::playback::RecordingWrite;
 
@@ -95,6 +95,8 @@ pub(crate) struct RecordingEvent<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Recorded {
     Stored,
+    /// It arrived after its session was erased, and was deleted.
+    DeletedLate,
     /// Nothing changed: a duplicate, a file elsewhere, a session gone or being erased.
     Ignored,
 }
@@ -103,7 +105,7 @@ pub(crate) enum Recorded {
 /// if the file is in this deployment's bucket (`target`; `None`: it records nothing).
 pub(crate) async fn recording_ready(
     ledger: &DynamoLedger,
-    target: Option<&RecordingTarget>,
+    recordings: Option<&Recordings>,
     claims: &CallbackClaims,
     event: RecordingEvent<'_>,
 ) -> Result<Recorded, ServiceError> {
@@ -112,7 +114,7 @@ pub(crate) async fn recording_ready(
         tracing::warn!(session_id = %claims.session_id, "recording callback without a conversation_id; ignored");
         return Ok(Recorded::Ignored);
     };
-    let Some(target) = target else {
+    let Some(target) = recordings.map(Recordings::target) else {
         tracing::warn!(session_id = %claims.session_id, "recording callback, but this deployment keeps no recordings; ignored");
         return Ok(Recorded::Ignored);
     };
@@ -134,7 +136,34 @@ pub(crate) async fn recording_ready(
     let written = ledger
         .store_recording(&claims.owner, claims.session_id, conversation_id, &file)
         .await;
-    ignore_gone(claims, written, "recording")
+    match (written, recordings) {
+        (Ok(RecordingWrite::Erasing) | Err(LedgerError::SessionNotFound), Some(recordings)) => {
+            delete_if_erased(ledger, recordings, claims, conversation_id, &file.key).await
+        }
+        (written, _) => ignore_gone(claims, written, "recording"),
+    }
+}
+
+/// A recording announced for a session that is gone or being erased: deleted if its
+/// conversation was erased (erased stays erased, however late Tavus uploads), else ignored. A
+/// failed delete is a 503, so Tavus sends the callback again.
+async fn delete_if_erased(
+    ledger: &DynamoLedger,
+    recordings: &Recordings,
+    claims: &CallbackClaims,
+    conversation_id: &str,
+    key: &str,
+) -> Result<Recorded, ServiceError> {
+    if !ledger.conversation_was_erased(conversation_id).await? {
+        tracing::warn!(session_id = %claims.session_id, "a recording for a session that is gone or being erased, whose conversation was not erased; ignored");
+        return Ok(Recorded::Ignored);
+    }
+    recordings.delete(key).await.map_err(|e| {
+        tracing::warn!(session_id = %claims.session_id, error = %e, "a recording that arrived after its erasure was not deleted; Tavus will send it again");
+        ServiceError::RecordingKept(e.to_string())
+    })?;
+    tracing::info!(session_id = %claims.session_id, "a recording that arrived after its erasure was deleted");
+    Ok(Recorded::DeletedLate)
 }
 
 /// `application.recording_copy_failed`: marks the session's recording failed.
@@ -181,7 +210,6 @@ fn ignore_gone(
             Ok(Recorded::Ignored)
         }
         Ok(RecordingWrite::Erasing) => {
-            // The object expires with the bucket's lifecycle rule.
             tracing::warn!(session_id = %claims.session_id, "{what} for a session being erased; ignored");
             Ok(Recorded::Ignored)
         }

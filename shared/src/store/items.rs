@@ -192,6 +192,17 @@ impl NotesItem {
     }
 }
 
+/// Remembers that a recorded conversation was erased, and nothing else: no user, no session.
+/// A recording Tavus announces later for it is deleted on arrival; DynamoDB's TTL removes the
+/// item after [`crate::store::dynamo::playback::ERASED_CONVERSATION_MEMORY`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasedConversationItem {
+    pub pk: String,
+    pub sk: String,
+    /// TTL attribute (epoch seconds).
+    pub expires_at: i64,
+}
+
 /// Remembers which session an Idempotency-Key created, and a fingerprint of the request, so a
 /// retry finds the first attempt and a different request under the same key is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

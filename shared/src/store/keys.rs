@@ -74,6 +74,14 @@ pub fn notes_prefix(session: SessionId) -> String {
     format!("NOTES#{session}#")
 }
 
+/// The memory of an erased recorded conversation: its own partition, keyed by the conversation
+/// alone (no user id), so a recording that arrives after the erasure is known as erased.
+pub fn erased_conversation_pk(conversation_id: &str) -> String {
+    format!("ERASED_CONVERSATION#{conversation_id}")
+}
+
+pub const ERASED_CONVERSATION_SK: &str = "ERASED";
+
 pub fn idempotency_sk(key: &str) -> String {
     format!("IDEMPOTENCY#{key}")
 }

@@ -32,6 +32,9 @@
 //!   erasure waiting for its recordings stays where the sweeper finds it.
 //! - [`DynamoLedger::erase_session`]: the session, its transcript, everyone's notes and the
 //!   participation items.
+//! - [`DynamoLedger::remember_erased_conversation`], [`DynamoLedger::conversation_was_erased`]:
+//!   an erased recorded conversation is remembered (its id alone, for 30 days), so a recording
+//!   Tavus announces after the erasure is deleted on arrival.
 //!
 //! **Reads** (consistent where a write depends on them): [`DynamoLedger::usage`],
 //! [`DynamoLedger::read_account`], [`DynamoLedger::read_history`],

@@ -180,7 +180,7 @@ impl Hooks {
     async fn post(
         &self,
         ledger: &DynamoLedger,
-        target: Option<&RecordingTarget>,
+        recordings: Option<&Recordings>,
         session: &Session,
         body: Value,
     ) -> Result<Handled, ApiError> {
@@ -189,7 +189,7 @@ impl Hooks {
             keys: &self.keys,
             delete_after_call: false,
             deadline: Instant::now() + Duration::from_secs(10),
-            recording: target,
+            recordings,
         };
         let token = self.token(session).await;
         callbacks::tavus_callback(ledger, cx, &token, body.to_string().as_bytes())
@@ -228,7 +228,7 @@ async fn recording_ready_in_either_shape_is_bound_to_its_session_once() {
         json!({"bucket_name": target.bucket, "s3_key": key(&legacy, "one.mp4"), "duration": 14}),
     );
     let first = hooks
-        .post(&ledger, Some(target), &legacy, body.clone())
+        .post(&ledger, Some(&recordings), &legacy, body.clone())
         .await;
     assert_eq!(first.unwrap(), Handled::RecordingStored);
     let stored = reread(&ledger, &legacy).await;
@@ -240,7 +240,7 @@ async fn recording_ready_in_either_shape_is_bound_to_its_session_once() {
     assert_eq!(file.ready_at, at("2026-11-24T10:03:05.123456Z"));
     assert_eq!(stored.playback.status(), RecordingStatus::Ready);
     // A duplicate changes nothing.
-    let again = hooks.post(&ledger, Some(target), &legacy, body).await;
+    let again = hooks.post(&ledger, Some(&recordings), &legacy, body).await;
     assert_eq!(again.unwrap(), Handled::Ignored);
     assert_eq!(reread(&ledger, &legacy).await, stored);
     // A second part of the same call: kept for erasure, the first one still plays.
@@ -249,7 +249,7 @@ async fn recording_ready_in_either_shape_is_bound_to_its_session_once() {
         json!({"bucket_name": target.bucket, "s3_key": key(&legacy, "two.mp4"), "duration": 3}),
     );
     hooks
-        .post(&ledger, Some(target), &legacy, part)
+        .post(&ledger, Some(&recordings), &legacy, part)
         .await
         .unwrap();
     let both = reread(&ledger, &legacy).await;
@@ -267,7 +267,7 @@ async fn recording_ready_in_either_shape_is_bound_to_its_session_once() {
         &newer,
         json!({"storage_provider": "s3", "storage_uri": format!("s3://{}/{}", target.bucket, key(&newer, "rec.mp4"))}),
     );
-    let stored = hooks.post(&ledger, Some(target), &newer, body).await;
+    let stored = hooks.post(&ledger, Some(&recordings), &newer, body).await;
     assert_eq!(stored.unwrap(), Handled::RecordingStored);
     let file = reread(&ledger, &newer).await.playback.recording.unwrap();
     assert_eq!(
@@ -280,7 +280,7 @@ async fn recording_ready_in_either_shape_is_bound_to_its_session_once() {
     let malformed = hooks
         .post(
             &ledger,
-            Some(target),
+            Some(&recordings),
             &third,
             ready(&third, json!({"bucket_name": target.bucket})),
         )
@@ -313,7 +313,7 @@ async fn a_recording_elsewhere_or_for_another_conversation_stores_nothing() {
         let handled = hooks
             .post(
                 &ledger,
-                Some(target),
+                Some(&recordings),
                 &recorded,
                 ready(&recorded, properties.clone()),
             )
@@ -326,7 +326,9 @@ async fn a_recording_elsewhere_or_for_another_conversation_stores_nothing() {
         json!({"bucket_name": target.bucket, "s3_key": "recordings/c-someone-else/k.mp4"}),
     );
     other["conversation_id"] = json!("c-someone-else");
-    let handled = hooks.post(&ledger, Some(target), &recorded, other).await;
+    let handled = hooks
+        .post(&ledger, Some(&recordings), &recorded, other)
+        .await;
     assert_eq!(handled.unwrap(), Handled::Ignored);
     // A deployment that keeps no recordings.
     let ours = ready(
@@ -354,12 +356,7 @@ async fn a_failed_copy_shows_failed_and_nothing_of_tavus_s_message() {
         json!({"error_message": "AccessDenied assuming arn:aws:iam::999:role/internal-secret"}),
     );
     let handled = hooks
-        .post(
-            &ledger,
-            Some(recordings.target()),
-            &recorded,
-            failed.clone(),
-        )
+        .post(&ledger, Some(&recordings), &recorded, failed.clone())
         .await;
     assert_eq!(handled.unwrap(), Handled::RecordingStored);
     let view = RecordingView::from(
@@ -379,7 +376,7 @@ async fn a_failed_copy_shows_failed_and_nothing_of_tavus_s_message() {
     assert!(!format!("{stored:?}").contains("internal-secret"));
     // Once: a duplicate changes nothing.
     let again = hooks
-        .post(&ledger, Some(recordings.target()), &recorded, failed)
+        .post(&ledger, Some(&recordings), &recorded, failed)
         .await;
     assert_eq!(again.unwrap(), Handled::Ignored);
     assert_eq!(reread(&ledger, &recorded).await, stored);
@@ -431,7 +428,7 @@ async fn the_owner_and_the_participants_play_it_through_a_five_minute_link() {
         json!({"bucket_name": recordings.target().bucket, "s3_key": file, "duration": 14}),
     );
     hooks
-        .post(&ledger, Some(recordings.target()), &recorded, body)
+        .post(&ledger, Some(&recordings), &recorded, body)
         .await
         .unwrap();
 
@@ -507,7 +504,7 @@ async fn with_recordings(
             json!({"bucket_name": recordings.target().bucket, "s3_key": key}),
         );
         hooks
-            .post(ledger, Some(recordings.target()), &recorded, body)
+            .post(ledger, Some(recordings), &recorded, body)
             .await
             .unwrap();
     }
@@ -610,15 +607,20 @@ async fn a_failed_recording_delete_is_finished_by_the_sweeper() {
         !in_sweep_index(&ledger, &settled).await,
         "the settlement sweep leaves it alone"
     );
-    // Being erased: nothing more can be added to it.
+    // Being erased: nothing more can be added to it, and a file announced now is deleted.
+    let late_file = key(&settled, "late.mp4");
+    put(&recordings, &late_file, b"uploaded late").await;
     let late = ready(
         &settled,
-        json!({"bucket_name": recordings.target().bucket, "s3_key": key(&settled, "late.mp4")}),
+        json!({"bucket_name": recordings.target().bucket, "s3_key": late_file}),
     );
-    let handled = hooks
-        .post(&ledger, Some(recordings.target()), &settled, late)
-        .await;
-    assert_eq!(handled.unwrap(), Handled::Ignored);
+    let handled = hooks.post(&ledger, Some(&recordings), &settled, late).await;
+    assert_eq!(handled.unwrap(), Handled::LateRecordingDeleted);
+    assert!(!exists(&recordings, &late_file).await);
+    assert_eq!(
+        reread(&ledger, &settled).await.playback.object_keys().len(),
+        keys.len()
+    );
 
     // Not due before its minute is up; a sweep that still cannot reach S3 keeps it.
     let now = Utc::now();
@@ -786,7 +788,9 @@ async fn a_recording_callback_cannot_claim_another_sessions_file() {
         &victim,
         json!({"bucket_name": target.bucket, "s3_key": theirs}),
     );
-    let stored = hooks.post(&ledger, Some(target), &victim, announced).await;
+    let stored = hooks
+        .post(&ledger, Some(&recordings), &victim, announced)
+        .await;
     assert_eq!(stored.unwrap(), Handled::RecordingStored);
 
     let other = session(&ledger, &intruder, &user("intruder-partner"), true).await;
@@ -794,7 +798,7 @@ async fn a_recording_callback_cannot_claim_another_sessions_file() {
         &other,
         json!({"bucket_name": target.bucket, "s3_key": theirs}),
     );
-    let handled = hooks.post(&ledger, Some(target), &other, claim).await;
+    let handled = hooks.post(&ledger, Some(&recordings), &other, claim).await;
     assert_eq!(handled.unwrap(), Handled::Ignored);
     let after = reread(&ledger, &other).await;
     assert!(after.playback.object_keys().is_empty(), "{after:?}");
@@ -826,7 +830,7 @@ async fn a_session_holds_a_bounded_number_of_recordings() {
             json!({"bucket_name": target.bucket, "s3_key": key(&recorded, &format!("part-{part}.mp4"))}),
         );
         if hooks
-            .post(&ledger, Some(target), &recorded, body)
+            .post(&ledger, Some(&recordings), &recorded, body)
             .await
             .unwrap()
             == Handled::RecordingStored
@@ -855,4 +859,42 @@ async fn settle_and_erase(ledger: &DynamoLedger, recordings: &Recordings, sessio
     )
     .await
     .unwrap();
+}
+
+/// Tavus writes a recording after the call ends, and its callback can come after the owner
+/// erased the session (or while the erasure waits for S3): the file is deleted on arrival, so
+/// erased stays erased. A callback naming a conversation that was never erased deletes nothing.
+#[tokio::test]
+async fn a_recording_that_arrives_after_its_erasure_is_deleted_on_arrival() {
+    let ledger = fresh_ledger().await;
+    let recordings = bucket().await;
+    let hooks = Hooks::new().await;
+    let owner = user("late-recording-owner");
+    let erased = session(&ledger, &owner, &user("late-recording-partner"), true).await;
+    let live = session(&ledger, &user("live-owner"), &user("live-partner"), true).await;
+    let live_file = key(&live, "call.mp4");
+    put(&recordings, &live_file, b"a live session's call").await;
+    settle_and_erase(&ledger, &recordings, &erased).await;
+
+    let late_file = key(&erased, "call.mp4");
+    put(&recordings, &late_file, b"the erased call").await;
+    let late = ready(
+        &erased,
+        json!({"bucket_name": recordings.target().bucket, "s3_key": late_file}),
+    );
+    let handled = hooks.post(&ledger, Some(&recordings), &erased, late).await;
+    assert_eq!(handled.unwrap(), Handled::LateRecordingDeleted);
+    assert!(!exists(&recordings, &late_file).await, "erased means gone");
+
+    // The erased session's callback URL naming a file of a conversation nobody erased.
+    let claim = ready(
+        &live,
+        json!({"bucket_name": recordings.target().bucket, "s3_key": live_file}),
+    );
+    let handled = hooks.post(&ledger, Some(&recordings), &erased, claim).await;
+    assert_eq!(handled.unwrap(), Handled::Ignored);
+    assert!(
+        exists(&recordings, &live_file).await,
+        "nothing else deleted"
+    );
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use awaknow_core::api::error::problem_of;
-use awaknow_core::recording_bucket::RecordingTarget;
+use awaknow_core::recording_bucket::Recordings;
 use awaknow_core::service::callbacks::{CallbackContext, tavus_callback};
 use awaknow_core::store::DynamoLedger;
 use awaknow_core::tavus::Tavus;
@@ -31,7 +31,7 @@ const KILLED: f64 = 0.02;
 pub struct Receiver {
     pub ledger: DynamoLedger,
     pub tavus: Arc<Tavus>,
-    pub recording: Option<RecordingTarget>,
+    pub recordings: Option<Recordings>,
     pub faults: Arc<Faults>,
     /// Callbacks held back, handled later by these tasks.
     pub held: Mutex<JoinSet<()>>,
@@ -76,7 +76,7 @@ impl Receiver {
             keys: self.tavus.secrets(),
             delete_after_call: self.tavus.delete_after_call(),
             deadline: Instant::now() + Duration::from_secs(20),
-            recording: self.recording.as_ref(),
+            recordings: self.recordings.as_ref(),
         };
         let work = tavus_callback(&self.ledger, cx, token, body);
         let answered = if self.faults.roll("callback handler killed mid-way", KILLED) {
@@ -118,7 +118,9 @@ async fn deliver(
     body: Bytes,
 ) -> StatusCode {
     let faults = &receiver.faults;
-    if faults.roll("callback dropped", DROPPED) {
+    // A recording's announcement is never lost here: Tavus's file would then be known to no
+    // session, and only a listing of the bucket can find it (not this campaign's to reconcile).
+    if !announces_recording(&body) && faults.roll("callback dropped", DROPPED) {
         return StatusCode::NO_CONTENT;
     }
     if faults.roll("callback delayed and reordered", DELAYED) {
@@ -142,4 +144,12 @@ async fn deliver(
         return StatusCode::SERVICE_UNAVAILABLE;
     }
     status
+}
+
+fn announces_recording(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| {
+        v["event_type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("application.recording"))
+    })
 }

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use awaknow_core::domain::{PlanCatalog, SessionStatus, UserId};
+use awaknow_core::recording_bucket::{RecordingTarget, Recordings};
 use awaknow_core::service::{erase, sweep};
 use awaknow_core::store::DynamoLedger;
 use awaknow_core::tavus::{Companion, RetryPolicy, Tavus, TavusClient, TavusConfig};
@@ -65,6 +66,8 @@ struct Rig {
     faults: Arc<Faults>,
     receiver: Arc<callbacks::Receiver>,
     public_url: String,
+    recordings: Recordings,
+    recordings_down: Recordings,
 }
 
 /// How long before a month's end the campaign's clock starts: the monthly reset runs while
@@ -83,6 +86,8 @@ pub async fn run(config: &Config, logs: test_support::CapturedLogs) -> Result<Ou
         public_url: rig.public_url.clone(),
         faults: Arc::clone(&rig.faults),
         journal: Mutex::new(Journal::default()),
+        recordings: rig.recordings.clone(),
+        recordings_down: rig.recordings_down.clone(),
     };
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let tavus_faults = tokio::spawn(tavus_faults(
@@ -108,7 +113,8 @@ pub async fn run(config: &Config, logs: test_support::CapturedLogs) -> Result<Ou
     let sweeps = sweep_until_clean(&rig).await?;
 
     let journal = std::mem::take(&mut *world.journal.lock().unwrap_or_else(|p| p.into_inner()));
-    let table = check_books(&rig, &journal, &logs).await?;
+    let objects = bucket_objects(&rig, &config.moto).await?;
+    let table = check_books(&rig, &journal, &logs, &objects).await?;
     Ok(Outcome {
         faults: rig.faults.counts(),
         values: rig.faults.values(),
@@ -169,8 +175,10 @@ async fn rig(config: &Config) -> Result<Rig, String> {
         .send()
         .await
         .map_err(|e| format!("create the secret on moto: {e}"))?;
+    let (recordings, recordings_down) = recordings_bucket(&config.moto).await?;
     let sim = tavus_sim::start(
         tavus_sim::SimConfig {
+            s3_endpoint: Some(config.moto.clone()),
             api_keys: vec![api_key.clone()],
             max_concurrent: 100_000,
             clock_offset_ms: offset.num_milliseconds() + skew,
@@ -202,7 +210,7 @@ async fn rig(config: &Config) -> Result<Rig, String> {
     let receiver = Arc::new(callbacks::Receiver {
         ledger: ledger.clone(),
         tavus: Arc::clone(&tavus),
-        recording: None,
+        recordings: Some(recordings.clone()),
         faults: Arc::clone(&faults),
         held: Mutex::new(JoinSet::new()),
         answers: Mutex::new(Vec::new()),
@@ -223,7 +231,71 @@ async fn rig(config: &Config) -> Result<Rig, String> {
         faults,
         receiver,
         public_url,
+        recordings,
+        recordings_down,
     })
+}
+
+/// An S3 client of moto's, addressing buckets in the path; `attempts`: the SDK's.
+fn s3_client(endpoint: &str, attempts: u32) -> aws_sdk_s3::Client {
+    let sdk = test_support::local_sdk(endpoint)
+        .to_builder()
+        .retry_config(
+            aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(attempts),
+        )
+        .build();
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// A new recordings bucket on moto, and the same bucket through an endpoint nobody answers (an
+/// S3 outage during an erasure).
+async fn recordings_bucket(moto: &str) -> Result<(Recordings, Recordings), String> {
+    let client = s3_client(moto, 3);
+    let bucket = format!("chaos-{}", ulid::Ulid::new().to_string().to_lowercase());
+    client
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .map_err(|e| format!("create the recordings bucket on moto: {e}"))?;
+    let target = RecordingTarget {
+        bucket,
+        region: "us-east-1".into(),
+        role_arn: "arn:aws:iam::123456789012:role/chaos-recordings".into(),
+    };
+    Ok((
+        Recordings::with_client(client, target.clone()),
+        Recordings::with_client(s3_client("http://127.0.0.1:9", 1), target),
+    ))
+}
+
+/// Every object in the recordings bucket.
+async fn bucket_objects(rig: &Rig, moto: &str) -> Result<Vec<String>, String> {
+    let client = s3_client(moto, 3);
+    let mut keys = Vec::new();
+    let mut token = None;
+    loop {
+        let page = client
+            .list_objects_v2()
+            .bucket(&rig.recordings.target().bucket)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .map_err(|e| format!("list the recordings bucket: {e}"))?;
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
+        match page.next_continuation_token() {
+            Some(next) => token = Some(next.to_owned()),
+            None => return Ok(keys),
+        }
+    }
 }
 
 /// A loopback address that accepts connections and never answers: a DynamoDB slower than the
@@ -421,7 +493,8 @@ async fn sweep_until_clean(rig: &Rig) -> Result<usize, String> {
             deadline,
         )
         .await;
-        let erasures = erase::finish_erasures(&rig.ledger, None, later, deadline).await;
+        let erasures =
+            erase::finish_erasures(&rig.ledger, Some(&rig.recordings), later, deadline).await;
         eprintln!(
             "chaos: sweep {n}: found {}, released {}, settled {} from Tavus and {} in full, {} copies deleted, {} orphans ended, {} deleted, {} failed",
             report.found,
@@ -448,6 +521,7 @@ async fn check_books(
     rig: &Rig,
     journal: &Journal,
     logs: &test_support::CapturedLogs,
+    objects: &[String],
 ) -> Result<Table, String> {
     let items = reconcile::scan(&rig.ledger).await?;
     let history: Value = reqwest::get(format!("{}/_sim/history", rig.sim.base_url()))
@@ -522,5 +596,6 @@ async fn check_books(
         webhook_key: &webhook_key,
         listed: &listed,
         transcripts: &transcripts,
+        objects,
     }))
 }

@@ -163,6 +163,8 @@ pub struct Books<'a> {
     pub listed: &'a HashMap<UserId, HashSet<SessionId>>,
     /// Transcripts read back: (session, whether it read whole).
     pub transcripts: &'a [(SessionId, Result<bool, String>)],
+    /// Every object left in the recordings bucket.
+    pub objects: &'a [String],
 }
 
 pub fn reconcile(books: &Books<'_>) -> Table {
@@ -197,6 +199,7 @@ pub fn reconcile(books: &Books<'_>) -> Table {
     table.rows.push(charges_match_tavus(&sessions, books));
     table.rows.push(tavus_left_clean(books));
     table.rows.push(erasures_complete(books));
+    table.rows.push(recordings_held(&sessions, books));
     table.rows.push(created_listed(books));
     table.rows.push(idempotency(books));
     table.rows.push(transcripts_whole(books));
@@ -423,6 +426,39 @@ fn erasures_complete(books: &Books<'_>) -> Row {
     }
     for found in &books.journal.erased_but_found {
         row.check(false, || format!("found after 204: {found}"));
+    }
+    row
+}
+
+/// Every file Tavus wrote into the bucket is held by a session (so its people can play it and
+/// its erasure deletes it); none is left of an erased session, however late it was announced.
+fn recordings_held(sessions: &[(Session, bool)], books: &Books<'_>) -> Row {
+    let mut row = Row::new("recordings: every file held by a session, none of an erased one");
+    let held: HashSet<String> = sessions
+        .iter()
+        .flat_map(|(s, _)| s.playback.object_keys())
+        .collect();
+    let erased: Vec<&str> = books
+        .journal
+        .erased
+        .iter()
+        .filter_map(|e| e.conversation_id.as_deref())
+        .collect();
+    for key in books.objects {
+        let of_erased = erased.iter().find(|c| key.contains(**c));
+        row.check(of_erased.is_none(), || {
+            format!(
+                "{key}: a recording of erased conversation {}",
+                of_erased.copied().unwrap_or("")
+            )
+        });
+        row.check(held.contains(key), || format!("{key}: held by no session"));
+    }
+    let stored: HashSet<&String> = books.objects.iter().collect();
+    for key in &held {
+        row.check(stored.contains(key), || {
+            format!("{key}: held, but not in the bucket")
+        });
     }
     row
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use awaknow_core::api::error::problem_of;
 use awaknow_core::domain::{PlanId, Precondition, Session, SessionId, SessionStatus, UserId};
+use awaknow_core::recording_bucket::Recordings;
 use awaknow_core::service::create::{CreateContext, CreateSessionRequest, Created, create_session};
 use awaknow_core::service::{ServiceError, erase, settle};
 use awaknow_core::store::{DynamoLedger, IdempotencyKey, NotesKey};
@@ -19,6 +20,8 @@ use crate::faults::Faults;
 
 const KILLED: f64 = 0.03;
 const WITH_KEY: f64 = 0.35;
+const RECORDED: f64 = 0.3;
+const JOINED: f64 = 0.85;
 
 /// What every story shares.
 pub struct World {
@@ -31,6 +34,10 @@ pub struct World {
     pub public_url: String,
     pub faults: Arc<Faults>,
     pub journal: Mutex<Journal>,
+    /// The recordings bucket on moto, as the functions reach it.
+    pub recordings: Recordings,
+    /// The same bucket through an S3 endpoint nobody answers.
+    pub recordings_down: Recordings,
 }
 
 /// What the users saw, for the reconciliation.
@@ -128,10 +135,12 @@ pub async fn story(world: &World, owner: UserId, partner: Option<UserId>) {
     let prompt = format!("chaos-prompt-{} about my week", ulid::Ulid::new());
     world.note(|j| j.needles.push(prompt.clone()));
     let minutes = world.pick(|rng| rng.random_range(1..=8u32));
+    let record = world.roll("user: a recorded session", RECORDED);
     let body = match &partner {
         Some(p) => json!({"session_type": "resolve_together", "prompt": prompt,
-                          "participants": [p.as_str()], "max_minutes": minutes}),
-        None => json!({"session_type": "reflect_alone", "prompt": prompt, "max_minutes": minutes}),
+                          "participants": [p.as_str()], "max_minutes": minutes, "record": record}),
+        None => json!({"session_type": "reflect_alone", "prompt": prompt, "max_minutes": minutes,
+                       "record": record}),
     };
     let Ok(request) = CreateSessionRequest::parse(body.to_string().as_bytes(), &owner) else {
         return;
@@ -147,6 +156,9 @@ pub async fn story(world: &World, owner: UserId, partner: Option<UserId>) {
     world.note(|j| j.created.push((owner.clone(), session.session_id)));
     if session.status != SessionStatus::Active {
         return;
+    }
+    if world.pick(|rng| rng.random_bool(JOINED)) {
+        join(world, &session).await;
     }
     let pause = world.pick(|rng| Duration::from_millis(rng.random_range(0..1500)));
     tokio::time::sleep(pause).await;
@@ -190,7 +202,7 @@ async fn create_with_retries(
             public_url: &world.public_url,
             now: world.now(),
             deadline: deadline(),
-            recording: None,
+            recording: Some(world.recordings.target()),
         };
         let work = create_session(
             &world.ledger,
@@ -274,6 +286,28 @@ async fn end_from_app(world: &World, owner: &UserId, session_id: SessionId) {
     }
 }
 
+/// The owner opens the link the app got: a person in the call (who starts the recording of a
+/// recorded one; a call nobody joined has none).
+async fn join(world: &World, session: &Session) {
+    let (Some(conversation_id), Some(url)) = (&session.conversation_id, &session.conversation_url)
+    else {
+        return;
+    };
+    let link = match &session.meeting_token {
+        Some(token) if url.contains('?') => format!("{url}&t={}", token.expose()),
+        Some(token) => format!("{url}?t={}", token.expose()),
+        None => url.clone(),
+    };
+    let _ = reqwest::Client::new()
+        .post(format!(
+            "{}/_sim/conversations/{conversation_id}/join",
+            world.sim
+        ))
+        .json(&json!({ "url": link }))
+        .send()
+        .await;
+}
+
 /// The call ends at Tavus after a random length; its callbacks follow.
 async fn tavus_ends(world: &World, session: &Session) {
     let Some(conversation_id) = &session.conversation_id else {
@@ -303,10 +337,15 @@ async fn erase_when_closed(world: &World, owner: &UserId, session_id: SessionId)
     };
     let mut killed = false;
     for _ in 0..4 {
+        let recordings = if world.roll("s3 unreachable during an erasure", 0.1) {
+            &world.recordings_down
+        } else {
+            &world.recordings
+        };
         let work = erase::delete_session(
             &world.ledger,
             &world.tavus,
-            None,
+            Some(recordings),
             owner,
             session_id,
             deadline(),

@@ -67,7 +67,9 @@
 //! Recordings (`src/recording.rs`): a call created with `properties.enable_recording: true` and
 //! `recording_s3_bucket_name` (which then needs `recording_s3_bucket_region` and
 //! `aws_assume_role_arn`, or the create is a 400) is recorded as if the front end had started
-//! the recording in the call. When it ends (any way but test mode), after the transcript, the
+//! the recording in the call, once a person joined (`POST /_sim/conversations/{id}/join`; Tavus's
+//! docs: `enable_recording` only allows it, the client starts it). When it ends (any way but
+//! test mode; a call nobody joined only through `/_sim/.../end`), after the transcript, the
 //! simulator PUTs a 4 KiB file (an MP4 `ftyp` box and padding naming the conversation: not a
 //! playable video) to `<--s3-endpoint>/<bucket>/recordings/<conversation_id>.mp4` and then
 //! sends `application.recording_ready` (timestamp end + 5 s) with `bucket_name`, `s3_key`,
@@ -402,6 +404,7 @@ fn schedule(sim: &Sim, c: &Conversation, timer: Timer) {
 fn fire(sim: &Sim, id: &str, timer: Timer, at: chrono::DateTime<Utc>) -> Vec<Callback> {
     let (shape, plan) = (sim.shape(), sim.recording_plan());
     let mut state = sim.state();
+    let plan = plan.if_joined(state.conversations.get(id));
     let ending = match timer {
         Timer::MaxCallDuration => {
             Ending::with("max_call_duration reached", TranscriptSpec::shaped(shape))
@@ -589,7 +592,7 @@ async fn end(
             "end_conversation_endpoint_hit",
             TranscriptSpec::shaped(shape),
         )
-        .recorded(plan);
+        .recorded(plan.if_joined(Some(c)));
         state.end(&id, at, ending)
     };
     sim.send(callbacks.unwrap_or_default());
@@ -616,11 +619,12 @@ async fn delete(
         Err(e) => return bad_request(e),
     };
     let (speedup, shape, plan) = (sim.speedup(), sim.shape(), sim.recording_plan());
+    let mut state = sim.state();
+    let plan = plan.if_joined(state.conversations.get(&id));
     let ending =
         Ending::with("daily_room_has_been_deleted", TranscriptSpec::shaped(shape)).recorded(plan);
-    let deleted = sim
-        .state()
-        .delete(&id, q.hard.unwrap_or(false), ending, speedup);
+    let deleted = state.delete(&id, q.hard.unwrap_or(false), ending, speedup);
+    drop(state);
     match deleted {
         Some(callbacks) => {
             sim.send(callbacks);

@@ -80,6 +80,16 @@ pub struct RecordingPlan {
     pub endpoint: Option<String>,
 }
 
+impl RecordingPlan {
+    /// The plan for a call that ends by itself or through the API: Tavus's docs say
+    /// `enable_recording` only allows a recording, and a person in the call starts it; a call
+    /// nobody joined has none.
+    pub fn if_joined(mut self, c: Option<&Conversation>) -> Self {
+        self.recorded &= c.is_some_and(|c| c.joins > 0);
+        self
+    }
+}
+
 impl Ending {
     /// Shutdown then transcript, as Tavus sends them for a call that ended.
     pub fn with(reason: &str, transcript: TranscriptSpec) -> Self {

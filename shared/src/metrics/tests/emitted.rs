@@ -270,6 +270,7 @@ fn callbacks_are_counted_on_arrival_and_by_outcome() {
             Handled::AlreadySettled,
             Handled::TranscriptStored,
             Handled::RecordingStored,
+            Handled::LateRecordingDeleted,
             Handled::Ignored,
         ] {
             emit::callback_handled(handled.as_str());
@@ -287,6 +288,7 @@ fn callbacks_are_counted_on_arrival_and_by_outcome() {
             "already_settled",
             "transcript_stored",
             "recording_stored",
+            "late_recording_deleted",
             "ignored"
         ]
     );

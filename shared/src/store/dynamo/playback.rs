@@ -9,11 +9,11 @@ use chrono::{DateTime, Utc};
 
 use super::errors::unavailable;
 use super::sweep::DueBatch;
-use super::{DynamoLedger, Item, from_item, key, s};
+use super::{DynamoLedger, Item, from_item, key, s, to_item};
 use crate::LedgerError;
 use crate::domain::playback::MAX_RECORDINGS_PER_SESSION;
 use crate::domain::{RecordingFile, Session, SessionId, SessionStatus, UserId};
-use crate::store::items::SessionItem;
+use crate::store::items::{ErasedConversationItem, SessionItem};
 use crate::store::keys;
 
 /// The attributes of [`crate::domain::Playback`] as stored.
@@ -34,6 +34,10 @@ pub enum RecordingWrite {
     /// nothing was added, so the item never outgrows DynamoDB's 400 KB.
     Full,
 }
+
+/// How long an erased recorded conversation is remembered: far longer than Tavus takes to
+/// upload a recording and announce it (hours at most), short enough that the memory goes too.
+pub const ERASED_CONVERSATION_MEMORY: chrono::Duration = chrono::Duration::days(30);
 
 /// The index shard key of erasures waiting for their recording objects.
 pub fn erasure_shard_key(shard: u32) -> String {
@@ -211,6 +215,51 @@ impl DynamoLedger {
                 _ => Err(unavailable(&err)),
             },
         }
+    }
+
+    /// Remembers, before a recorded session is erased, that its conversation was (see
+    /// [`ErasedConversationItem`]). Idempotent: a retried erasure writes it again.
+    pub async fn remember_erased_conversation(
+        &self,
+        conversation_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        let item = ErasedConversationItem {
+            pk: keys::erased_conversation_pk(conversation_id),
+            sk: keys::ERASED_CONVERSATION_SK.to_owned(),
+            expires_at: (now + ERASED_CONVERSATION_MEMORY).timestamp(),
+        };
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&item)?))
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(())
+    }
+
+    /// Whether `conversation_id` belonged to a session that was erased (within
+    /// [`ERASED_CONVERSATION_MEMORY`]).
+    pub async fn conversation_was_erased(
+        &self,
+        conversation_id: &str,
+    ) -> Result<bool, LedgerError> {
+        let found = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::erased_conversation_pk(conversation_id),
+                keys::ERASED_CONVERSATION_SK.to_owned(),
+            )))
+            .consistent_read(true)
+            .projection_expression("#pk")
+            .expression_attribute_names("#pk", keys::PK)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(found.item.is_some())
     }
 
     /// Sessions of `shard` whose erasure has waited since before `cutoff` for its recording

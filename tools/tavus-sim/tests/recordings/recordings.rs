@@ -1,5 +1,5 @@
 //! Recorded calls: the file written into the bucket on moto's S3, then `recording_ready` in
-//! either shape; a failed copy; a call nobody recorded.
+//! either shape; a failed copy; a call nobody recorded (nobody started it, or nobody joined).
 
 use serde_json::{Value, json};
 use tavus_sim::{RecordingShape, SimConfig, recording_key};
@@ -122,7 +122,13 @@ async fn a_recorded_call_writes_its_file_then_announces_it_in_either_shape() {
 async fn a_copy_that_fails_is_announced_as_failed() {
     let sim = sim_with(None, RecordingShape::Legacy).await;
     let mut receiver = Receiver::start().await;
-    let call = id(&sim.create_ok(recorded(&receiver.url, "nowhere")).await);
+    let created = sim.create_ok(recorded(&receiver.url, "nowhere")).await;
+    let call = id(&created);
+    // A person joined and started the recording; the call ends through the API.
+    let joined = sim
+        .join(&call, created["conversation_url"].as_str().unwrap())
+        .await;
+    assert_eq!(joined.0, 204, "{}", joined.1);
     sim.end(&call).await;
     let events = until_recording(&mut receiver, &call).await;
     let failed = events.last().unwrap();
@@ -146,12 +152,15 @@ async fn calls_not_recorded_announce_no_recording() {
         json!({ "duration_seconds": 5, "recorded": false }),
     )
     .await;
+    // Recording allowed, but nobody joined to start it (ended through the API).
+    let unjoined = id(&sim.create_ok(recorded(&receiver.url, "unused")).await);
+    sim.end(&unjoined).await;
     // No recording asked for.
     let plain = id(&sim.create_ok(json!({ "callback_url": receiver.url })).await);
     assert_eq!(sim.view(&plain).await["recording"], Value::Null);
     sim.control_end(&plain, json!({ "duration_seconds": 5 }))
         .await;
-    for call in [&allowed, &plain] {
+    for call in [&allowed, &unjoined, &plain] {
         let view = sim
             .wait_for(call, "ended", |v| v["status"] == "ended")
             .await;
