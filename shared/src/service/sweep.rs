@@ -255,28 +255,68 @@ impl Sweeper<'_> {
                 return Outcome::Failed;
             }
         };
-        let (closing, outcome) = match settlement_from(&session, &details) {
-            Some(closing) => (closing, Outcome::FromTavus),
-            None => {
-                // Still running past its reservation and grace: stop it, charge the reservation.
-                if let Err(e) = self
-                    .tavus
-                    .end_conversation(conversation_id, self.deadline)
-                    .await
-                {
-                    tracing::warn!(session_id = %session.session_id, error = %e, "could not end an overdue conversation");
-                }
+        let closing = match settlement_from(&session, &details) {
+            Some(closing) => closing,
+            None => match self.end_overdue(&session, conversation_id).await {
+                Ok(closing) => closing,
+                Err(outcome) => return outcome,
+            },
+        };
+        let closing = closing.delete_tavus_copy(&session, self.now);
+        self.close(&session, closing, Outcome::FromTavus).await
+    }
+
+    /// A call still running past its reservation and grace: stopped, then charged what Tavus
+    /// says ran (its end time, capped at the reservation). When Tavus cannot say yet, the next
+    /// sweep asks again; the reservation is charged only if Tavus has no record at all.
+    async fn end_overdue(
+        &self,
+        session: &Session,
+        conversation_id: &str,
+    ) -> Result<Closing, Outcome> {
+        match self
+            .tavus
+            .end_conversation(conversation_id, self.deadline)
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if e.is_unknown_conversation() => {}
+            Err(e) => {
+                tracing::warn!(session_id = %session.session_id, error = %e, "could not end an overdue conversation; the next sweep tries again");
+                return Err(Outcome::Failed);
+            }
+        }
+        let after = self
+            .tavus
+            .get_conversation(conversation_id, self.deadline)
+            .await;
+        match after
+            .as_ref()
+            .map(|details| settlement_from(session, details))
+        {
+            Ok(Some(closing)) => Ok(Closing {
+                reason: EndReason::Swept,
+                ..closing
+            }),
+            Ok(None) => {
+                tracing::warn!(session_id = %session.session_id, "an ended conversation still shows running; the next sweep asks again");
+                Err(Outcome::Failed)
+            }
+            Err(e) if e.is_unknown_conversation() => {
                 let closing = Closing::settle(
-                    &session,
+                    session,
                     session.reserved_minutes,
                     EndReason::Swept,
                     self.now,
-                );
-                (closing, Outcome::InFull)
+                )
+                .delete_tavus_copy(session, self.now);
+                Err(self.close(session, closing, Outcome::InFull).await)
             }
-        };
-        let closing = closing.delete_tavus_copy(&session, self.now);
-        self.close(&session, closing, outcome).await
+            Err(e) => {
+                tracing::warn!(session_id = %session.session_id, error = %e, "tavus has no answer after ending a call; the next sweep asks again");
+                Err(Outcome::Failed)
+            }
+        }
     }
 
     async fn close(&self, session: &Session, closing: Closing, outcome: Outcome) -> Outcome {

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use awaknow_core::domain::UserId;
+use awaknow_core::domain::{EndReason, UserId};
 use awaknow_core::service::sweep::{SweepOptions, SweepReport, sweep};
 use awaknow_core::store::keys;
 use awaknow_core::store::{Activation, DynamoLedger, Reserved};
@@ -179,4 +179,53 @@ async fn a_sweep_visits_each_failing_session_once() {
         "sweeper: {due} failing sessions in one shard, {gets} Tavus GETs, {:?}",
         started.elapsed()
     );
+}
+
+/// A call still running past its reservation is ended by the sweeper and charged what Tavus
+/// then says ran (capped at the reservation), not the reservation on a guess.
+#[tokio::test]
+async fn an_overdue_call_is_ended_and_charged_what_ran() {
+    let ledger = fresh_ledger().await;
+    let owner = user("overdue");
+    active(&ledger, &owner, 20, "coverdue").await;
+    let server = tavus_listing_nothing().await;
+    let running = json!({"conversation_id": "coverdue", "status": "active",
+                         "created_at": CREATED, "updated_at": CREATED});
+    let ended = json!({"conversation_id": "coverdue", "status": "ended",
+                       "created_at": CREATED, "updated_at": "2026-11-24T10:03:00Z"});
+    Mock::given(method("GET"))
+        .and(path("/v2/conversations/coverdue"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(running))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/conversations/coverdue"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(ended))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v2/conversations/coverdue/end"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path_regex("^/v2/conversations/coverdue"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+
+    let later = at(CREATED) + chrono::Duration::hours(2);
+    let report = sweep_at(&ledger, &server, later).await;
+    assert_eq!(
+        (report.settled_from_tavus, report.settled_in_full),
+        (1, 0),
+        "{report:?}"
+    );
+    assert_eq!(reserved_and_used(&ledger, &owner).await, (0, 3));
+    let page = ledger.list_sessions(&owner, 10, None).await.unwrap();
+    assert_eq!(page.sessions[0].0.end_reason, Some(EndReason::Swept));
 }

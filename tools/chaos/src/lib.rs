@@ -102,6 +102,7 @@ pub async fn run(config: &Config, logs: test_support::CapturedLogs) -> Result<Ou
     ));
     drive_users(&world, config).await;
     let _ = reset.await;
+    crowded_sweep(&world, &rig, config).await?;
 
     // Quiet: no more faults, every call ends, every callback is handled.
     rig.faults.stop();
@@ -348,6 +349,82 @@ async fn drive_users(world: &World, config: &Config) {
         .buffer_unordered(config.concurrency.max(1))
         .collect::<Vec<()>>()
         .await;
+}
+
+/// How many sessions of one shard fall due at once in [`crowded_sweep`]: more than a query's
+/// batch of 200, so the sweep pages through one shard, under faults.
+const CROWD: usize = 270;
+
+/// Many sessions of users of one shard, left unattended, then a sweep a day later (the sweeper
+/// fell behind) while the faults go on: it must page through the shard, settle what it can,
+/// and return before its deadline, however many calls fail.
+async fn crowded_sweep(world: &World, rig: &Rig, config: &Config) -> Result<(), String> {
+    let max_open = 3;
+    let candidates =
+        (0..).filter_map(|n| UserId::parse(&format!("chaos-{}-crowd-{n}", config.seed)).ok());
+    let mut shard = None;
+    let mut crowd = Vec::new();
+    for user in candidates {
+        let of = awaknow_core::store::keys::shard_of(&user);
+        if *shard.get_or_insert(of) == of {
+            crowd.push(user);
+        }
+        if crowd.len() * max_open >= CROWD {
+            break;
+        }
+    }
+    let shard = shard.unwrap_or(0);
+    let owners = crowd
+        .iter()
+        .flat_map(|u| std::iter::repeat_n(u.clone(), max_open));
+    futures::stream::iter(owners)
+        .map(|owner| users::unattended(world, owner))
+        .buffer_unordered(config.concurrency.max(1))
+        .collect::<Vec<()>>()
+        .await;
+    let later = chrono::Utc::now() + rig.offset + chrono::Duration::days(1);
+    let mut due = 0;
+    let mut start = None;
+    loop {
+        let batch = rig
+            .ledger
+            .open_sessions_due(shard, later, 200, start)
+            .await
+            .map_err(|e| format!("count the crowded shard: {e}"))?;
+        due += batch.sessions.len();
+        match batch.next {
+            Some(next) => start = Some(next),
+            None => break,
+        }
+    }
+    let began = Instant::now();
+    let report = sweep::sweep(
+        &rig.ledger,
+        &rig.tavus,
+        rig.tavus.secrets(),
+        sweep::SweepOptions::default(),
+        later,
+        Instant::now() + Duration::from_secs(240),
+    )
+    .await;
+    let took = began.elapsed();
+    eprintln!(
+        "chaos: a crowded sweep: {due} sessions due in shard {shard}, in {:.1} s: {report:?}",
+        took.as_secs_f64()
+    );
+    rig.faults
+        .note_value("sweep: sessions due in one shard at once", due as i64);
+    rig.faults.note_value(
+        "sweep: that sweep, under faults, took (ms)",
+        took.as_millis() as i64,
+    );
+    if due <= 200 {
+        return Err(format!("the crowded shard had only {due} sessions due"));
+    }
+    if !report.complete {
+        return Err("the crowded sweep ran out of time (does it spin?)".into());
+    }
+    Ok(())
 }
 
 /// The monthly reset, as the schedule runs it: once the month has turned (by the campaign's

@@ -180,6 +180,19 @@ pub async fn story(world: &World, owner: UserId, partner: Option<UserId>) {
     }
 }
 
+/// A session nobody joins or ends: one of the crowd that falls due in one shard at once.
+pub async fn unattended(world: &World, owner: UserId) {
+    let prompt = format!("chaos-prompt-{} a quiet minute", ulid::Ulid::new());
+    world.note(|j| j.needles.push(prompt.clone()));
+    let body = json!({"session_type": "reflect_alone", "prompt": prompt, "max_minutes": 1});
+    let Ok(request) = CreateSessionRequest::parse(body.to_string().as_bytes(), &owner) else {
+        return;
+    };
+    if let Some(session) = create_with_retries(world, &owner, &request).await {
+        world.note(|j| j.created.push((owner, session.session_id)));
+    }
+}
+
 /// The create, retried by the app with the same Idempotency-Key after an error or a lost
 /// answer; a key always gives the same session.
 async fn create_with_retries(
