@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 
 pub mod callbacks;
 pub mod dynamo;
+pub mod dynamodb_local;
 pub mod faults;
 pub mod reconcile;
 pub mod users;
@@ -38,7 +39,6 @@ pub struct Config {
     pub sessions: usize,
     /// Sessions in flight at once.
     pub concurrency: usize,
-    pub dynamodb: String,
     pub moto: String,
 }
 
@@ -68,6 +68,8 @@ struct Rig {
     public_url: String,
     recordings: Recordings,
     recordings_down: Recordings,
+    /// The campaign's own DynamoDB Local, killed and restarted mid-run.
+    dynamodb: Arc<dynamodb_local::DynamoDbLocal>,
 }
 
 /// How long before a month's end the campaign's clock starts: the monthly reset runs while
@@ -100,8 +102,15 @@ pub async fn run(config: &Config, logs: test_support::CapturedLogs) -> Result<Ou
         rig.offset,
         Arc::clone(&rig.faults),
     ));
+    let crash = tokio::spawn(crash_dynamodb(
+        Arc::clone(&rig.dynamodb),
+        Arc::clone(&rig.faults),
+    ));
     drive_users(&world, config).await;
     let _ = reset.await;
+    crash
+        .await
+        .map_err(|e| format!("the DynamoDB crash task: {e}"))??;
     crowded_sweep(&world, &rig, config).await?;
 
     // Quiet: no more faults, every call ends, every callback is handled.
@@ -143,7 +152,9 @@ async fn rig(config: &Config) -> Result<Rig, String> {
     // Tavus's list shows a new conversation only after a while.
     let list_lag = faults.with_rng(|rng| rng.random_range(0u64..3000));
     let blackhole = blackhole().await?;
-    let sdk = test_support::local_sdk_under_load(&config.dynamodb);
+    let dynamodb = Arc::new(dynamodb_local::DynamoDbLocal::start().await?);
+    let endpoint = dynamodb.endpoint();
+    let sdk = test_support::local_sdk_under_load(&endpoint);
     let plain = aws_sdk_dynamodb::Client::new(&sdk);
     let table = format!("chaos-{}", ulid::Ulid::new().to_string().to_lowercase());
     local_stack::TableDefinition::from_template_file(&test_support::template_path())
@@ -152,13 +163,12 @@ async fn rig(config: &Config) -> Result<Rig, String> {
         .await
         .map_err(|e| e.to_string())?;
     // The code under test gets the functions' own timeouts, with the faults in its client.
-    let chaotic =
-        aws_sdk_dynamodb::config::Builder::from(&test_support::local_sdk(&config.dynamodb))
-            .interceptor(dynamo::DynamoChaos {
-                faults: Arc::clone(&faults),
-                blackhole,
-            })
-            .build();
+    let chaotic = aws_sdk_dynamodb::config::Builder::from(&test_support::local_sdk(&endpoint))
+        .interceptor(dynamo::DynamoChaos {
+            faults: Arc::clone(&faults),
+            blackhole,
+        })
+        .build();
     let ledger = DynamoLedger::new(
         aws_sdk_dynamodb::Client::from_conf(chaotic),
         table,
@@ -234,6 +244,7 @@ async fn rig(config: &Config) -> Result<Rig, String> {
         public_url,
         recordings,
         recordings_down,
+        dynamodb,
     })
 }
 
@@ -349,6 +360,32 @@ async fn drive_users(world: &World, config: &Config) {
         .buffer_unordered(config.concurrency.max(1))
         .collect::<Vec<()>>()
         .await;
+}
+
+/// DynamoDB's process dies once, a little into the run, and comes back after a few seconds
+/// with what it had committed: every call meanwhile meets a refused connection.
+async fn crash_dynamodb(
+    dynamodb: Arc<dynamodb_local::DynamoDbLocal>,
+    faults: Arc<Faults>,
+) -> Result<(), String> {
+    let (after, down) = faults.with_rng(|rng| {
+        (
+            Duration::from_millis(rng.random_range(4000..15000)),
+            Duration::from_millis(rng.random_range(500..4000)),
+        )
+    });
+    tokio::time::sleep(after).await;
+    if !faults.on() {
+        return Ok(());
+    }
+    eprintln!(
+        "chaos: DynamoDB Local killed, back in {} ms",
+        down.as_millis()
+    );
+    dynamodb.crash_and_restart(down).await?;
+    faults.count("dynamodb process killed and restarted");
+    faults.note_value("dynamodb: down for (ms)", down.as_millis() as i64);
+    Ok(())
 }
 
 /// How many sessions of one shard fall due at once in [`crowded_sweep`]: more than a query's

@@ -1,5 +1,6 @@
-//! `make chaos` (`SEED=`, `SESSIONS=`, `CONCURRENCY=`): runs the fault campaign against the
-//! DynamoDB Local and moto of a running local stack (`DYNAMODB_ENDPOINT`, `MOTO_ENDPOINT`), prints
+//! `make chaos` (`SEED=`, `SESSIONS=`, `CONCURRENCY=`): runs the fault campaign against moto of a
+//! running local stack (`MOTO_ENDPOINT`) and a DynamoDB Local of its own (started from the
+//! stack's jars, `DDB_LOCAL_CLASSPATH`, so it can be killed and restarted), prints
 //! the seed, the faults injected by kind and the reconciliation table, and exits 1 on any
 //! difference.
 
@@ -32,7 +33,6 @@ fn config() -> Result<Config, String> {
         seed: number("SEED", random)?,
         sessions: number("SESSIONS", 3000)?,
         concurrency: number("CONCURRENCY", 24)?,
-        dynamodb: var("DYNAMODB_ENDPOINT")?,
         moto: var("MOTO_ENDPOINT")?,
     })
 }
