@@ -161,8 +161,9 @@ ENV
     echo "MAX_OPEN_SESSIONS_PER_USER=$MAX_OPEN_SESSIONS_PER_USER" >>"$state/functions.env"
   fi
   # The gateway keeps each function below the emulator's queue of 100 (tools/local-gateway's
-  # limit.rs says why); GATEWAY_MAX_IN_FLIGHT changes its cap.
-  start_bg functions cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$functions_port" \
+  # limit.rs says why); GATEWAY_MAX_IN_FLIGHT changes its cap. The supervisor starts watch
+  # again when a function process dies, as Lambda replaces a dead environment (watch does not).
+  start_bg functions python3 scripts/functions-supervisor.py -- cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$functions_port" \
     --env-file "$state/functions.env" --concurrency "${FUNCTION_CONCURRENCY:-4}" --quiet ${WATCH_FLAGS:-}
   start_bg gateway env GATEWAY_PORT="$gateway_port" GATEWAY_MAX_IN_FLIGHT="${GATEWAY_MAX_IN_FLIGHT:-48}" FUNCTIONS_URL="http://127.0.0.1:$functions_port" \
     DEV_JWT_SECRET="$(cat "$state/jwt-secret")" TEMPLATE="$root/template.yaml" "$target/debug/local-gateway" serve

@@ -5,8 +5,8 @@
 //!
 //! [`erase`] is the one place a session is erased; whatever else comes to be kept with a session
 //! is deleted there, before the table's items, as Tavus's copy and the recordings are. An
-//! erasure whose recordings could not be deleted is finished by the sweeper
-//! ([`finish_erasures`]), never forgotten.
+//! erasure whose recordings could not be deleted, or that was cut short once it began (a
+//! timeout, a crash), is finished by the sweeper ([`finish_erasures`]), never forgotten.
 
 use std::time::Instant;
 
@@ -20,8 +20,8 @@ use crate::store::keys::INDEX_SHARDS;
 use crate::store::{DynamoLedger, Erased};
 use crate::tavus::Tavus;
 
-/// How long an erasure may wait for its recording objects before the sweeper takes it over
-/// (the request that began it is usually still at work until then).
+/// How long an erasure may wait (for its recording objects, or after it was cut short) before
+/// the sweeper takes it over (the request that began it is usually still at work until then).
 pub const ERASURE_SWEEP_AFTER: chrono::Duration = chrono::Duration::minutes(1);
 
 /// How many erasures the sweeper finishes at once.
@@ -75,7 +75,7 @@ pub async fn erase(
         transcript_items,
         notes,
         participations,
-    } = ledger.erase_session(session).await?;
+    } = ledger.erase_session(session, chrono::Utc::now()).await?;
     tracing::info!(
         session_id = %session.session_id,
         transcript_items,
@@ -138,8 +138,8 @@ pub struct ErasureSweep {
     pub complete: bool,
 }
 
-/// The sweeper's part: finishes every erasure that has waited [`ERASURE_SWEEP_AFTER`] for its
-/// recording objects (a failed delete, a request cut short), until done or `deadline`.
+/// The sweeper's part: finishes every erasure begun [`ERASURE_SWEEP_AFTER`] ago or more and
+/// not finished (a failed recording delete, a request cut short), until done or `deadline`.
 pub async fn finish_erasures(
     ledger: &DynamoLedger,
     recordings: Option<&Recordings>,
@@ -158,10 +158,7 @@ pub async fn finish_erasures(
                 report.complete = false;
                 return report;
             }
-            let batch = match ledger
-                .recording_erasures_due(shard, cutoff, BATCH, start)
-                .await
-            {
+            let batch = match ledger.erasures_due(shard, cutoff, BATCH, start).await {
                 Ok(batch) => batch,
                 Err(e) => {
                     tracing::error!(shard, error = %e, "cannot query erasures waiting for recordings");
@@ -197,7 +194,7 @@ async fn finish_one(
         tracing::warn!(session_id = %session.session_id, error = %e, "a recording is still not deleted; the next sweep retries");
         return false;
     }
-    match ledger.erase_session(&session).await {
+    match ledger.erase_session(&session, chrono::Utc::now()).await {
         Ok(_) => {
             tracing::info!(session_id = %session.session_id, "erasure finished by the sweeper");
             true

@@ -28,8 +28,8 @@
 //!   the session that holds its conversation, once.
 //!
 //! **Erased means gone** (nothing can be added once an erasure began):
-//! - [`DynamoLedger::mark_recording_erasure`], [`DynamoLedger::recording_erasures_due`]: an
-//!   erasure waiting for its recordings stays where the sweeper finds it.
+//! - [`DynamoLedger::mark_recording_erasure`], [`DynamoLedger::erasures_due`]: an
+//!   erasure waiting for its recordings, or cut short, stays where the sweeper finds it.
 //! - [`DynamoLedger::erase_session`]: the session, its transcript, everyone's notes and the
 //!   participation items.
 //! - [`DynamoLedger::remember_erased_conversation`], [`DynamoLedger::conversation_was_erased`]:

@@ -216,7 +216,7 @@ async fn erasing_removes_everything_kept_with_the_session_and_no_minute() {
 
     // Open: refused, nothing changes.
     assert!(matches!(
-        ledger.erase_session(&active).await,
+        ledger.erase_session(&active, Utc::now()).await,
         Err(LedgerError::SessionOpen)
     ));
     let session = settle(&ledger, &active, at("2026-11-24T10:02:30Z")).await;
@@ -241,7 +241,7 @@ async fn erasing_removes_everything_kept_with_the_session_and_no_minute() {
     }
     let account_before = ledger.read_account(&owner).await.unwrap().unwrap();
 
-    let erased = ledger.erase_session(&session).await.unwrap();
+    let erased = ledger.erase_session(&session, Utc::now()).await.unwrap();
     assert_eq!(
         erased,
         Erased {
@@ -289,7 +289,7 @@ async fn erasing_removes_everything_kept_with_the_session_and_no_minute() {
         0
     );
     assert!(matches!(
-        ledger.erase_session(&session).await,
+        ledger.erase_session(&session, Utc::now()).await,
         Err(LedgerError::SessionNotFound)
     ));
 }
@@ -353,7 +353,7 @@ async fn an_erasure_cut_short_blocks_writes_and_the_next_one_finishes_it() {
         .await
         .unwrap();
     assert_eq!(role, Role::Owner);
-    let erased = ledger.erase_session(&found).await.unwrap();
+    let erased = ledger.erase_session(&found, Utc::now()).await.unwrap();
     assert_eq!((erased.notes, erased.participations), (1, 1));
     assert_eq!(
         items(&ledger, &owner, &keys::notes_prefix(session.session_id)).await,
@@ -456,4 +456,72 @@ async fn tavus_keeping_its_copy_erases_nothing_and_the_owner_alone_erases() {
         ledger.get_session(&owner, session.session_id).await,
         Err(LedgerError::SessionNotFound)
     ));
+}
+
+/// Refuses every transaction: an erasure stops after its first step, as a function stopped
+/// there (a timeout, a crash) leaves it.
+#[derive(Debug)]
+struct StopsBeforeTransactions;
+
+impl aws_sdk_dynamodb::config::Intercept for StopsBeforeTransactions {
+    fn name(&self) -> &'static str {
+        "StopsBeforeTransactions"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let target = context.request().headers().get("x-amz-target");
+        if target.is_some_and(|t| t.ends_with(".TransactWriteItems")) {
+            return Err("the function stopped here".into());
+        }
+        Ok(())
+    }
+}
+
+/// An erasure cut short after it began (its owner never got the 204, and may never ask again)
+/// is finished by the sweeper, recorded session or not: nothing of it stays.
+#[tokio::test]
+async fn an_erasure_cut_short_is_finished_by_the_sweeper() {
+    let ledger = fresh_ledger().await;
+    let (owner, partner) = (user("cut-sweep-owner"), user("cut-sweep-partner"));
+    let active = active_session(&ledger, &owner, &partner).await;
+    let session = settle(&ledger, &active, at("2026-11-24T10:02:30Z")).await;
+    ledger
+        .write_notes(
+            notes_key(&session, &partner),
+            "kept until erased",
+            &Precondition::Any,
+            at(NOW),
+        )
+        .await
+        .unwrap();
+    let config = ledger
+        .client()
+        .config()
+        .to_builder()
+        .interceptor(StopsBeforeTransactions)
+        .build();
+    let cut = DynamoLedger::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        ledger.table().to_owned(),
+        awaknow_core::domain::PlanCatalog::default(),
+    );
+    assert!(cut.erase_session(&session, Utc::now()).await.is_err());
+
+    let later = Utc::now() + chrono::Duration::minutes(2);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let swept = erase::finish_erasures(&ledger, None, later, deadline).await;
+    assert_eq!((swept.finished, swept.failed), (1, 0), "{swept:?}");
+    assert!(matches!(
+        ledger.get_session(&owner, session.session_id).await,
+        Err(LedgerError::SessionNotFound)
+    ));
+    assert_eq!(
+        items(&ledger, &owner, &keys::notes_prefix(session.session_id)).await,
+        0
+    );
 }

@@ -513,7 +513,7 @@ async fn with_recordings(
 
 async fn in_erasure_index(ledger: &DynamoLedger, session: &Session) -> bool {
     ledger
-        .recording_erasures_due(
+        .erasures_due(
             keys::shard_of(&session.owner_id),
             at("2030-01-01T00:00:00Z"),
             1000,

@@ -69,6 +69,28 @@ impl Receiver {
         }
     }
 
+    /// Hands a callback to the code until it is handled, as a sender that retries for a while
+    /// would: a few tries for most events (as the simulator retries), and for a minute for a
+    /// recording's announcement, which nothing else can recover (the premise that Tavus's
+    /// retries outlast our outages; docs/chaos.md).
+    async fn handle_until_done(&self, token: &str, body: &[u8]) -> StatusCode {
+        let patience = if announces_recording(body) {
+            Duration::from_secs(60)
+        } else {
+            Duration::from_secs(4)
+        };
+        let began = Instant::now();
+        let mut wait = Duration::from_millis(250);
+        loop {
+            let status = self.handle(token, body).await;
+            if status.is_success() || began.elapsed() >= patience {
+                return status;
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(4));
+        }
+    }
+
     /// Hands one callback to the code, possibly killing it at an await point.
     async fn handle(&self, token: &str, body: &[u8]) -> StatusCode {
         let cx = CallbackContext {
@@ -132,11 +154,17 @@ async fn deliver(
             .unwrap_or_else(|p| p.into_inner())
             .spawn(async move {
                 tokio::time::sleep(wait).await;
-                held.handle(&token, &body).await;
+                // Sent late, it is still Tavus's: an answer other than 2xx is sent again, as
+                // the simulator does with its own.
+                held.handle_until_done(&token, &body).await;
             });
         return StatusCode::NO_CONTENT;
     }
-    let status = receiver.handle(&token, &body).await;
+    let status = if announces_recording(&body) {
+        receiver.handle_until_done(&token, &body).await
+    } else {
+        receiver.handle(&token, &body).await
+    };
     if faults.roll("callback duplicated", DUPLICATED) {
         receiver.handle(&token, &body).await;
     }

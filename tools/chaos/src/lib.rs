@@ -25,6 +25,7 @@ pub mod callbacks;
 pub mod dynamo;
 pub mod dynamodb_local;
 pub mod faults;
+pub mod gateway;
 pub mod reconcile;
 pub mod users;
 
@@ -53,6 +54,8 @@ pub struct Outcome {
     pub sweeps: usize,
     pub seconds: f64,
     pub table: Table,
+    /// The phase through the local gateway (`None`: no stack running here).
+    pub gateway: Option<gateway::PhaseOutcome>,
 }
 
 /// The parts every phase uses.
@@ -118,13 +121,51 @@ pub async fn run(config: &Config, logs: test_support::CapturedLogs) -> Result<Ou
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = tavus_faults.await;
     clear_tavus_faults(&rig).await?;
-    end_every_call(&rig).await?;
-    settle_down(&rig).await;
-    let sweeps = sweep_until_clean(&rig).await?;
+    end_every_call(&rig.sim.base_url(), &rig.api_key).await?;
+    settle_down(Some(&rig.receiver)).await;
+    let quiet = Quiet {
+        ledger: &rig.ledger,
+        tavus: &rig.tavus,
+        recordings: Some(&rig.recordings),
+        offset: rig.offset,
+        receiver: Some(&rig.receiver),
+    };
+    let sweeps = sweep_until_clean(&quiet).await?;
 
     let journal = std::mem::take(&mut *world.journal.lock().unwrap_or_else(|p| p.into_inner()));
-    let objects = bucket_objects(&rig, &config.moto).await?;
-    let table = check_books(&rig, &journal, &logs, &objects).await?;
+    let objects = bucket_objects(&config.moto, &rig.recordings.target().bucket).await?;
+    let logs = logs.text();
+    let evidence = Evidence {
+        journal: &journal,
+        logs: &logs,
+        objects,
+        callback_answers: rig
+            .receiver
+            .answers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone(),
+        callback_internal: rig
+            .receiver
+            .internal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone(),
+        users: None,
+    };
+    let table = check_books(&rig.ledger, &rig.tavus, &rig.sim.base_url(), evidence).await?;
+    let gateway = match gateway::Stack::from_env()? {
+        Some(stack) => {
+            let sessions = (config.sessions / 10).clamp(30, 200);
+            Some(gateway::run(&stack, &rig.faults, config.seed, sessions, 8).await?)
+        }
+        None => {
+            eprintln!(
+                "chaos: no local stack (GATEWAY_URL unset): the phase through the gateway is skipped"
+            );
+            None
+        }
+    };
     Ok(Outcome {
         faults: rig.faults.counts(),
         values: rig.faults.values(),
@@ -133,6 +174,7 @@ pub async fn run(config: &Config, logs: test_support::CapturedLogs) -> Result<Ou
         sweeps,
         seconds: started.elapsed().as_secs_f64(),
         table,
+        gateway,
     })
 }
 
@@ -249,7 +291,7 @@ async fn rig(config: &Config) -> Result<Rig, String> {
 }
 
 /// An S3 client of moto's, addressing buckets in the path; `attempts`: the SDK's.
-fn s3_client(endpoint: &str, attempts: u32) -> aws_sdk_s3::Client {
+pub(crate) fn s3_client(endpoint: &str, attempts: u32) -> aws_sdk_s3::Client {
     let sdk = test_support::local_sdk(endpoint)
         .to_builder()
         .retry_config(
@@ -285,15 +327,15 @@ async fn recordings_bucket(moto: &str) -> Result<(Recordings, Recordings), Strin
     ))
 }
 
-/// Every object in the recordings bucket.
-async fn bucket_objects(rig: &Rig, moto: &str) -> Result<Vec<String>, String> {
+/// Every object in a bucket on moto.
+pub(crate) async fn bucket_objects(moto: &str, bucket: &str) -> Result<Vec<String>, String> {
     let client = s3_client(moto, 3);
     let mut keys = Vec::new();
     let mut token = None;
     loop {
         let page = client
             .list_objects_v2()
-            .bucket(&rig.recordings.target().bucket)
+            .bucket(bucket)
             .set_continuation_token(token)
             .send()
             .await
@@ -543,15 +585,14 @@ async fn clear_tavus_faults(rig: &Rig) -> Result<(), String> {
 }
 
 /// Every call still running ends now, as its people leave.
-async fn end_every_call(rig: &Rig) -> Result<(), String> {
+pub(crate) async fn end_every_call(base: &str, api_key: &str) -> Result<(), String> {
     let http = reqwest::Client::new();
-    let base = rig.sim.base_url();
     loop {
         let page: Value = http
             .get(format!(
                 "{base}/v2/conversations?status=active&limit=100&page=1"
             ))
-            .header("x-api-key", &rig.api_key)
+            .header("x-api-key", api_key)
             .send()
             .await
             .map_err(|e| e.to_string())?
@@ -572,7 +613,7 @@ async fn end_every_call(rig: &Rig) -> Result<(), String> {
         for id in ids {
             let _ = http
                 .post(format!("{base}/v2/conversations/{id}/end"))
-                .header("x-api-key", &rig.api_key)
+                .header("x-api-key", api_key)
                 .send()
                 .await;
         }
@@ -580,15 +621,28 @@ async fn end_every_call(rig: &Rig) -> Result<(), String> {
 }
 
 /// The simulator's callbacks (and its retries) arrive; the held-back ones are handled.
-async fn settle_down(rig: &Rig) {
+pub(crate) async fn settle_down(receiver: Option<&callbacks::Receiver>) {
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        rig.receiver.drain().await;
+        if let Some(receiver) = receiver {
+            receiver.drain().await;
+        }
     }
 }
 
+/// What the sweeps that quiet a phase down work on.
+pub(crate) struct Quiet<'a> {
+    pub(crate) ledger: &'a DynamoLedger,
+    pub(crate) tavus: &'a Tavus,
+    pub(crate) recordings: Option<&'a Recordings>,
+    /// The phase's clock shift.
+    pub(crate) offset: chrono::Duration,
+    /// The phase's own callback receiver (`None`: callbacks go to the functions).
+    pub(crate) receiver: Option<&'a callbacks::Receiver>,
+}
+
 /// Sweeps until one finds nothing to do.
-async fn sweep_until_clean(rig: &Rig) -> Result<usize, String> {
+pub(crate) async fn sweep_until_clean(quiet: &Quiet<'_>) -> Result<usize, String> {
     let options = sweep::SweepOptions {
         orphan_min_age: chrono::Duration::zero(),
         ..sweep::SweepOptions::default()
@@ -596,19 +650,19 @@ async fn sweep_until_clean(rig: &Rig) -> Result<usize, String> {
     for n in 1..=8u32 {
         // Each sweep a day after the last, as if the schedule had run meanwhile: what one sweep
         // leaves due "now" (a copy to delete) the next finds.
-        let later = chrono::Utc::now() + rig.offset + chrono::Duration::days(i64::from(n));
+        let later = chrono::Utc::now() + quiet.offset + chrono::Duration::days(i64::from(n));
         let deadline = Instant::now() + Duration::from_secs(240);
         let report = sweep::sweep(
-            &rig.ledger,
-            &rig.tavus,
-            rig.tavus.secrets(),
+            quiet.ledger,
+            quiet.tavus,
+            quiet.tavus.secrets(),
             options,
             later,
             deadline,
         )
         .await;
         let erasures =
-            erase::finish_erasures(&rig.ledger, Some(&rig.recordings), later, deadline).await;
+            erase::finish_erasures(quiet.ledger, quiet.recordings, later, deadline).await;
         eprintln!(
             "chaos: sweep {n}: found {}, released {}, settled {} from Tavus and {} in full, {} copies deleted, {} orphans ended, {} deleted, {} failed",
             report.found,
@@ -620,7 +674,7 @@ async fn sweep_until_clean(rig: &Rig) -> Result<usize, String> {
             report.orphans_deleted,
             report.failed + erasures.failed
         );
-        settle_down(rig).await;
+        settle_down(quiet.receiver).await;
         let idle = report.found == 0
             && report.orphans_ended + report.orphans_deleted == 0
             && report.failed + erasures.failed + erasures.finished == 0;
@@ -631,27 +685,71 @@ async fn sweep_until_clean(rig: &Rig) -> Result<usize, String> {
     Err("the sweeper still finds work after 8 sweeps".into())
 }
 
-async fn check_books(
-    rig: &Rig,
-    journal: &Journal,
-    logs: &test_support::CapturedLogs,
-    objects: &[String],
+/// What a phase leaves to be reconciled, besides the table and Tavus.
+pub(crate) struct Evidence<'a> {
+    pub(crate) journal: &'a Journal,
+    pub(crate) logs: &'a str,
+    /// Every object of the recordings bucket.
+    pub(crate) objects: Vec<String>,
+    pub(crate) callback_answers: Vec<u16>,
+    pub(crate) callback_internal: Vec<String>,
+    /// Only users whose id starts with this, their items, conversations and recordings
+    /// (`None`: everything; the table and the simulator are the phase's own).
+    pub(crate) users: Option<&'a str>,
+}
+
+pub(crate) async fn check_books(
+    ledger: &DynamoLedger,
+    tavus: &Tavus,
+    sim_url: &str,
+    evidence: Evidence<'_>,
 ) -> Result<Table, String> {
-    let items = reconcile::scan(&rig.ledger).await?;
-    let history: Value = reqwest::get(format!("{}/_sim/history", rig.sim.base_url()))
+    let ours = |user: &UserId| evidence.users.is_none_or(|p| user.as_str().starts_with(p));
+    let mut items = reconcile::scan(ledger).await?;
+    if evidence.users.is_some() {
+        items.retain(|item| reconcile::user_of_item(item).is_some_and(|user| ours(&user)));
+    }
+    let history: Value = reqwest::get(format!("{sim_url}/_sim/history"))
         .await
         .map_err(|e| e.to_string())?
         .json()
         .await
         .map_err(|e| e.to_string())?;
-    let ran = reconcile::parse_history(&history);
+    let webhook_key = tavus
+        .secrets()
+        .webhook_key()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut ran = reconcile::parse_history(&history);
+    if evidence.users.is_some() {
+        ran.retain(|_, r| {
+            r.callback_url
+                .as_deref()
+                .and_then(|url| {
+                    awaknow_core::service::callback_token::verify_url(&webhook_key, url)
+                })
+                .is_some_and(|claims| ours(&claims.owner))
+        });
+    }
+    let mut objects = evidence.objects;
+    if evidence.users.is_some() {
+        objects.retain(|key| ran.keys().any(|c| key.contains(c.as_str())));
+    }
+    let mut journal = evidence.journal.clone();
+    // An erasure cut short that the sweeper finished: erased, as if confirmed.
+    let present: HashSet<String> = items.iter().map(|item| reconcile::sort_key(item)).collect();
+    for cut in std::mem::take(&mut journal.erasures_cut_short) {
+        if !present.contains(&awaknow_core::store::keys::session_sk(cut.session_id)) {
+            journal.erased.push(cut);
+        }
+    }
+    let journal = &journal;
     let mut listed: HashMap<UserId, HashSet<awaknow_core::domain::SessionId>> = HashMap::new();
     let owners: HashSet<&UserId> = journal.created.iter().map(|(o, _)| o).collect();
     for owner in owners {
         let mut cursor = None;
         loop {
-            let page = rig
-                .ledger
+            let page = ledger
                 .list_sessions(owner, 50, cursor)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -673,43 +771,23 @@ async fn check_books(
         if s.session.status != SessionStatus::Ended {
             continue;
         }
-        let read = rig
-            .ledger
+        let read = ledger
             .read_transcript(&s.session.owner_id, s.session.session_id)
             .await
             .map(|t| t.is_some())
             .map_err(|e| e.to_string());
         transcripts.push((s.session.session_id, read));
     }
-    let webhook_key = rig
-        .tavus
-        .secrets()
-        .webhook_key()
-        .await
-        .map_err(|e| e.to_string())?;
-    let callback_answers = rig
-        .receiver
-        .answers
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    let callback_internal = rig
-        .receiver
-        .internal
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    let logs = logs.text();
     Ok(reconcile::reconcile(&Books {
         items: &items,
         ran: &ran,
         journal,
-        callback_answers: &callback_answers,
-        callback_internal: &callback_internal,
-        logs: &logs,
+        callback_answers: &evidence.callback_answers,
+        callback_internal: &evidence.callback_internal,
+        logs: evidence.logs,
         webhook_key: &webhook_key,
         listed: &listed,
         transcripts: &transcripts,
-        objects,
+        objects: &objects,
     }))
 }

@@ -65,7 +65,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let outcome = match runtime.block_on(chaos::run(&config, logs)) {
+    let kept = logs.clone();
+    let outcome = runtime.block_on(chaos::run(&config, logs));
+    // What the code logged (ids, never a prompt or a note), to follow a difference found.
+    if let Ok(path) = std::env::var("CHAOS_LOG_FILE")
+        && let Err(e) = std::fs::write(&path, kept.text())
+    {
+        eprintln!("chaos: cannot write {path}: {e}");
+    }
+    let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
             eprintln!("chaos: the campaign could not run: {e}");
@@ -84,7 +92,25 @@ fn main() -> ExitCode {
         println!("  {what:<48} {value:>6}");
     }
     println!("\n{}", outcome.table.render());
-    let differences = outcome.table.differences();
+    let mut differences = outcome.table.differences();
+    if let Some(gateway) = &outcome.gateway {
+        let killed = gateway.killed.as_ref().map_or_else(
+            || "no function process killed".to_string(),
+            |(name, took)| {
+                format!(
+                    "{name} killed, answering again after {:.1} s",
+                    took.as_secs_f64()
+                )
+            },
+        );
+        println!(
+            "through the local gateway and cargo lambda watch: {} sessions, {} created; {killed}\n\n{}",
+            gateway.sessions,
+            gateway.created,
+            gateway.table.render()
+        );
+        differences += gateway.table.differences();
+    }
     if differences == 0 {
         println!(
             "chaos: the books reconcile: 0 differences (seed {})",

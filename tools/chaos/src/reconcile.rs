@@ -26,7 +26,7 @@ pub struct Row {
 }
 
 impl Row {
-    fn new(invariant: &'static str) -> Row {
+    pub fn new(invariant: &'static str) -> Row {
         Row {
             invariant,
             checked: 0,
@@ -34,7 +34,7 @@ impl Row {
         }
     }
 
-    fn check(&mut self, holds: bool, difference: impl FnOnce() -> String) {
+    pub fn check(&mut self, holds: bool, difference: impl FnOnce() -> String) {
         self.checked += 1;
         if !holds {
             self.differences.push(difference());
@@ -141,6 +141,16 @@ pub async fn scan(ledger: &DynamoLedger) -> Result<Vec<HashMap<String, Attribute
             None => return Ok(items),
         }
     }
+}
+
+/// The user whose partition holds `item` (`None`: an item of no user's, such as an erased
+/// conversation's memory).
+pub fn user_of_item(item: &HashMap<String, AttributeValue>) -> Option<UserId> {
+    keys::user_of_pk(&text(item, keys::PK))
+}
+
+pub fn sort_key(item: &HashMap<String, AttributeValue>) -> String {
+    text(item, keys::SK)
 }
 
 fn text(item: &HashMap<String, AttributeValue>, name: &str) -> String {

@@ -41,12 +41,15 @@ pub struct World {
 }
 
 /// What the users saw, for the reconciliation.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Journal {
     /// Sessions a create answered 201 for: owner and id.
     pub created: Vec<(UserId, SessionId)>,
     /// Erased sessions (204): owner, id, conversation, and what they were charged.
     pub erased: Vec<Erased>,
+    /// Erasures begun and cut short, never confirmed: the sweeper finishes them, so these
+    /// count as erased when their session is gone.
+    pub erasures_cut_short: Vec<Erased>,
     /// Every status the code answered a user.
     pub answers: Vec<u16>,
     /// A retry with the same Idempotency-Key that got another session.
@@ -348,7 +351,9 @@ async fn erase_when_closed(world: &World, owner: &UserId, session_id: SessionId)
             _ => tokio::time::sleep(Duration::from_millis(500)).await,
         }
     };
-    let mut killed = false;
+    // Whether an attempt may have begun the erasure without its answer saying so (killed, or a
+    // 5xx): then a later 404 means that attempt (or the sweeper) finished it.
+    let mut begun = false;
     for _ in 0..4 {
         let recordings = if world.roll("s3 unreachable during an erasure", 0.1) {
             &world.recordings_down
@@ -364,34 +369,21 @@ async fn erase_when_closed(world: &World, owner: &UserId, session_id: SessionId)
             deadline(),
         );
         let answer = world.maybe_killed("erasure killed mid-way", work).await;
-        // A 404 after a killed attempt: that attempt finished the erasure.
         let erased = match &answer {
             Some(Ok(())) => true,
-            Some(Err(ServiceError::NotFound)) => killed,
+            Some(Err(ServiceError::NotFound)) => begun,
             _ => false,
         };
-        if answer.is_none() {
-            killed = true;
+        if answer.is_none() || matches!(&answer, Some(Err(e)) if status_of(e) >= 500) {
+            begun = true;
         }
         match answer {
             Some(_) if erased => {
                 world.note(|j| {
                     j.answers.push(204);
-                    j.erased.push(Erased {
-                        owner: owner.clone(),
-                        session_id,
-                        conversation_id: session.conversation_id.clone(),
-                        charged: session.charged_minutes.unwrap_or(0),
-                        period: session.period,
-                    });
+                    j.erased.push(erased_now(owner, &session));
                 });
-                match world.ledger.get_session(owner, session_id).await {
-                    Err(awaknow_core::LedgerError::SessionNotFound) => {}
-                    other => world.note(|j| {
-                        j.erased_but_found
-                            .push(format!("{session_id}: {:?}", other.map(|(s, _)| s.status)))
-                    }),
-                }
+                read_after_erasure(world, owner, session_id).await;
                 return;
             }
             Some(Err(e)) => {
@@ -402,5 +394,35 @@ async fn erase_when_closed(world: &World, owner: &UserId, session_id: SessionId)
             }
             Some(Ok(())) | None => {}
         }
+    }
+    if begun {
+        world.note(|j| j.erasures_cut_short.push(erased_now(owner, &session)));
+    }
+}
+
+/// After a 204, the session reads as not found; DynamoDB out of reach is no answer, asked again.
+async fn read_after_erasure(world: &World, owner: &UserId, session_id: SessionId) {
+    for _ in 0..40 {
+        match world.ledger.get_session(owner, session_id).await {
+            Err(awaknow_core::LedgerError::SessionNotFound) => return,
+            Err(awaknow_core::LedgerError::Unavailable(_)) => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            other => {
+                let found = format!("{session_id}: {:?}", other.map(|(s, _)| s.status));
+                world.note(|j| j.erased_but_found.push(found));
+                return;
+            }
+        }
+    }
+}
+
+fn erased_now(owner: &UserId, session: &Session) -> Erased {
+    Erased {
+        owner: owner.clone(),
+        session_id: session.session_id,
+        conversation_id: session.conversation_id.clone(),
+        charged: session.charged_minutes.unwrap_or(0),
+        period: session.period,
     }
 }

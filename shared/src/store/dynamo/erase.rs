@@ -1,8 +1,10 @@
 //! Erasing a closed session from the table. Three steps, each safe to repeat:
 //!
-//! 1. Mark the session `erasing` (conditioned on it being closed) and take it out of the
-//!    sweeper's index. From then on no note or transcript of it can be written: those writes
-//!    check the session in the same transaction.
+//! 1. Mark the session `erasing` (conditioned on it being closed) and move it, in the
+//!    open-sessions index, under the erasures' shard key (`ERASE#nn`, due from `now`): out of
+//!    the settling sweep's way, and where the sweeper finds an erasure cut short and finishes
+//!    it, whether or not its owner asks again. From then on no note or transcript of it can be
+//!    written: those writes check the session in the same transaction.
 //! 2. Find what is kept with it: its transcript items and every person's notes (one Query each
 //!    on the owner's partition), and the participants' participation items (named on the
 //!    session).
@@ -15,8 +17,10 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
+use chrono::{DateTime, Utc};
 
 use super::errors::{ItemOutcome, TransactFailure, any_conflict, bad_request, unavailable};
+use super::playback::erasure_shard_key;
 use super::{DynamoLedger, Item, MAX_ATTEMPTS, backoff, from_item, key, s};
 use crate::LedgerError;
 use crate::domain::{Session, SessionStatus};
@@ -32,10 +36,14 @@ impl DynamoLedger {
     /// person's notes, the participants' participation items; the session item last, so an
     /// erasure cut short is finished by the next. Nothing else (minutes, usage, history)
     /// changes. An open session is [`LedgerError::SessionOpen`]; one already gone,
-    /// [`LedgerError::SessionNotFound`]. Tavus's copy must be gone before this is called: it
-    /// also takes the session out of the sweeper's index.
-    pub async fn erase_session(&self, session: &Session) -> Result<Erased, LedgerError> {
-        self.mark_erasing(session).await?;
+    /// [`LedgerError::SessionNotFound`]. Tavus's copy must be gone before this is called: the
+    /// session leaves the settling sweep's index for the erasures' (due from `now`).
+    pub async fn erase_session(
+        &self,
+        session: &Session,
+        now: DateTime<Utc>,
+    ) -> Result<Erased, LedgerError> {
+        self.mark_erasing(session, now).await?;
         let owner = keys::user_pk(&session.owner_id);
         let transcript = self
             .keys_with_prefix(&owner, &keys::transcript_sk(session.session_id))
@@ -68,8 +76,8 @@ impl DynamoLedger {
 
 impl DynamoLedger {
     /// Step 1: closed sessions only; the mark blocks every later write kept with the session,
-    /// and leaving the open-sessions index keeps the sweeper from touching it.
-    async fn mark_erasing(&self, session: &Session) -> Result<(), LedgerError> {
+    /// and the erasures' shard key hands an erasure cut short to the sweeper.
+    async fn mark_erasing(&self, session: &Session, now: DateTime<Utc>) -> Result<(), LedgerError> {
         let result = self
             .client
             .update_item()
@@ -78,11 +86,18 @@ impl DynamoLedger {
                 keys::user_pk(&session.owner_id),
                 keys::session_sk(session.session_id),
             )))
-            .update_expression("SET #erasing = :yes REMOVE open_shard, open_until")
+            .update_expression("SET #erasing = :yes, #shard = :shard, #until = :now")
             .condition_expression("#status IN (:ended, :failed)")
             .expression_attribute_names("#erasing", keys::ERASING)
+            .expression_attribute_names("#shard", keys::OPEN_SHARD)
+            .expression_attribute_names("#until", keys::OPEN_UNTIL)
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(
+                ":shard",
+                s(erasure_shard_key(keys::shard_of(&session.owner_id))),
+            )
+            .expression_attribute_values(":now", s(keys::sortable_time(now)))
             .expression_attribute_values(":ended", s(SessionStatus::Ended.as_str()))
             .expression_attribute_values(":failed", s(SessionStatus::Failed.as_str()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)

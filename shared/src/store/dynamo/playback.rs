@@ -1,7 +1,7 @@
 //! Recordings on the session item: what Tavus announced (one conditional update each, bound to
-//! the session's recorded conversation), and erasures waiting for their recording objects to be
-//! deleted, found by the sweeper through the open-sessions index under shard keys of their own
-//! (`ERASE#nn`), so the sweeper's other work never meets them.
+//! the session's recorded conversation), and erasures not finished (waiting for their recording
+//! objects to be deleted, or cut short), found by the sweeper through the open-sessions index
+//! under shard keys of their own (`ERASE#nn`), so the sweeper's other work never meets them.
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
@@ -262,9 +262,9 @@ impl DynamoLedger {
         Ok(found.item.is_some())
     }
 
-    /// Sessions of `shard` whose erasure has waited since before `cutoff` for its recording
-    /// objects (at most about `limit`).
-    pub async fn recording_erasures_due(
+    /// Sessions of `shard` whose erasure began before `cutoff` and is not finished (it waits
+    /// for its recording objects, or was cut short), at most about `limit`.
+    pub async fn erasures_due(
         &self,
         shard: u32,
         cutoff: DateTime<Utc>,
