@@ -737,7 +737,7 @@ pub(crate) async fn check_books(
     }
     let mut journal = evidence.journal.clone();
     // An erasure cut short that the sweeper finished: erased, as if confirmed.
-    let present: HashSet<String> = items.iter().map(|item| reconcile::sort_key(item)).collect();
+    let present: HashSet<String> = items.iter().map(reconcile::sort_key).collect();
     for cut in std::mem::take(&mut journal.erasures_cut_short) {
         if !present.contains(&awaknow_core::store::keys::session_sk(cut.session_id)) {
             journal.erased.push(cut);
