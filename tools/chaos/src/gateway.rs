@@ -194,8 +194,8 @@ pub async fn run(
     eprintln!("chaos: through the gateway: {sessions} sessions played");
 
     let tavus = stack_tavus(stack);
-    crate::end_every_call(&stack.tavus, &stack.tavus_key).await?;
-    crate::settle_down(None).await;
+    crate::quiet::end_every_call(&stack.tavus, &stack.tavus_key).await?;
+    crate::quiet::settle_down(None).await;
     let ledger = DynamoLedger::new(
         aws_sdk_dynamodb::Client::new(&test_support::local_sdk(&stack.dynamodb)),
         stack.table.clone(),
@@ -203,7 +203,7 @@ pub async fn run(
     );
     let recordings = stack.recordings_bucket.as_ref().map(|bucket| {
         Recordings::with_client(
-            crate::s3_client(&stack.moto, 3),
+            crate::books::s3_client(&stack.moto, 3),
             RecordingTarget {
                 bucket: bucket.clone(),
                 region: "us-east-1".into(),
@@ -211,18 +211,18 @@ pub async fn run(
             },
         )
     });
-    let quiet = crate::Quiet {
+    let quiet = crate::quiet::Quiet {
         ledger: &ledger,
         tavus: &tavus,
         recordings: recordings.as_ref(),
         offset: chrono::Duration::zero(),
         receiver: None,
     };
-    crate::sweep_until_clean(&quiet).await?;
+    crate::quiet::sweep_until_clean(&quiet).await?;
 
     let journal = std::mem::take(&mut *phase.journal.lock().unwrap_or_else(|p| p.into_inner()));
     let objects = match &stack.recordings_bucket {
-        Some(bucket) => crate::bucket_objects(&stack.moto, bucket).await?,
+        Some(bucket) => crate::books::bucket_objects(&stack.moto, bucket).await?,
         None => Vec::new(),
     };
     let logs = ["functions.log", "gateway.log"]
@@ -230,7 +230,7 @@ pub async fn run(
         .map(|f| std::fs::read_to_string(format!("{}/{f}", stack.log_dir)).unwrap_or_default())
         .collect::<Vec<_>>()
         .join("\n");
-    let evidence = crate::Evidence {
+    let evidence = crate::books::Evidence {
         journal: &journal,
         logs: &logs,
         objects,
@@ -238,7 +238,7 @@ pub async fn run(
         callback_internal: Vec::new(),
         users: Some(&prefix),
     };
-    let mut table = crate::check_books(&ledger, &tavus, &stack.tavus, evidence).await?;
+    let mut table = crate::books::check_books(&ledger, &tavus, &stack.tavus, evidence).await?;
     let mut row = crate::reconcile::Row::new("gateway: answering again after a function died");
     row.check(killed.is_some(), || {
         "no function process was killed, or the stack never answered again".into()

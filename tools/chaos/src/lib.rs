@@ -1,36 +1,42 @@
-//! The fault campaign (`make chaos`): many users drive the real code, in-process, against
-//! DynamoDB Local, moto and a Tavus simulator of the campaign's own, while faults are injected at
-//! real seams: an SDK interceptor on DynamoDB ([`dynamo`]), the simulator's fault rules
-//! (failing before and after acting, hanging, 429, 402, at capacity), a callback receiver that
-//! drops, repeats, delays, reorders and fails callbacks ([`callbacks`]), and handlers killed at
-//! an await point ([`users`]). Then the faults stop, every call ends, the callbacks are drained,
-//! the sweeper runs until it finds nothing, and [`reconcile`] checks the books. Every choice
+//! The fault campaign (`make chaos`): many users drive the real code, in-process, against a
+//! DynamoDB Local ([`dynamodb_local`], killed and restarted mid-run), moto and a Tavus simulator
+//! of the campaign's own, while faults are injected at real seams: an SDK interceptor on
+//! DynamoDB ([`dynamo`]), the simulator's fault rules (failing before and after acting,
+//! hanging, 429, 402, at capacity), a callback receiver that drops, repeats, delays, reorders
+//! and fails callbacks ([`callbacks`]), and handlers killed at an await point ([`users`]); then
+//! a crowd of due sessions in one shard is swept under faults. Then the faults stop and the
+//! phase quiets down ([`quiet`]), and [`books`] hands what it left to [`reconcile`]. A second
+//! phase runs through the local gateway and `cargo lambda watch` ([`gateway`]). Every choice
 //! comes from one seeded generator ([`faults`]), so a seed replays the same plan.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use awaknow_core::domain::{PlanCatalog, SessionStatus, UserId};
+use awaknow_core::domain::{PlanCatalog, UserId};
 use awaknow_core::recording_bucket::{RecordingTarget, Recordings};
-use awaknow_core::service::{erase, sweep};
+use awaknow_core::service::sweep;
 use awaknow_core::store::DynamoLedger;
 use awaknow_core::tavus::{Companion, RetryPolicy, Tavus, TavusClient, TavusConfig};
 use futures::StreamExt;
 use rand::Rng;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::task::JoinSet;
 
+pub mod books;
 pub mod callbacks;
 pub mod dynamo;
 pub mod dynamodb_local;
 pub mod faults;
 pub mod gateway;
+pub mod quiet;
 pub mod reconcile;
 pub mod users;
 
+use books::{Evidence, bucket_objects, check_books, s3_client};
 use faults::Faults;
-use reconcile::{Books, Table};
+use quiet::{Quiet, end_every_call, settle_down, sweep_until_clean};
+use reconcile::Table;
 use users::{Journal, World};
 
 /// What a campaign is asked to do.
@@ -290,21 +296,6 @@ async fn rig(config: &Config) -> Result<Rig, String> {
     })
 }
 
-/// An S3 client of moto's, addressing buckets in the path; `attempts`: the SDK's.
-pub(crate) fn s3_client(endpoint: &str, attempts: u32) -> aws_sdk_s3::Client {
-    let sdk = test_support::local_sdk(endpoint)
-        .to_builder()
-        .retry_config(
-            aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(attempts),
-        )
-        .build();
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(true)
-            .build(),
-    )
-}
-
 /// A new recordings bucket on moto, and the same bucket through an endpoint nobody answers (an
 /// S3 outage during an erasure).
 async fn recordings_bucket(moto: &str) -> Result<(Recordings, Recordings), String> {
@@ -325,31 +316,6 @@ async fn recordings_bucket(moto: &str) -> Result<(Recordings, Recordings), Strin
         Recordings::with_client(client, target.clone()),
         Recordings::with_client(s3_client("http://127.0.0.1:9", 1), target),
     ))
-}
-
-/// Every object in a bucket on moto.
-pub(crate) async fn bucket_objects(moto: &str, bucket: &str) -> Result<Vec<String>, String> {
-    let client = s3_client(moto, 3);
-    let mut keys = Vec::new();
-    let mut token = None;
-    loop {
-        let page = client
-            .list_objects_v2()
-            .bucket(bucket)
-            .set_continuation_token(token)
-            .send()
-            .await
-            .map_err(|e| format!("list the recordings bucket: {e}"))?;
-        keys.extend(
-            page.contents()
-                .iter()
-                .filter_map(|o| o.key().map(str::to_owned)),
-        );
-        match page.next_continuation_token() {
-            Some(next) => token = Some(next.to_owned()),
-            None => return Ok(keys),
-        }
-    }
 }
 
 /// A loopback address that accepts connections and never answers: a DynamoDB slower than the
@@ -582,212 +548,4 @@ async fn clear_tavus_faults(rig: &Rig) -> Result<(), String> {
     } else {
         Err(format!("clear the simulator's faults: {}", answer.status()))
     }
-}
-
-/// Every call still running ends now, as its people leave.
-pub(crate) async fn end_every_call(base: &str, api_key: &str) -> Result<(), String> {
-    let http = reqwest::Client::new();
-    loop {
-        let page: Value = http
-            .get(format!(
-                "{base}/v2/conversations?status=active&limit=100&page=1"
-            ))
-            .header("x-api-key", api_key)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
-        let ids: Vec<String> = page["data"]
-            .as_array()
-            .map(|d| {
-                d.iter()
-                    .filter_map(|c| c["conversation_id"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if ids.is_empty() {
-            return Ok(());
-        }
-        for id in ids {
-            let _ = http
-                .post(format!("{base}/v2/conversations/{id}/end"))
-                .header("x-api-key", api_key)
-                .send()
-                .await;
-        }
-    }
-}
-
-/// The simulator's callbacks (and its retries) arrive; the held-back ones are handled.
-pub(crate) async fn settle_down(receiver: Option<&callbacks::Receiver>) {
-    for _ in 0..3 {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        if let Some(receiver) = receiver {
-            receiver.drain().await;
-        }
-    }
-}
-
-/// What the sweeps that quiet a phase down work on.
-pub(crate) struct Quiet<'a> {
-    pub(crate) ledger: &'a DynamoLedger,
-    pub(crate) tavus: &'a Tavus,
-    pub(crate) recordings: Option<&'a Recordings>,
-    /// The phase's clock shift.
-    pub(crate) offset: chrono::Duration,
-    /// The phase's own callback receiver (`None`: callbacks go to the functions).
-    pub(crate) receiver: Option<&'a callbacks::Receiver>,
-}
-
-/// Sweeps until one finds nothing to do.
-pub(crate) async fn sweep_until_clean(quiet: &Quiet<'_>) -> Result<usize, String> {
-    let options = sweep::SweepOptions {
-        orphan_min_age: chrono::Duration::zero(),
-        ..sweep::SweepOptions::default()
-    };
-    for n in 1..=8u32 {
-        // Each sweep a day after the last, as if the schedule had run meanwhile: what one sweep
-        // leaves due "now" (a copy to delete) the next finds.
-        let later = chrono::Utc::now() + quiet.offset + chrono::Duration::days(i64::from(n));
-        let deadline = Instant::now() + Duration::from_secs(240);
-        let report = sweep::sweep(
-            quiet.ledger,
-            quiet.tavus,
-            quiet.tavus.secrets(),
-            options,
-            later,
-            deadline,
-        )
-        .await;
-        let erasures =
-            erase::finish_erasures(quiet.ledger, quiet.recordings, later, deadline).await;
-        eprintln!(
-            "chaos: sweep {n}: found {}, released {}, settled {} from Tavus and {} in full, {} copies deleted, {} orphans ended, {} deleted, {} failed",
-            report.found,
-            report.released,
-            report.settled_from_tavus,
-            report.settled_in_full,
-            report.tavus_copies_deleted,
-            report.orphans_ended,
-            report.orphans_deleted,
-            report.failed + erasures.failed
-        );
-        settle_down(quiet.receiver).await;
-        let idle = report.found == 0
-            && report.orphans_ended + report.orphans_deleted == 0
-            && report.failed + erasures.failed + erasures.finished == 0;
-        if idle {
-            return Ok(n as usize);
-        }
-    }
-    Err("the sweeper still finds work after 8 sweeps".into())
-}
-
-/// What a phase leaves to be reconciled, besides the table and Tavus.
-pub(crate) struct Evidence<'a> {
-    pub(crate) journal: &'a Journal,
-    pub(crate) logs: &'a str,
-    /// Every object of the recordings bucket.
-    pub(crate) objects: Vec<String>,
-    pub(crate) callback_answers: Vec<u16>,
-    pub(crate) callback_internal: Vec<String>,
-    /// Only users whose id starts with this, their items, conversations and recordings
-    /// (`None`: everything; the table and the simulator are the phase's own).
-    pub(crate) users: Option<&'a str>,
-}
-
-pub(crate) async fn check_books(
-    ledger: &DynamoLedger,
-    tavus: &Tavus,
-    sim_url: &str,
-    evidence: Evidence<'_>,
-) -> Result<Table, String> {
-    let ours = |user: &UserId| evidence.users.is_none_or(|p| user.as_str().starts_with(p));
-    let mut items = reconcile::scan(ledger).await?;
-    if evidence.users.is_some() {
-        items.retain(|item| reconcile::user_of_item(item).is_some_and(|user| ours(&user)));
-    }
-    let history: Value = reqwest::get(format!("{sim_url}/_sim/history"))
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    let webhook_key = tavus
-        .secrets()
-        .webhook_key()
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut ran = reconcile::parse_history(&history);
-    if evidence.users.is_some() {
-        ran.retain(|_, r| {
-            r.callback_url
-                .as_deref()
-                .and_then(|url| {
-                    awaknow_core::service::callback_token::verify_url(&webhook_key, url)
-                })
-                .is_some_and(|claims| ours(&claims.owner))
-        });
-    }
-    let mut objects = evidence.objects;
-    if evidence.users.is_some() {
-        objects.retain(|key| ran.keys().any(|c| key.contains(c.as_str())));
-    }
-    let mut journal = evidence.journal.clone();
-    // An erasure cut short that the sweeper finished: erased, as if confirmed.
-    let present: HashSet<String> = items.iter().map(reconcile::sort_key).collect();
-    for cut in std::mem::take(&mut journal.erasures_cut_short) {
-        if !present.contains(&awaknow_core::store::keys::session_sk(cut.session_id)) {
-            journal.erased.push(cut);
-        }
-    }
-    let journal = &journal;
-    let mut listed: HashMap<UserId, HashSet<awaknow_core::domain::SessionId>> = HashMap::new();
-    let owners: HashSet<&UserId> = journal.created.iter().map(|(o, _)| o).collect();
-    for owner in owners {
-        let mut cursor = None;
-        loop {
-            let page = ledger
-                .list_sessions(owner, 50, cursor)
-                .await
-                .map_err(|e| e.to_string())?;
-            let seen = listed.entry(owner.clone()).or_default();
-            seen.extend(page.sessions.iter().map(|(s, _)| s.session_id));
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
-    }
-    let mut transcripts = Vec::new();
-    for item in &items {
-        let Ok(s) =
-            serde_dynamo::from_item::<_, awaknow_core::store::items::SessionItem>(item.clone())
-        else {
-            continue;
-        };
-        if s.session.status != SessionStatus::Ended {
-            continue;
-        }
-        let read = ledger
-            .read_transcript(&s.session.owner_id, s.session.session_id)
-            .await
-            .map(|t| t.is_some())
-            .map_err(|e| e.to_string());
-        transcripts.push((s.session.session_id, read));
-    }
-    Ok(reconcile::reconcile(&Books {
-        items: &items,
-        ran: &ran,
-        journal,
-        callback_answers: &evidence.callback_answers,
-        callback_internal: &evidence.callback_internal,
-        logs: evidence.logs,
-        webhook_key: &webhook_key,
-        listed: &listed,
-        transcripts: &transcripts,
-        objects: &objects,
-    }))
 }
