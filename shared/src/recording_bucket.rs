@@ -95,15 +95,66 @@ impl Recordings {
         Ok(PlaybackLink(request.uri().to_owned()))
     }
 
-    /// Deletes `key`; a key that is already gone counts as deleted (S3 answers 204 either way).
+    /// Deletes `key` for good: every version and delete marker of it (in a versioned bucket a
+    /// plain delete only hides the file behind a marker), then the key itself (a bucket without
+    /// versioning). A key that is already gone counts as deleted.
     pub async fn delete(&self, key: &str) -> Result<(), RecordingError> {
+        for version in self.versions_of(key).await? {
+            self.client
+                .delete_object()
+                .bucket(&self.target.bucket)
+                .key(key)
+                .version_id(version)
+                .send()
+                .await
+                .map_err(unavailable)?;
+        }
         self.client
             .delete_object()
             .bucket(&self.target.bucket)
             .key(key)
             .send()
             .await
-            .map_err(|e| RecordingError::Unavailable(DisplayErrorContext(&e).to_string()))?;
+            .map_err(unavailable)?;
         Ok(())
     }
+
+    /// The version ids of `key` exactly (not of other keys it is a prefix of), delete markers
+    /// included; none in a bucket that never had versioning (its objects' id is `null`).
+    async fn versions_of(&self, key: &str) -> Result<Vec<String>, RecordingError> {
+        let mut ids = Vec::new();
+        let (mut key_marker, mut version_marker) = (None, None);
+        loop {
+            let page = self
+                .client
+                .list_object_versions()
+                .bucket(&self.target.bucket)
+                .prefix(key)
+                .set_key_marker(key_marker)
+                .set_version_id_marker(version_marker)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            let versions = page.versions().iter().map(|v| (v.key(), v.version_id()));
+            let markers = page
+                .delete_markers()
+                .iter()
+                .map(|m| (m.key(), m.version_id()));
+            ids.extend(
+                versions
+                    .chain(markers)
+                    .filter(|(k, _)| *k == Some(key))
+                    .filter_map(|(_, id)| id.filter(|id| *id != "null").map(str::to_owned)),
+            );
+            if page.is_truncated() != Some(true) {
+                return Ok(ids);
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            version_marker = page.next_version_id_marker().map(str::to_owned);
+        }
+    }
+}
+
+fn unavailable<E: std::error::Error + 'static>(e: E) -> RecordingError {
+    RecordingError::Unavailable(DisplayErrorContext(&e).to_string())
 }

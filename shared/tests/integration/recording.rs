@@ -898,3 +898,72 @@ async fn a_recording_that_arrives_after_its_erasure_is_deleted_on_arrival() {
         "nothing else deleted"
     );
 }
+
+/// Every version and delete marker of `key` left in the bucket.
+async fn versions_of(recordings: &Recordings, key: &str) -> usize {
+    let listed = s3_at(&moto())
+        .await
+        .list_object_versions()
+        .bucket(&recordings.target().bucket)
+        .prefix(key)
+        .send()
+        .await
+        .unwrap();
+    listed
+        .versions()
+        .iter()
+        .filter(|v| v.key() == Some(key))
+        .count()
+        + listed
+            .delete_markers()
+            .iter()
+            .filter(|m| m.key() == Some(key))
+            .count()
+}
+
+/// In a versioned bucket (as Tavus's older setup asks for), a plain delete only hides a file
+/// behind a delete marker: erasure deletes every version and marker of the session's files.
+#[tokio::test]
+async fn erasure_in_a_versioned_bucket_leaves_no_version() {
+    let ledger = fresh_ledger().await;
+    let recordings = bucket().await;
+    s3_at(&moto())
+        .await
+        .put_bucket_versioning()
+        .bucket(&recordings.target().bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let hooks = Hooks::new().await;
+    let owner = user("versioned-owner");
+    let (settled, keys) = with_recordings(&ledger, &recordings, &hooks, &owner).await;
+    // Tavus wrote the first file twice (a retried upload): two versions of it.
+    put(&recordings, &keys[0], b"video, again").await;
+    assert_eq!(versions_of(&recordings, &keys[0]).await, 2);
+    let neighbour = format!("{}-other", keys[0]);
+    put(&recordings, &neighbour, b"another file").await;
+    let (_server, tavus) = tavus_deleting().await;
+
+    erase::delete_session(
+        &ledger,
+        &tavus,
+        Some(&recordings),
+        &owner,
+        settled.session_id,
+        Instant::now() + Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    for key in &keys {
+        assert_eq!(versions_of(&recordings, key).await, 0, "{key}");
+    }
+    assert!(
+        exists(&recordings, &neighbour).await,
+        "only the session's files"
+    );
+}

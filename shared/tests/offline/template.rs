@@ -175,18 +175,29 @@ fn yaml(value: &Value) -> String {
     serde_yaml_ng::to_string(value).unwrap()
 }
 
-/// The recordings bucket: private, encrypted, TLS only, not versioned (erasure deletes for
-/// real), expiring after a parameter's days (30 by default); Tavus's role writes objects into it
-/// and nothing else, bound to its account and external id; each function gets only the object
-/// actions it uses on it.
+/// The recordings bucket: off unless asked for; private, encrypted, TLS only, versioned by
+/// default (Tavus's older setup asks for it; erasure deletes every version, and noncurrent
+/// versions expire), expiring after a parameter's days (30 by default). Tavus's role as its
+/// recording docs require: trusting account 291871421005 with external id `tavus` (parameters
+/// with those defaults), 12-hour sessions, the documented writer actions on this bucket only.
+/// Each function gets only the actions it uses on it.
 #[test]
-fn the_recordings_bucket_is_private_expiring_and_written_only_by_tavus() {
+fn the_recordings_bucket_and_tavus_s_role_are_as_tavus_documents_them() {
     let (_, template) = template();
+    assert_eq!(
+        parameter(&template, "Recordings")["Default"].as_str(),
+        Some("off")
+    );
     let retention = parameter(&template, "RecordingRetentionDays");
     assert_eq!(retention["Default"].as_u64(), Some(30));
     let account = parameter(&template, "TavusRecordingAccountId");
-    assert!(accepts(account, "") && accepts(account, "123456789012"));
-    assert!(!accepts(account, "tavus") && !accepts(account, "1234"));
+    assert_eq!(account["Default"].as_str(), Some("291871421005"));
+    assert!(accepts(account, "123456789012"));
+    assert!(!accepts(account, "") && !accepts(account, "tavus") && !accepts(account, "1234"));
+    let external = parameter(&template, "TavusRecordingExternalId");
+    assert_eq!(external["Default"].as_str(), Some("tavus"));
+    let versioning = parameter(&template, "RecordingsBucketVersioning");
+    assert_eq!(versioning["Default"].as_str(), Some("Enabled"));
 
     let resources = &template["Resources"];
     let bucket = &resources["RecordingsBucket"];
@@ -205,17 +216,22 @@ fn the_recordings_bucket_is_private_expiring_and_written_only_by_tavus() {
         );
     }
     assert!(yaml(&props["BucketEncryption"]).contains("SSEAlgorithm: AES256"));
-    assert!(props.get("VersioningConfiguration").is_none());
-    let rule = &props["LifecycleConfiguration"]["Rules"][0];
-    assert_eq!(rule["Status"].as_str(), Some("Enabled"));
     assert_eq!(
-        yaml(&rule["ExpirationInDays"]).trim(),
-        "!Ref RecordingRetentionDays"
+        yaml(&props["VersioningConfiguration"]["Status"]).trim(),
+        "!Ref RecordingsBucketVersioning"
     );
+    let rules = yaml(&props["LifecycleConfiguration"]["Rules"]);
+    assert!(
+        rules.contains("ExpirationInDays: !Ref RecordingRetentionDays"),
+        "{rules}"
+    );
+    assert!(rules.contains("NoncurrentDays: 1"), "{rules}");
+    assert!(rules.contains("ExpiredObjectDeleteMarker: true"), "{rules}");
     let policy = yaml(&resources["RecordingsBucketPolicy"]["Properties"]["PolicyDocument"]);
     assert!(policy.contains("aws:SecureTransport: 'false'"), "{policy}");
 
     let role = &resources["TavusRecordingRole"]["Properties"];
+    assert_eq!(role["MaxSessionDuration"].as_u64(), Some(43200));
     let trust = yaml(&role["AssumeRolePolicyDocument"]);
     assert!(trust.contains("${TavusRecordingAccountId}"), "{trust}");
     assert!(
@@ -227,12 +243,46 @@ fn the_recordings_bucket_is_private_expiring_and_written_only_by_tavus() {
     let statements = policies[0]["PolicyDocument"]["Statement"]
         .as_sequence()
         .expect("statements");
-    assert_eq!(statements.len(), 1);
-    assert_eq!(statements[0]["Action"].as_str(), Some("s3:PutObject"));
+    let granted = |resource: &str| -> Vec<String> {
+        statements
+            .iter()
+            .filter(|st| yaml(&st["Resource"]).trim() == resource)
+            .flat_map(|st| match &st["Action"] {
+                serde_yaml_ng::Value::Sequence(actions) => actions
+                    .iter()
+                    .filter_map(|a| a.as_str().map(str::to_owned))
+                    .collect(),
+                action => action
+                    .as_str()
+                    .map(str::to_owned)
+                    .into_iter()
+                    .collect::<Vec<String>>(),
+            })
+            .collect()
+    };
+    let mut objects = granted("!Sub ${RecordingsBucket.Arn}/*");
+    objects.sort();
     assert_eq!(
-        yaml(&statements[0]["Resource"]).trim(),
-        "!Sub ${RecordingsBucket.Arn}/*"
+        objects,
+        [
+            "s3:AbortMultipartUpload",
+            "s3:GetObject",
+            "s3:GetObjectVersion",
+            "s3:ListMultipartUploadParts",
+            "s3:PutObject"
+        ]
     );
+    let mut whole = granted("!GetAtt RecordingsBucket.Arn");
+    whole.sort();
+    assert_eq!(
+        whole,
+        [
+            "s3:ListBucket",
+            "s3:ListBucketMultipartUploads",
+            "s3:ListBucketVersions"
+        ]
+    );
+    assert_eq!(statements.len(), 2, "nothing else");
 
     let variables = &template["Globals"]["Function"]["Environment"]["Variables"];
     for var in [
@@ -244,11 +294,16 @@ fn the_recordings_bucket_is_private_expiring_and_written_only_by_tavus() {
     }
 
     let s3_action = regex::Regex::new(r"s3:[A-Za-z*]+").unwrap();
+    let erasing = vec![
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "s3:ListBucketVersions",
+    ];
     for (function, expected) in [
-        ("CreateSessionFunction", vec!["s3:DeleteObject"]),
+        ("CreateSessionFunction", erasing.clone()),
         ("GetUsageFunction", vec!["s3:GetObject"]),
-        ("SweepSessionsFunction", vec!["s3:DeleteObject"]),
-        ("TavusWebhookFunction", vec![]),
+        ("SweepSessionsFunction", erasing.clone()),
+        ("TavusWebhookFunction", erasing),
         ("MonthlyResetFunction", vec![]),
         ("SetPlanFunction", vec![]),
     ] {
@@ -257,8 +312,8 @@ fn the_recordings_bucket_is_private_expiring_and_written_only_by_tavus() {
         assert_eq!(actions, expected, "{function}");
         for line in policies.lines().filter(|l| l.contains(":s3:::")) {
             assert!(
-                line.contains("${RecordingsBucket}/*"),
-                "{function}: objects of the recordings bucket only: {line}"
+                line.contains("${RecordingsBucket}"),
+                "{function}: the recordings bucket only: {line}"
             );
         }
     }
