@@ -318,3 +318,53 @@ fn the_recordings_bucket_and_tavus_s_role_are_as_tavus_documents_them() {
         }
     }
 }
+
+/// Every route the API throttles (every route, through `DefaultRouteSettings`, and those with
+/// settings of their own) documents its 429 in openapi.yaml, so a client generated from it
+/// expects it and schemathesis checks it.
+#[test]
+fn every_throttled_route_documents_its_429() {
+    let (_, template) = template();
+    let api = &template["Resources"]["Api"]["Properties"];
+    let every_route_throttled = api["DefaultRouteSettings"]
+        .get("ThrottlingRateLimit")
+        .is_some();
+    let spec_path = template_path().with_file_name("openapi.yaml");
+    let spec: Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(&spec_path).expect("read openapi.yaml"),
+    )
+    .expect("openapi.yaml is YAML");
+    let throttled_routes: Vec<String> = api["RouteSettings"]
+        .as_mapping()
+        .map(|m| {
+            m.keys()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut checked = 0;
+    for (path, operations) in spec["paths"].as_mapping().expect("paths") {
+        let path = path.as_str().expect("a path");
+        for (method, operation) in operations.as_mapping().expect("operations") {
+            let method = method.as_str().expect("a method").to_uppercase();
+            let route = format!("{method} {path}");
+            if !every_route_throttled && !throttled_routes.contains(&route) {
+                continue;
+            }
+            checked += 1;
+            assert_eq!(
+                operation["responses"]["429"]["$ref"].as_str(),
+                Some("#/components/responses/Throttled"),
+                "{route} can be throttled: openapi.yaml must document its 429"
+            );
+        }
+    }
+    assert!(checked >= 12, "only {checked} routes checked");
+    let throttled = &spec["components"]["responses"]["Throttled"];
+    assert!(throttled["headers"].get("Retry-After").is_some());
+    assert!(throttled["content"].get("application/problem+json").is_some());
+    assert!(
+        throttled["content"].get("application/json").is_some(),
+        "API Gateway's own answer"
+    );
+}
