@@ -43,7 +43,7 @@ export class ApiError extends Error {
     readonly detail: string | undefined,
     /** The problem body (application/problem+json), when the API sent one. */
     readonly problem: Problem | undefined,
-    /** Seconds to wait before retrying (503 `tavus_at_capacity`, `dependency_unavailable`). */
+    /** Seconds to wait before retrying (503 `tavus_at_capacity`, `tavus_out_of_credits`, `dependency_unavailable`). */
     readonly retryAfterSeconds: number | undefined,
   ) {
     super(`${status} ${code}${detail ? `: ${detail}` : ""}`);

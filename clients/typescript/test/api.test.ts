@@ -247,7 +247,14 @@ test("a recorded session plays back through a short-lived link; others get 404",
   const created = await api.createSession({ ...reflect(2), record: true });
   assert.equal(created.record, true);
   assert.deepEqual(await api.recording(created.session_id), { status: "pending" });
-  // The call ends; the simulator writes the file into the bucket and announces it.
+  // Someone joins (Tavus records only a call a person started recording in: the simulator, one
+  // somebody joined), then the call ends; the simulator writes the file and announces it.
+  const joined = await fetch(`${env("TAVUS_URL")}/_sim/conversations/${created.conversation_id}/join`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ url: created.join_url }),
+  });
+  assert.equal(joined.status, 204, await joined.text());
   await api.endSession(created.session_id);
   let recording = await api.recording(created.session_id);
   for (let i = 0; i < 75 && recording.status === "pending"; i++) {

@@ -12,6 +12,9 @@ use crate::tavus::TavusError;
 
 /// Seconds a client is asked to wait when Tavus is at capacity.
 pub const AT_CAPACITY_RETRY_AFTER: u32 = 30;
+/// Seconds a client is asked to wait when the Tavus account is out of credits: someone has to
+/// buy more, which takes longer than a capacity peak.
+pub const OUT_OF_CREDITS_RETRY_AFTER: u32 = 300;
 /// Seconds a client is asked to wait before erasing again when Tavus kept its copy.
 pub const ERASURE_RETRY_AFTER: u32 = 30;
 
@@ -89,6 +92,11 @@ pub fn problem_of(error: &ServiceError) -> (Problem, Option<u32>) {
             Problem::new(503, "tavus_at_capacity", "The video service is at capacity")
                 .with_detail("too many conversations are running; nothing was charged, try again shortly"),
             Some(AT_CAPACITY_RETRY_AFTER),
+        ),
+        ServiceError::TavusOutOfCredits => (
+            Problem::new(503, "tavus_out_of_credits", "The video service is unavailable")
+                .with_detail("no conversation can be started for now; nothing was charged, try again later"),
+            Some(OUT_OF_CREDITS_RETRY_AFTER),
         ),
         ServiceError::DependencyUnavailable(_) => (
             Problem::new(503, "dependency_unavailable", "A service we depend on is unavailable")
@@ -315,5 +323,26 @@ mod tests {
             (problem.code, retry),
             ("tavus_at_capacity", Some(AT_CAPACITY_RETRY_AFTER))
         );
+    }
+
+    /// Out of credits is told apart from other refusals: its own code, a longer wait, a 503
+    /// (the service is unavailable to everyone, not this request at fault).
+    #[test]
+    fn out_of_credits_is_its_own_problem() {
+        let (problem, retry) = ApiError::from(TavusError::OutOfCredits).problem();
+        assert_eq!(
+            (problem.status, problem.code, retry),
+            (
+                503,
+                "tavus_out_of_credits",
+                Some(OUT_OF_CREDITS_RETRY_AFTER)
+            )
+        );
+        let (other, _) = ApiError::from(TavusError::Rejected {
+            status: 403,
+            message: "quoting what it was sent".into(),
+        })
+        .problem();
+        assert_eq!(other.code, "tavus_unavailable");
     }
 }

@@ -55,6 +55,7 @@ pub(crate) fn create_refused(refusal: Refusal) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CreateFailure {
     TavusAtCapacity,
+    TavusOutOfCredits,
     /// The Tavus key could not be read.
     DependencyUnavailable,
     TavusUnavailable,
@@ -64,6 +65,7 @@ impl CreateFailure {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             CreateFailure::TavusAtCapacity => "tavus_at_capacity",
+            CreateFailure::TavusOutOfCredits => "tavus_out_of_credits",
             CreateFailure::DependencyUnavailable => "dependency_unavailable",
             CreateFailure::TavusUnavailable => "tavus_unavailable",
         }
@@ -175,6 +177,8 @@ pub(crate) enum TavusOutcome {
     Throttled,
     /// The concurrent-conversation limit (Tavus's 400).
     AtCapacity,
+    /// Out of conversational credits (Tavus's 402).
+    OutOfCredits,
     /// A 401.
     Unauthorized,
     /// Any other 4xx.
@@ -183,7 +187,7 @@ pub(crate) enum TavusOutcome {
 
 impl TavusOutcome {
     #[cfg(test)]
-    pub(crate) const ALL: [TavusOutcome; 9] = [
+    pub(crate) const ALL: [TavusOutcome; 10] = [
         TavusOutcome::Answered,
         TavusOutcome::Timeout,
         TavusOutcome::Connect,
@@ -191,6 +195,7 @@ impl TavusOutcome {
         TavusOutcome::ServerError,
         TavusOutcome::Throttled,
         TavusOutcome::AtCapacity,
+        TavusOutcome::OutOfCredits,
         TavusOutcome::Unauthorized,
         TavusOutcome::Rejected,
     ];
@@ -205,6 +210,7 @@ impl TavusOutcome {
             TavusOutcome::ServerError => Some("5xx"),
             TavusOutcome::Throttled => Some("429"),
             TavusOutcome::AtCapacity => Some("capacity"),
+            TavusOutcome::OutOfCredits => Some("out_of_credits"),
             TavusOutcome::Unauthorized => Some("unauthorized"),
             TavusOutcome::Rejected => Some("rejected"),
         }

@@ -180,6 +180,7 @@ pub(crate) fn refusal(error: &LedgerError) -> Option<Refusal> {
 pub(crate) fn create_failure(error: &TavusError) -> CreateFailure {
     match error {
         TavusError::AtCapacity => CreateFailure::TavusAtCapacity,
+        TavusError::OutOfCredits => CreateFailure::TavusOutOfCredits,
         TavusError::Secret(_) => CreateFailure::DependencyUnavailable,
         _ => CreateFailure::TavusUnavailable,
     }

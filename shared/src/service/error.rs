@@ -33,6 +33,10 @@ pub enum ServiceError {
     TavusUnavailable(String),
     #[error("tavus at capacity")]
     TavusAtCapacity,
+    /// The Tavus account is out of conversational credits: nothing can be created until the
+    /// operator buys more.
+    #[error("tavus out of conversational credits")]
+    TavusOutOfCredits,
     #[error("dependency unavailable: {0}")]
     DependencyUnavailable(String),
     /// Erasure: the session is still pending or active.
@@ -105,6 +109,7 @@ impl From<TavusError> for ServiceError {
     fn from(e: TavusError) -> ServiceError {
         match e {
             TavusError::AtCapacity => ServiceError::TavusAtCapacity,
+            TavusError::OutOfCredits => ServiceError::TavusOutOfCredits,
             TavusError::Secret(s) => ServiceError::from(s),
             other => ServiceError::TavusUnavailable(other.to_string()),
         }

@@ -7,8 +7,14 @@ pub enum TavusError {
     /// 400 with a message, not 429).
     #[error("Tavus is at its concurrent-conversation limit")]
     AtCapacity,
-    /// A 4xx other than the above: the request is wrong and retrying will not help.
-    #[error("Tavus refused the request ({status}): {message}")]
+    /// 402: the Tavus account is out of conversational credits; every create fails until the
+    /// operator buys more.
+    #[error("Tavus is out of conversational credits (402)")]
+    OutOfCredits,
+    /// A 4xx other than the above: the request is wrong and retrying will not help. Its message
+    /// (Tavus's `message` or `error`, at most 300 characters) decides whether the conversation
+    /// is unknown; it is never printed (Tavus may quote what it was sent), only its length.
+    #[error("Tavus refused the request ({status}; a message of {} characters)", message.chars().count())]
     Rejected { status: u16, message: String },
     /// 401 even after the key was fetched again from Secrets Manager.
     #[error("Tavus refused the API key, also after fetching it again")]

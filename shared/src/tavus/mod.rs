@@ -400,6 +400,7 @@ impl Attempt {
             Attempt::KeyRefused => TavusOutcome::Unauthorized,
             Attempt::Retry { metric, .. } => *metric,
             Attempt::Failed(TavusError::AtCapacity) => TavusOutcome::AtCapacity,
+            Attempt::Failed(TavusError::OutOfCredits) => TavusOutcome::OutOfCredits,
             Attempt::Failed(_) => TavusOutcome::Rejected,
         }
     }
@@ -479,6 +480,9 @@ fn answered(status: StatusCode, retry_after: Option<Duration>, bytes: bytes::Byt
     let message = error_message(&bytes);
     if status == StatusCode::BAD_REQUEST && is_capacity_message(&message) {
         return Attempt::Failed(TavusError::AtCapacity);
+    }
+    if status == StatusCode::PAYMENT_REQUIRED {
+        return Attempt::Failed(TavusError::OutOfCredits);
     }
     if !is_retryable_status(status.as_u16()) {
         return Attempt::Failed(TavusError::Rejected {
@@ -717,6 +721,10 @@ mod tests {
                 Attempt::Failed(TavusError::AtCapacity),
                 TavusOutcome::AtCapacity,
             ),
+            (
+                Attempt::Failed(TavusError::OutOfCredits),
+                TavusOutcome::OutOfCredits,
+            ),
             (Attempt::Failed(rejected), TavusOutcome::Rejected),
             (retry(TavusOutcome::Throttled), TavusOutcome::Throttled),
             (retry(TavusOutcome::Timeout), TavusOutcome::Timeout),
@@ -724,6 +732,26 @@ mod tests {
         for (attempt, expected) in cases {
             assert_eq!(attempt.metric(), expected);
         }
+    }
+
+    /// Tavus's 402 (out of credits) is its own refusal, not retried; an answer we do not know
+    /// keeps the generic one, and its message never reaches the error's text.
+    #[test]
+    fn out_of_credits_is_told_apart_and_unknown_answers_stay_generic() {
+        let body = bytes::Bytes::from_static(
+            br#"{"message": "The user is out of conversational credits"}"#,
+        );
+        assert!(matches!(
+            answered(StatusCode::PAYMENT_REQUIRED, None, body),
+            Attempt::Failed(TavusError::OutOfCredits)
+        ));
+        let unknown = bytes::Bytes::from_static(br#"{"message": "my week was hard"}"#);
+        let Attempt::Failed(error) = answered(StatusCode::FORBIDDEN, None, unknown) else {
+            panic!("a refusal")
+        };
+        assert!(matches!(error, TavusError::Rejected { status: 403, .. }));
+        let text = error.to_string();
+        assert!(text.contains("403") && !text.contains("my week"), "{text}");
     }
 
     #[test]

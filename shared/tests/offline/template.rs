@@ -330,10 +330,9 @@ fn every_throttled_route_documents_its_429() {
         .get("ThrottlingRateLimit")
         .is_some();
     let spec_path = template_path().with_file_name("openapi.yaml");
-    let spec: Value = serde_yaml_ng::from_str(
-        &std::fs::read_to_string(&spec_path).expect("read openapi.yaml"),
-    )
-    .expect("openapi.yaml is YAML");
+    let spec: Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(&spec_path).expect("read openapi.yaml"))
+            .expect("openapi.yaml is YAML");
     let throttled_routes: Vec<String> = api["RouteSettings"]
         .as_mapping()
         .map(|m| {
@@ -362,7 +361,11 @@ fn every_throttled_route_documents_its_429() {
     assert!(checked >= 12, "only {checked} routes checked");
     let throttled = &spec["components"]["responses"]["Throttled"];
     assert!(throttled["headers"].get("Retry-After").is_some());
-    assert!(throttled["content"].get("application/problem+json").is_some());
+    assert!(
+        throttled["content"]
+            .get("application/problem+json")
+            .is_some()
+    );
     assert!(
         throttled["content"].get("application/json").is_some(),
         "API Gateway's own answer"

@@ -282,3 +282,50 @@ fn the_tavus_error_rate_alarm_divides_errors_by_requests_and_notifies_the_topic(
         "an alarm on the Tavus error rate (TavusErrors / TavusRequests)"
     );
 }
+
+/// Tavus's refusals told apart for the operator: out of credits alarms on the first one, at
+/// capacity on a sustained rate; both on the emitted `TavusErrors` by its declared `Kind`, and
+/// both notify the topic.
+#[test]
+fn out_of_credits_and_capacity_have_alarms_of_their_own() {
+    let template = template();
+    let resources = &template["Resources"];
+    for (alarm, kind) in [
+        ("TavusOutOfCreditsAlarm", "out_of_credits"),
+        ("TavusAtCapacityAlarm", "capacity"),
+    ] {
+        let properties = &resources[alarm]["Properties"];
+        assert_eq!(properties["Namespace"], NAMESPACE, "{alarm}");
+        let name = properties["MetricName"].as_str().unwrap();
+        let declared = metric(name).unwrap_or_else(|| panic!("{alarm}: {name} is not emitted"));
+        assert_eq!(name, "TavusErrors");
+        let dimensions = properties["Dimensions"].as_sequence().unwrap();
+        assert_eq!(dimensions.len(), 1, "{alarm}");
+        let dimension = dimensions[0]["Name"].as_str().unwrap();
+        check::is_declared_set(declared, &[dimension]).unwrap();
+        check::is_declared_value(dimension, kind).unwrap();
+        assert_eq!(dimensions[0]["Value"].as_str(), Some(kind), "{alarm}");
+        assert_eq!(properties["Statistic"].as_str(), Some("Sum"), "{alarm}");
+        assert!(
+            yaml_text(&properties["AlarmActions"]).contains("AlarmTopic"),
+            "{alarm} notifies the topic"
+        );
+    }
+    let credits = &resources["TavusOutOfCreditsAlarm"]["Properties"];
+    assert_eq!(
+        (
+            credits["Threshold"].as_f64(),
+            credits["EvaluationPeriods"].as_u64()
+        ),
+        (Some(1.0), Some(1)),
+        "the first 402 alarms"
+    );
+    let capacity = &resources["TavusAtCapacityAlarm"]["Properties"];
+    let periods = capacity["EvaluationPeriods"].as_u64().unwrap();
+    assert!(periods >= 3, "sustained: {periods} periods");
+    assert_eq!(capacity["DatapointsToAlarm"].as_u64(), Some(periods));
+}
+
+fn yaml_text(value: &serde_yaml_ng::Value) -> String {
+    serde_yaml_ng::to_string(value).unwrap_or_default()
+}

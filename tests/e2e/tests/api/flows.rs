@@ -312,6 +312,29 @@ async fn tavus_at_capacity_is_503_with_retry_after() {
     assert_eq!(api.post(&user, "/sessions", &body).await.status, 201);
 }
 
+/// Tavus's 402 (its account out of credits) is told apart: its own code, a Retry-After, nothing
+/// reserved or charged; and the metric the out-of-credits alarm watches is written.
+#[tokio::test]
+async fn tavus_out_of_credits_is_its_own_503_and_counted() {
+    let api = Api::from_env();
+    let user = Api::user("broke");
+    let marker = format!("marker-{user}");
+    api.tavus_fault(json!({ "when_body_contains": marker, "fail_next": 1, "fail_status": 402 }))
+        .await;
+    let body = json!({ "session_type": "reflect_alone", "prompt": format!("broke {marker}") });
+    let answer = api.post(&user, "/sessions", &body).await;
+    assert_problem(&answer, 503, "tavus_out_of_credits");
+    assert!(answer.retry_after.is_some_and(|s| s.parse::<u32>().is_ok()));
+    let usage = api.get(&user, "/usage").await.body;
+    assert_eq!((usage["reserved_minutes"].clone(), usage["used_minutes"].clone()), (json!(0), json!(0)));
+    let logs = std::fs::read_to_string(format!("{}/functions.log", e2e_tests::env("LOG_DIR")))
+        .unwrap_or_default();
+    assert!(
+        logs.lines().any(|l| l.contains("\"TavusErrors\"") && l.contains("\"out_of_credits\"")),
+        "the TavusErrors metric with Kind out_of_credits"
+    );
+}
+
 #[tokio::test]
 async fn sixty_concurrent_creates_for_one_free_user_reserve_exactly_25_minutes() {
     let api = Api::from_env();
