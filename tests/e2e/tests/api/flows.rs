@@ -326,11 +326,18 @@ async fn tavus_out_of_credits_is_its_own_503_and_counted() {
     assert_problem(&answer, 503, "tavus_out_of_credits");
     assert!(answer.retry_after.is_some_and(|s| s.parse::<u32>().is_ok()));
     let usage = api.get(&user, "/usage").await.body;
-    assert_eq!((usage["reserved_minutes"].clone(), usage["used_minutes"].clone()), (json!(0), json!(0)));
+    assert_eq!(
+        (
+            usage["reserved_minutes"].clone(),
+            usage["used_minutes"].clone()
+        ),
+        (json!(0), json!(0))
+    );
     let logs = std::fs::read_to_string(format!("{}/functions.log", e2e_tests::env("LOG_DIR")))
         .unwrap_or_default();
     assert!(
-        logs.lines().any(|l| l.contains("\"TavusErrors\"") && l.contains("\"out_of_credits\"")),
+        logs.lines()
+            .any(|l| l.contains("\"TavusErrors\"") && l.contains("\"out_of_credits\"")),
         "the TavusErrors metric with Kind out_of_credits"
     );
 }
