@@ -387,6 +387,9 @@ async fn erase(phase: &Phase<'_>, owner: &str, id: &str) {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
+    // An attempt answered 5xx, or not at all (its function died), may have begun the erasure:
+    // then a later 404 means that attempt, or the sweeper, finished it.
+    let mut begun = false;
     for _ in 0..4 {
         let (status, _) = phase.call(Method::DELETE, &path, owner, None, None).await;
         if status == 204 {
@@ -394,37 +397,39 @@ async fn erase(phase: &Phase<'_>, owner: &str, id: &str) {
             if after != 404 {
                 phase.note(|j| j.erased_but_found.push(format!("{id}: {after}")));
             }
-            record_erased(phase, owner, id, &session);
+        }
+        if status == 204 || (status == 404 && begun) {
+            if let Some(erased) = erased(owner, id, &session) {
+                phase.note(|j| j.erased.push(erased));
+            }
             return;
         }
         if (400..500).contains(&status) {
-            return;
+            break;
         }
+        begun = true;
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    if begun && let Some(cut) = erased(owner, id, &session) {
+        phase.note(|j| j.erasures_cut_short.push(cut));
     }
 }
 
-fn record_erased(phase: &Phase<'_>, owner: &str, id: &str, session: &Value) {
+/// The session as the journal keeps an erased one.
+fn erased(owner: &str, id: &str, session: &Value) -> Option<Erased> {
     let created_at = session["created_at"]
         .as_str()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
-    let (Ok(owner), Ok(session_id), Some(created_at)) =
-        (UserId::parse(owner), id.parse::<SessionId>(), created_at)
-    else {
-        return;
-    };
-    phase.note(|j| {
-        j.erased.push(Erased {
-            owner,
-            session_id,
-            conversation_id: session["conversation_id"].as_str().map(str::to_owned),
-            charged: session["charged_minutes"]
-                .as_u64()
-                .and_then(|m| u32::try_from(m).ok())
-                .unwrap_or(0),
-            period: Period::containing(created_at.into()),
-        })
-    });
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())?;
+    Some(Erased {
+        owner: UserId::parse(owner).ok()?,
+        session_id: id.parse::<SessionId>().ok()?,
+        conversation_id: session["conversation_id"].as_str().map(str::to_owned),
+        charged: session["charged_minutes"]
+            .as_u64()
+            .and_then(|m| u32::try_from(m).ok())
+            .unwrap_or(0),
+        period: Period::containing(created_at.into()),
+    })
 }
 
 /// A little into the phase, the processes of one function under watch are killed (SIGKILL);
