@@ -4,7 +4,8 @@
 # http://127.0.0.1:$GATEWAY_PORT.
 #
 #   scripts/dev.sh run           start everything, serve until Ctrl-C, then stop everything
-#   scripts/dev.sh up            start everything in the background, return once healthy
+#   scripts/dev.sh up            start everything in the background, return once healthy; a
+#                                function that would refuse to start stops it (check_config)
 #   scripts/dev.sh down          stop everything
 #   scripts/dev.sh token USER    print a dev JWT for USER
 #   scripts/dev.sh set-plan USER PLAN   move USER to PLAN through the set-plan function
@@ -15,7 +16,8 @@
 # Real Tavus: set TAVUS_BASE_URL (e.g. https://tavusapi.com) and TAVUS_API_KEY; the key is stored
 # in the local Secrets Manager secret and the simulator is not started. Ports: GATEWAY_PORT
 # (3000), FUNCTIONS_PORT (9000), TAVUS_SIM_PORT (4010), DDB_PORT (8000), MOTO_PORT (5050).
-# MAX_OPEN_SESSIONS_PER_USER, when set, is passed to the functions (default there: 2).
+# MAX_OPEN_SESSIONS_PER_USER and CREATES_PER_USER_PER_MINUTE, when set, are passed to the
+# functions (defaults there: 2 open sessions, 10 creates a minute).
 # Recordings: with the simulator, moto's S3 holds a bucket awaknow-$AWAKNOW_ENV-recordings that
 # the functions use (RECORDINGS_BUCKET) and the simulator writes recorded calls into;
 # RECORDINGS=0 leaves it out (a stack that records nothing: "record": true is a 400).
@@ -91,7 +93,8 @@ up() {
   local tavus_url tavus_key persona_reflect persona_resolve
   if [ -n "${TAVUS_BASE_URL:-}" ]; then
     [ -n "${TAVUS_API_KEY:-}" ] || die "TAVUS_BASE_URL is set but TAVUS_API_KEY is not"
-    # Real Tavus: the personas (or replicas) are yours; create-session refuses to start without.
+    # Real Tavus: the personas (or replicas) are yours; create-session refuses to start without,
+    # which check_config reports below.
     persona_reflect=${TAVUS_PERSONA_ID_REFLECT:-}; persona_resolve=${TAVUS_PERSONA_ID_RESOLVE:-}
     tavus_url=$TAVUS_BASE_URL; tavus_key=$TAVUS_API_KEY
     say "using Tavus at $tavus_url"
@@ -160,6 +163,13 @@ ENV
   if [ -n "${MAX_OPEN_SESSIONS_PER_USER:-}" ]; then
     echo "MAX_OPEN_SESSIONS_PER_USER=$MAX_OPEN_SESSIONS_PER_USER" >>"$state/functions.env"
   fi
+  if [ -n "${CREATES_PER_USER_PER_MINUTE:-}" ]; then
+    echo "CREATES_PER_USER_PER_MINUTE=$CREATES_PER_USER_PER_MINUTE" >>"$state/functions.env"
+  fi
+  if ! check_config; then
+    down
+    die "a function would refuse to start with this configuration (its reason above); nothing was left running"
+  fi
   # The gateway keeps each function below the emulator's queue of 100 (tools/local-gateway's
   # limit.rs says why); GATEWAY_MAX_IN_FLIGHT changes its cap. The supervisor starts watch
   # again when a function process dies, as Lambda replaces a dead environment (watch does not).
@@ -198,6 +208,30 @@ ENV
   if [ -n "$recordings_bucket" ]; then echo "RECORDINGS_BUCKET=$recordings_bucket" >>"$state/endpoints.env"; fi
   touch "$state/running"
   [ "${QUIET:-0}" = 1 ] || print_help
+}
+
+# Each function reads its configuration as at start and says whether it would start
+# (AWAKNOW_CHECK_CONFIG=1: the binary reads it through the code it serves with, prints its own
+# reason to stderr and exits, before the Lambda runtime starts), with the environment watch will
+# give it: this shell's, and functions.env over it (watch adds only the runtime's AWS_LAMBDA_*
+# variables, which no configuration reads). Under watch a function that refuses to start is only
+# the gateway's 502/503 on every request, its reason in functions.log. Why the binaries rather
+# than a first invocation through watch: `cargo build --bins` just built them from the source
+# watch runs; it takes milliseconds, needs nothing running, and the reason is the process's own
+# stderr, not lines picked out of watch's log between the supervisor's restarts. Every function
+# under functions/ (a binary of the directory's name) is checked, so all refusals show at once.
+check_config() {
+  local vars=() line dir name reason failed=0
+  while IFS= read -r line; do [ -z "$line" ] || vars+=("$line"); done <"$state/functions.env"
+  for dir in functions/*/; do
+    name=$(basename "$dir")
+    # A timeout, should a binary ever ignore the variable and wait for a runtime API.
+    if ! reason=$(env "${vars[@]}" AWAKNOW_CHECK_CONFIG=1 timeout 30 "$target/debug/$name" 2>&1 >/dev/null); then
+      say "${reason:-$name refused to start (no reason given)}"
+      failed=1
+    fi
+  done
+  return "$failed"
 }
 
 # One trivial request through the gateway to a function, with TOKEN and at most SECONDS: sets
@@ -260,6 +294,9 @@ stop_pid() {
 }
 
 down() {
+  # Once per run: `make dev` stops everything on exit too, after a start that stopped it already.
+  [ -z "${stopped:-}" ] || return 0
+  stopped=1
   for name in gateway functions tavus-sim; do stop_pid "$state/$name.pid"; done
   scripts/local-stack.sh stop "$stack" >/dev/null 2>&1 || true
   rm -f "$state/running" "$state/endpoints.env"

@@ -22,6 +22,16 @@ pub enum LedgerError {
         max_open_sessions: u32,
     },
 
+    /// The user created sessions faster than the pace allows (`domain::pace`): nothing was
+    /// reserved.
+    #[error(
+        "creating faster than {creates_per_minute} a minute; retry after {retry_after_seconds} s"
+    )]
+    RateLimited {
+        retry_after_seconds: u32,
+        creates_per_minute: u32,
+    },
+
     /// No such session for this user (another user's session is reported the same way).
     #[error("no such session")]
     SessionNotFound,

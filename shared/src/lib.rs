@@ -24,6 +24,7 @@ pub mod recording_bucket;
 pub mod runtime;
 pub mod secrets;
 pub mod service;
+pub mod startup;
 pub mod store;
 pub mod tavus;
 pub mod telemetry;

@@ -94,6 +94,7 @@ pub static DIMENSIONS: &[Dimension] = &[
         values: &[
             "minutes_exhausted",
             "too_many_open_sessions",
+            "rate_limited",
             "tavus_at_capacity",
             "tavus_out_of_credits",
             "tavus_unavailable",

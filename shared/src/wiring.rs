@@ -22,6 +22,7 @@ pub fn ledger(sdk: &SdkConfig, config: &LedgerConfig) -> DynamoLedger {
         config.plans.clone(),
     )
     .with_max_open_sessions(config.max_open_sessions)
+    .with_create_pace(config.create_pace)
 }
 
 pub fn secrets(sdk: &SdkConfig, config: &SecretConfig) -> Arc<SecretCache<SecretsManagerSource>> {

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use awaknow_core::config::ResetConfig;
+use awaknow_core::startup::{self, Startup};
 use lambda_runtime::{Error, run_concurrent, service_fn};
 
 // Multi-thread, unlike the other functions: one reset invocation keeps hundreds of accounts in
@@ -14,8 +15,8 @@ use lambda_runtime::{Error, run_concurrent, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     awaknow_core::telemetry::init_json_logs();
-    let config = ResetConfig::from_env()?;
-    let sdk = awaknow_core::aws::sdk_config()?;
+    // With AWAKNOW_CHECK_CONFIG=1 the function exits here, before the Lambda runtime starts.
+    let Startup { config, sdk } = startup::load(env!("CARGO_BIN_NAME"), ResetConfig::from_env)?;
     let job = Arc::new(awaknow_core::wiring::reset_job(&sdk, &config));
     run_concurrent(service_fn(move |event| {
         let job = Arc::clone(&job);

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use awaknow_core::config::SweepConfig;
+use awaknow_core::startup::{self, Startup};
 use lambda_runtime::{Error, run_concurrent, service_fn};
 
 fn main() -> Result<(), Error> {
@@ -15,8 +16,8 @@ fn main() -> Result<(), Error> {
 
 async fn serve() -> Result<(), Error> {
     awaknow_core::telemetry::init_json_logs();
-    let config = SweepConfig::from_env()?;
-    let sdk = awaknow_core::aws::sdk_config()?;
+    // With AWAKNOW_CHECK_CONFIG=1 the function exits here, before the Lambda runtime starts.
+    let Startup { config, sdk } = startup::load(env!("CARGO_BIN_NAME"), SweepConfig::from_env)?;
     let job = Arc::new(awaknow_core::wiring::sweep_job(&sdk, &config));
     run_concurrent(service_fn(move |event| {
         let job = Arc::clone(&job);

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use awaknow_core::api::routes::Function;
 use awaknow_core::api::shell;
 use awaknow_core::config::HttpConfig;
+use awaknow_core::startup::{self, Startup};
 use lambda_http::{Error, run_concurrent, service_fn};
 
 const FUNCTION: Function = Function::TavusWebhook;
@@ -20,8 +21,9 @@ fn main() -> Result<(), Error> {
 
 async fn serve() -> Result<(), Error> {
     awaknow_core::telemetry::init_json_logs();
-    let config = HttpConfig::from_env(FUNCTION)?;
-    let sdk = awaknow_core::aws::sdk_config()?;
+    // With AWAKNOW_CHECK_CONFIG=1 the function exits here, before the Lambda runtime starts.
+    let Startup { config, sdk } =
+        startup::load(env!("CARGO_BIN_NAME"), || HttpConfig::from_env(FUNCTION))?;
     let app = Arc::new(awaknow_core::wiring::http_app(&sdk, &config));
     run_concurrent(service_fn(move |request| {
         let app = Arc::clone(&app);

@@ -83,6 +83,15 @@ pub fn problem_of(error: &ServiceError) -> (Problem, Option<u32>) {
                 .with("max_open_sessions", *max_open_sessions),
             None,
         ),
+        ServiceError::RateLimited { retry_after_seconds, creates_per_minute } => (
+            Problem::new(429, "rate_limited", "Too many sessions created")
+                .with_detail(format!(
+                    "at most {creates_per_minute} sessions may be created a minute; nothing was reserved, \
+                     try again in {retry_after_seconds} s"
+                ))
+                .with("creates_per_minute", *creates_per_minute),
+            Some(*retry_after_seconds),
+        ),
         ServiceError::TavusUnavailable(_) => (
             Problem::new(502, "tavus_unavailable", "The video service failed")
                 .with_detail("Tavus did not create the conversation; nothing was charged"),
@@ -322,6 +331,29 @@ mod tests {
         assert_eq!(
             (problem.code, retry),
             ("tavus_at_capacity", Some(AT_CAPACITY_RETRY_AFTER))
+        );
+    }
+
+    /// A create past the user's pace: 429 with when to come back, and the pace itself.
+    #[test]
+    fn rate_limited_says_when_to_retry_and_the_pace() {
+        let (problem, retry) = ApiError::from(LedgerError::RateLimited {
+            retry_after_seconds: 4,
+            creates_per_minute: 10,
+        })
+        .problem();
+        assert_eq!(
+            (problem.status, problem.code, retry),
+            (429, "rate_limited", Some(4))
+        );
+        let json = serde_json::to_value(&problem).unwrap();
+        assert_eq!(json["creates_per_minute"].as_u64(), Some(10));
+        assert!(
+            problem
+                .detail
+                .as_deref()
+                .unwrap_or("")
+                .contains("nothing was reserved")
         );
     }
 

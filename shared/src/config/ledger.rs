@@ -1,8 +1,9 @@
-//! The ledger's settings: the table, plan overrides and the open-sessions cap.
+//! The ledger's settings: the table, plan overrides, the open-sessions cap and the pace of
+//! creates.
 
 use super::ConfigError;
-use crate::domain::PlanCatalog;
 pub use crate::domain::session::DEFAULT_MAX_OPEN_SESSIONS;
+use crate::domain::{CreatePace, DEFAULT_CREATES_PER_MINUTE, PlanCatalog};
 
 /// Environment variable naming the table.
 pub const TABLE_NAME_VAR: &str = "TABLE_NAME";
@@ -10,6 +11,8 @@ pub const TABLE_NAME_VAR: &str = "TABLE_NAME";
 pub const PLAN_MINUTES_VAR: &str = "PLAN_MINUTES";
 /// How many sessions one user may have pending or active at once.
 pub const MAX_OPEN_SESSIONS_VAR: &str = "MAX_OPEN_SESSIONS_PER_USER";
+/// How many sessions one user may create in any minute.
+pub const CREATES_PER_MINUTE_VAR: &str = "CREATES_PER_USER_PER_MINUTE";
 
 /// The settings every function needs for the ledger.
 #[derive(Debug, Clone)]
@@ -17,6 +20,7 @@ pub struct LedgerConfig {
     pub table_name: String,
     pub plans: PlanCatalog,
     pub max_open_sessions: u32,
+    pub create_pace: CreatePace,
 }
 
 impl LedgerConfig {
@@ -34,25 +38,41 @@ impl LedgerConfig {
                 var: PLAN_MINUTES_VAR,
                 source,
             })?;
-        let max_open_sessions = match lookup(MAX_OPEN_SESSIONS_VAR)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-        {
-            None => DEFAULT_MAX_OPEN_SESSIONS,
-            Some(v) => v
-                .parse::<u32>()
-                .ok()
-                .filter(|n| *n >= 1)
-                .ok_or(ConfigError::Invalid {
-                    var: MAX_OPEN_SESSIONS_VAR,
-                    reason: "must be a whole number, at least 1",
-                })?,
-        };
+        let max_open_sessions =
+            at_least_one(lookup, MAX_OPEN_SESSIONS_VAR, DEFAULT_MAX_OPEN_SESSIONS)?;
+        let per_minute = at_least_one(lookup, CREATES_PER_MINUTE_VAR, DEFAULT_CREATES_PER_MINUTE)?;
+        let create_pace = CreatePace::per_minute(per_minute).ok_or(ConfigError::Invalid {
+            var: CREATES_PER_MINUTE_VAR,
+            reason: "must be a whole number, at least 1",
+        })?;
         Ok(LedgerConfig {
             table_name,
             plans,
             max_open_sessions,
+            create_pace,
         })
+    }
+}
+
+/// A whole number of at least one, or `default` when the variable is unset or blank.
+fn at_least_one(
+    lookup: super::Lookup<'_>,
+    var: &'static str,
+    default: u32,
+) -> Result<u32, ConfigError> {
+    match lookup(var)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+    {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or(ConfigError::Invalid {
+                var,
+                reason: "must be a whole number, at least 1",
+            }),
     }
 }
 
@@ -88,6 +108,23 @@ mod tests {
         for bad in ["0", "-1", "two"] {
             let err = with(bad).unwrap_err().to_string();
             assert!(err.contains("MAX_OPEN_SESSIONS_PER_USER"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn creates_are_paced_at_ten_a_minute_unless_configured() {
+        let with = |per_minute: &'static str| {
+            LedgerConfig::from_lookup(&move |name: &str| match name {
+                "TABLE_NAME" => Some("awaknow".into()),
+                "CREATES_PER_USER_PER_MINUTE" => Some(per_minute.into()),
+                _ => None,
+            })
+        };
+        assert_eq!(with("").unwrap().create_pace.creates_per_minute(), 10);
+        assert_eq!(with("60").unwrap().create_pace.creates_per_minute(), 60);
+        for bad in ["0", "-3", "ten"] {
+            let err = with(bad).unwrap_err().to_string();
+            assert!(err.contains("CREATES_PER_USER_PER_MINUTE"), "{bad}: {err}");
         }
     }
 

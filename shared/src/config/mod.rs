@@ -28,8 +28,8 @@ mod lookup;
 mod recording_bucket;
 
 pub use ledger::{
-    DEFAULT_MAX_OPEN_SESSIONS, LedgerConfig, MAX_OPEN_SESSIONS_VAR, PLAN_MINUTES_VAR,
-    TABLE_NAME_VAR,
+    CREATES_PER_MINUTE_VAR, DEFAULT_MAX_OPEN_SESSIONS, LedgerConfig, MAX_OPEN_SESSIONS_VAR,
+    PLAN_MINUTES_VAR, TABLE_NAME_VAR,
 };
 pub use lookup::{ConfigError, Lookup, env};
 pub(crate) use lookup::{value, whole};

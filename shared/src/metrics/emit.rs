@@ -38,6 +38,8 @@ pub(crate) enum Refusal {
     MinutesExhausted { plan: &'static str },
     /// 409 `too_many_open_sessions`.
     TooManyOpenSessions,
+    /// 429 `rate_limited`.
+    RateLimited,
 }
 
 /// The reservation refused a create.
@@ -47,6 +49,7 @@ pub(crate) fn create_refused(refusal: Refusal) {
             .dimension(REASON, "minutes_exhausted")
             .dimension(PLAN, plan),
         Refusal::TooManyOpenSessions => Line::new().dimension(REASON, "too_many_open_sessions"),
+        Refusal::RateLimited => Line::new().dimension(REASON, "rate_limited"),
     };
     line.value(&CREATES_REFUSED, 1.0).emit();
 }

@@ -172,6 +172,7 @@ pub(crate) fn refusal(error: &LedgerError) -> Option<Refusal> {
             plan: plan.as_str(),
         }),
         LedgerError::TooManyOpenSessions { .. } => Some(Refusal::TooManyOpenSessions),
+        LedgerError::RateLimited { .. } => Some(Refusal::RateLimited),
         _ => None,
     }
 }

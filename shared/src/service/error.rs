@@ -29,6 +29,12 @@ pub enum ServiceError {
         open_sessions: i64,
         max_open_sessions: u32,
     },
+    /// Creates faster than the user's pace allows; nothing was reserved.
+    #[error("rate limited")]
+    RateLimited {
+        retry_after_seconds: u32,
+        creates_per_minute: u32,
+    },
     #[error("tavus unavailable: {0}")]
     TavusUnavailable(String),
     #[error("tavus at capacity")]
@@ -94,6 +100,13 @@ impl From<LedgerError> for ServiceError {
             } => ServiceError::TooManyOpenSessions {
                 open_sessions,
                 max_open_sessions,
+            },
+            LedgerError::RateLimited {
+                retry_after_seconds,
+                creates_per_minute,
+            } => ServiceError::RateLimited {
+                retry_after_seconds,
+                creates_per_minute,
             },
             other @ (LedgerError::Contention { .. } | LedgerError::Unavailable(_)) => {
                 ServiceError::DependencyUnavailable(other.to_string())

@@ -17,6 +17,10 @@ pub struct AccountItem {
     pub account_shard: String,
     #[serde(flatten)]
     pub account: Account,
+    /// The user's pace mark for creates, in milliseconds since the epoch (`domain::pace`):
+    /// written by the reservation when creates are paced, absent until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creates_paced_until: Option<i64>,
 }
 
 impl AccountItem {
@@ -26,6 +30,7 @@ impl AccountItem {
             sk: keys::ACCOUNT_SK.to_owned(),
             account_shard: keys::account_shard_key(keys::shard_of(&account.user_id)),
             account,
+            creates_paced_until: None,
         }
     }
 }

@@ -9,6 +9,7 @@ mod erasure;
 mod history;
 mod lifecycle;
 mod open_sessions;
+mod pace;
 mod recording;
 mod released;
 mod reset;

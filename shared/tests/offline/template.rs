@@ -351,23 +351,52 @@ fn every_throttled_route_documents_its_429() {
                 continue;
             }
             checked += 1;
+            // Creating a session has a 429 of its own as well: the user's pace.
+            let expected = if route == "POST /sessions" {
+                "#/components/responses/CreateThrottled"
+            } else {
+                "#/components/responses/Throttled"
+            };
             assert_eq!(
                 operation["responses"]["429"]["$ref"].as_str(),
-                Some("#/components/responses/Throttled"),
+                Some(expected),
                 "{route} can be throttled: openapi.yaml must document its 429"
             );
         }
     }
     assert!(checked >= 12, "only {checked} routes checked");
-    let throttled = &spec["components"]["responses"]["Throttled"];
-    assert!(throttled["headers"].get("Retry-After").is_some());
-    assert!(
-        throttled["content"]
-            .get("application/problem+json")
-            .is_some()
+    for name in ["Throttled", "CreateThrottled"] {
+        let throttled = &spec["components"]["responses"][name];
+        assert!(throttled["headers"].get("Retry-After").is_some(), "{name}");
+        assert!(
+            throttled["content"]
+                .get("application/problem+json")
+                .is_some(),
+            "{name}"
+        );
+        assert!(
+            throttled["content"].get("application/json").is_some(),
+            "{name}: API Gateway's own answer"
+        );
+    }
+}
+
+/// The pace of creates per user is a parameter the create function gets, defaulting to the
+/// core's default.
+#[test]
+fn the_pace_of_creates_is_a_parameter_every_function_gets() {
+    let (_, template) = template();
+    let pace = parameter(&template, "CreatesPerUserPerMinute");
+    assert_eq!(pace["Type"].as_str(), Some("Number"));
+    assert_eq!(
+        pace["Default"].as_u64(),
+        Some(u64::from(awaknow_core::domain::DEFAULT_CREATES_PER_MINUTE))
     );
-    assert!(
-        throttled["content"].get("application/json").is_some(),
-        "API Gateway's own answer"
+    assert_eq!(pace["MinValue"].as_u64(), Some(1));
+    let variable = &template["Globals"]["Function"]["Environment"]["Variables"]
+        [awaknow_core::config::CREATES_PER_MINUTE_VAR];
+    assert_eq!(
+        serde_yaml_ng::to_string(variable).unwrap().trim(),
+        "!Ref CreatesPerUserPerMinute"
     );
 }

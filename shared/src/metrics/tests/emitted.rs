@@ -141,6 +141,10 @@ fn refused_and_failed_creates_are_counted_by_reason() {
             open_sessions: 2,
             max_open_sessions: 2,
         });
+        create_refused(&LedgerError::RateLimited {
+            retry_after_seconds: 6,
+            creates_per_minute: 10,
+        });
         // Not refusals.
         create_refused(&LedgerError::SessionNotFound);
         create_refused(&LedgerError::Unavailable("x".into()));
@@ -167,6 +171,7 @@ fn refused_and_failed_creates_are_counted_by_reason() {
         [
             ("CreatesRefused", "minutes_exhausted"),
             ("CreatesRefused", "too_many_open_sessions"),
+            ("CreatesRefused", "rate_limited"),
             ("CreatesFailed", "tavus_at_capacity"),
             ("CreatesFailed", "tavus_unavailable"),
             ("CreatesFailed", "tavus_unavailable"),

@@ -9,8 +9,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 
 use crate::LedgerError;
-use crate::domain::PlanCatalog;
 use crate::domain::session::DEFAULT_MAX_OPEN_SESSIONS;
+use crate::domain::{CreatePace, PlanCatalog};
 
 mod close;
 mod erase;
@@ -45,6 +45,8 @@ pub struct DynamoLedger {
     table: String,
     plans: PlanCatalog,
     max_open_sessions: u32,
+    /// How fast one user may create sessions; `None`: unpaced (tools and tests that need it).
+    create_pace: Option<CreatePace>,
 }
 
 impl DynamoLedger {
@@ -55,7 +57,19 @@ impl DynamoLedger {
             table: table.into(),
             plans,
             max_open_sessions: DEFAULT_MAX_OPEN_SESSIONS,
+            create_pace: None,
         }
+    }
+
+    /// The same ledger pacing each user's creates (the functions' configuration always sets
+    /// one: `CREATES_PER_USER_PER_MINUTE`).
+    pub fn with_create_pace(mut self, pace: CreatePace) -> Self {
+        self.create_pace = Some(pace);
+        self
+    }
+
+    pub fn create_pace(&self) -> Option<CreatePace> {
+        self.create_pace
     }
 
     /// The same ledger allowing each user `cap` open sessions at once (at least one).

@@ -15,7 +15,10 @@ use super::rollover::RollAttempt;
 use super::{DynamoLedger, Item, MAX_ATTEMPTS, backoff, from_item, key, n, s, to_item};
 use crate::LedgerError;
 use crate::domain::minutes::reservation_minutes;
-use crate::domain::{Account, Period, PlanId, Playback, Session, SessionId, SessionStatus, UserId};
+use crate::domain::{
+    Account, CreatePace, PaceState, Period, PlanId, Playback, Session, SessionId, SessionStatus,
+    UserId,
+};
 use crate::store::items::{AccountItem, IdempotencyItem, ParticipationItem, SessionItem};
 use crate::store::keys;
 use crate::store::{Activation, ReservationRequest, Reserved};
@@ -66,10 +69,13 @@ impl DynamoLedger {
         let mut period = Period::containing(request.now);
         // What the account held the last time a condition failed on it; caps the next attempt.
         let mut seen: Option<Account> = None;
+        // The first attempt assumes a user who created nothing in the last interval, by far the
+        // common case; a user in a burst costs one more attempt, told by the account's answer.
+        let mut pace = PaceState::Idle;
         for attempt in 0..MAX_ATTEMPTS {
             let minutes = minutes_to_reserve(&request, seen.as_ref())?;
             let session = pending_session(&request, period, minutes);
-            let items = self.reservation_items(&request, &session)?;
+            let items = self.reservation_items(&request, &session, pace)?;
             let idempotency_item = request.idempotency.as_ref().map(|_| items.len() - 1);
             let outcomes = match self.transact(items).await {
                 Ok(()) => return Ok(Reserved::New(session)),
@@ -90,7 +96,7 @@ impl DynamoLedger {
                 return self.replay(&request, from_item(item.clone())?).await;
             }
             if let Some(ItemOutcome::ConditionFailed(stored)) = outcomes.get(ACCOUNT_ITEM) {
-                seen = self
+                (seen, pace) = self
                     .account_refused(&request, period, stored.as_ref(), attempt)
                     .await?;
                 if let Some(account) = &seen {
@@ -117,34 +123,62 @@ impl DynamoLedger {
     }
 
     /// The account's condition failed. Returns what the account holds, to cap the next attempt
-    /// and give its period (`None` when it must be read again), or why no attempt can succeed.
+    /// and give its period (`None` when it must be read again), with where the user stands on
+    /// the pace of creates; or why no attempt can succeed.
     async fn account_refused(
         &self,
         request: &ReservationRequest,
         period: Period,
         stored: Option<&Item>,
         attempt: u32,
-    ) -> Result<Option<Account>, LedgerError> {
+    ) -> Result<(Option<Account>, PaceState), LedgerError> {
         let Some(item) = stored else {
-            return Ok(Some(
-                self.ensure_account(&request.owner, request.now).await?,
-            ));
+            let fresh = self.ensure_account(&request.owner, request.now).await?;
+            return Ok((Some(fresh), PaceState::Idle));
         };
-        let account = from_item::<AccountItem>(item.clone())?.account;
+        let stored = from_item::<AccountItem>(item.clone())?;
+        let pace = self.pace_state(stored.creates_paced_until, request.now);
+        let account = stored.account;
         if account.period < period {
             // A stale period: roll the account over here, so a late or failed monthly reset
             // never blocks or over-grants anyone.
             if self.roll_over_from(&account, request.now).await? == RollAttempt::Raced {
                 backoff(attempt).await;
             }
-            return Ok(None);
+            self.refuse_when_too_fast(pace)?;
+            return Ok((None, pace));
         }
         // A later period: the month turned while this request ran (its clock read the old
         // one), and the reset rolled the account already. The reservation belongs to the
         // account's month; the caller moves to it.
         self.refuse_when_full(&account)?;
-        // Fewer minutes left than asked: the next attempt reserves what is left.
-        Ok(Some(account))
+        self.refuse_when_too_fast(pace)?;
+        // Fewer minutes left than asked, or a burst: the next attempt reserves what is left,
+        // moving the pace mark on from where it stands.
+        Ok((Some(account), pace))
+    }
+
+    /// Where a user with this pace mark stands; idle for a ledger that does not pace creates.
+    fn pace_state(&self, mark_ms: Option<i64>, now: DateTime<Utc>) -> PaceState {
+        self.create_pace.map_or(PaceState::Idle, |p| {
+            p.judge(mark_ms, now.timestamp_millis())
+        })
+    }
+
+    /// No new session for a user creating faster than the pace allows.
+    fn refuse_when_too_fast(&self, pace: PaceState) -> Result<(), LedgerError> {
+        match (pace, self.create_pace) {
+            (
+                PaceState::Refused {
+                    retry_after_seconds,
+                },
+                Some(p),
+            ) => Err(LedgerError::RateLimited {
+                retry_after_seconds,
+                creates_per_minute: p.creates_per_minute(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// No new session for an account at its cap of open sessions or out of minutes.
@@ -219,9 +253,17 @@ impl DynamoLedger {
         &self,
         request: &ReservationRequest,
         session: &Session,
+        pace: PaceState,
     ) -> Result<Vec<TransactWriteItem>, LedgerError> {
         let minutes = i64::from(session.reserved_minutes);
-        let reserve = Update::builder()
+        let paced = self
+            .create_pace
+            .map(|p| PaceWrite::new(p, pace, request.now.timestamp_millis()));
+        let (pace_set, pace_condition) =
+            paced.as_ref().map_or((String::new(), String::new()), |w| {
+                (format!(", {}", w.set), format!(" AND {}", w.condition))
+            });
+        let mut reserve = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(keys::user_pk(&request.owner), keys::ACCOUNT_SK)))
             // The place among the user's open sessions is taken in the same write as the
@@ -229,24 +271,27 @@ impl DynamoLedger {
             // before the cap existed has no counter: it starts from zero. The period's count of
             // sessions rides along (no round trip of its own); a replayed create fails the
             // idempotency record's condition, so the whole write, count included, is undone.
-            .update_expression(
+            // The pace mark rides along too: the same write, so nothing reserved past the pace.
+            .update_expression(format!(
                 "SET reserved_minutes = reserved_minutes + :m, available_minutes = available_minutes - :m, \
                  open_sessions = if_not_exists(open_sessions, :zero) + :one, \
-                 sessions = if_not_exists(sessions, :zero) + :one, updated_at = :now",
-            )
-            .condition_expression(
+                 sessions = if_not_exists(sessions, :zero) + :one, updated_at = :now{pace_set}"
+            ))
+            .condition_expression(format!(
                 "period = :p AND available_minutes >= :m \
-                 AND (attribute_not_exists(open_sessions) OR open_sessions < :cap)",
-            )
+                 AND (attribute_not_exists(open_sessions) OR open_sessions < :cap){pace_condition}"
+            ))
             .expression_attribute_values(":m", n(minutes))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":cap", n(i64::from(self.max_open_sessions)))
             .expression_attribute_values(":p", s(session.period.to_string()))
             .expression_attribute_values(":now", s(request.now.to_rfc3339()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(bad_request)?;
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        for (name, value) in paced.into_iter().flat_map(|w| w.values) {
+            reserve = reserve.expression_attribute_values(name, n(value));
+        }
+        let reserve = reserve.build().map_err(bad_request)?;
         let mut items = vec![
             TransactWriteItem::builder().update(reserve).build(),
             self.put_new(to_item(&SessionItem::new_open(session.clone()))?, false)?,
@@ -380,6 +425,41 @@ impl DynamoLedger {
                     }
                 },
                 _ => Err(unavailable(&err)),
+            },
+        }
+    }
+}
+
+/// The part of the reservation's account update that moves the user's pace mark: set from now
+/// for an idle user, one interval on for a user in a burst, each under the condition that makes
+/// it the right one (a wrong guess fails and the account's answer tells the next attempt).
+struct PaceWrite {
+    set: &'static str,
+    condition: &'static str,
+    values: Vec<(&'static str, i64)>,
+}
+
+impl PaceWrite {
+    fn new(pace: CreatePace, state: PaceState, now_ms: i64) -> PaceWrite {
+        match state {
+            PaceState::Busy => PaceWrite {
+                set: "creates_paced_until = creates_paced_until + :pace_step",
+                condition: "creates_paced_until > :now_ms AND creates_paced_until <= :pace_latest",
+                values: vec![
+                    (":pace_step", pace.interval_ms()),
+                    (":now_ms", now_ms),
+                    (":pace_latest", pace.latest_mark_allowed(now_ms)),
+                ],
+            },
+            // A refused pace never reaches a write (the refusal is returned first); were it to,
+            // the idle form's condition fails it.
+            PaceState::Idle | PaceState::Refused { .. } => PaceWrite {
+                set: "creates_paced_until = :pace_mark",
+                condition: "(attribute_not_exists(creates_paced_until) OR creates_paced_until <= :now_ms)",
+                values: vec![
+                    (":pace_mark", pace.mark_from_idle(now_ms)),
+                    (":now_ms", now_ms),
+                ],
             },
         }
     }

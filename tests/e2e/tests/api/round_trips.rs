@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use awaknow_core::api::identity::{AuthMode, Authenticator};
-use awaknow_core::domain::PlanCatalog;
+use awaknow_core::domain::{CreatePace, PlanCatalog, UserId};
 use awaknow_core::store::DynamoLedger;
 use awaknow_core::tavus::TavusClient;
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -73,7 +73,10 @@ async fn the_happy_create_and_usage_paths_make_the_fewest_round_trips() {
             .interceptor(calls.clone())
             .build(),
     );
-    let ledger = DynamoLedger::new(dynamodb, env("TABLE_NAME"), PlanCatalog::default());
+    // Paced as the functions are (10 a minute by default): the pace rides in the reservation.
+    let pace = CreatePace::per_minute(10).expect("a pace");
+    let ledger = DynamoLedger::new(dynamodb, env("TABLE_NAME"), PlanCatalog::default())
+        .with_create_pace(pace);
     let secrets = aws_sdk_secretsmanager::Client::new(&local_sdk(&env("MOTO_ENDPOINT")));
     let keys = test_support::keys(secrets, env("TAVUS_SECRET_ID"));
     // A simulator of this test's own, so its counts are this test's alone; 200 ms per answer
@@ -93,37 +96,51 @@ async fn the_happy_create_and_usage_paths_make_the_fewest_round_trips() {
     };
     let user = e2e_tests::Api::user("trips");
 
-    // The first session of a new user also creates the account; the happy path is the next one.
-    let first = awaknow_core::api::shell::handle(
-        &app,
-        awaknow_core::api::routes::Function::CreateSession,
-        lambda_http::request::from_str(&event("create-session.json", &user, None)).unwrap(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(first.status(), 201);
+    // The first session of a new user also creates the account; the happy path is a user who
+    // has an account and created nothing in the last interval of their pace.
+    let user_id = UserId::parse(&user).expect("a user id");
+    ledger
+        .ensure_account(&user_id, chrono::Utc::now())
+        .await
+        .expect("account");
     calls.take();
     let creates_before = sim_creates(&sim.base_url()).await;
 
-    let response = awaknow_core::api::shell::handle(
-        &app,
-        awaknow_core::api::routes::Function::CreateSession,
-        lambda_http::request::from_str(&event("create-session.json", &user, None)).unwrap(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(response.status(), 201);
+    let create = || async {
+        awaknow_core::api::shell::handle(
+            &app,
+            awaknow_core::api::routes::Function::CreateSession,
+            lambda_http::request::from_str(&event("create-session.json", &user, None)).unwrap(),
+        )
+        .await
+        .unwrap()
+    };
+    assert_eq!(create().await.status(), 201);
     let dynamodb_calls = calls.take();
     assert_eq!(
         sim_creates(&sim.base_url()).await - creates_before,
         1,
         "one Tavus call"
     );
-    // Two sequential DynamoDB round trips (reserve, then activate); the usage read for the
-    // response is sent while the Tavus call is in flight, so it adds no waiting.
+    // Two sequential DynamoDB round trips (reserve, with the pace in the same write, then
+    // activate); the usage read for the response is sent while the Tavus call is in flight, so
+    // it adds no waiting.
     assert_eq!(
         dynamodb_calls,
         ["TransactWriteItems", "GetItem", "UpdateItem"]
+    );
+    // A second create within one interval of the pace (6 s) is a burst: the first attempt of
+    // the reservation assumed an idle user, the account's answer tells the second. This is
+    // the one case the pace costs a round trip, and only for a user creating in a burst.
+    assert_eq!(create().await.status(), 201);
+    assert_eq!(
+        calls.take(),
+        [
+            "TransactWriteItems",
+            "TransactWriteItems",
+            "GetItem",
+            "UpdateItem"
+        ]
     );
 
     let usage_app = awaknow_core::api::App {
@@ -177,4 +194,48 @@ async fn an_event_without_verified_claims_is_401_from_the_function_itself() {
         other => panic!("unexpected body {other:?}"),
     };
     assert!(body.contains("\"code\":\"unauthenticated\""), "{body}");
+}
+
+/// A callback with a token this deployment did not sign is refused before anything is read or
+/// written: the signature is checked with the key from the secret, so a flood of forged
+/// callbacks costs no DynamoDB capacity.
+#[tokio::test]
+async fn a_forged_callback_token_is_refused_without_a_dynamodb_call() {
+    let calls = Calls::default();
+    let ddb_config = local_sdk(&env("DYNAMODB_ENDPOINT"));
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&ddb_config)
+            .interceptor(calls.clone())
+            .build(),
+    );
+    let ledger = DynamoLedger::new(dynamodb, env("TABLE_NAME"), PlanCatalog::default());
+    let secrets = aws_sdk_secretsmanager::Client::new(&local_sdk(&env("MOTO_ENDPOINT")));
+    let keys = test_support::keys(secrets, env("TAVUS_SECRET_ID"));
+    let sim = e2e_tests::own_sim(tavus_sim::SimConfig::default()).await;
+    let app = awaknow_core::api::App {
+        ledger,
+        tavus: Some(TavusClient::new(
+            e2e_tests::sim_tavus_config(&sim.base_url()),
+            keys,
+        )),
+        auth: None,
+        public_url: None,
+        recordings: None,
+    };
+    // The sample event's token (`v1.TOKEN.MAC`) was signed by nobody.
+    let path = test_support::workspace_root().join("events/tavus-webhook.json");
+    let text = std::fs::read_to_string(&path).expect("the sample webhook event");
+    assert!(
+        text.contains("v1.TOKEN.MAC"),
+        "the sample event's token changed"
+    );
+    let response = awaknow_core::api::shell::handle(
+        &app,
+        awaknow_core::api::routes::Function::TavusWebhook,
+        lambda_http::request::from_str(&text).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(calls.take(), Vec::<String>::new(), "no DynamoDB call");
 }
