@@ -24,7 +24,7 @@ help:
 	@echo "make bench-reset   monthly reset throughput on DynamoDB Local (ACCOUNTS=100000 RUNS=3)"
 	@echo "make fuzz      property tests of every parser, 120,000 cases each (over a million)"
 	@echo "make chaos     the fault campaign and its reconciliation (SEED= SESSIONS=3000)"
-	@echo "make install   fetch DynamoDB Local, moto and cargo-lambda into $(AWAKNOW_CACHE)"
+	@echo "make install   fetch DynamoDB Local, moto and cargo-lambda into $(AWAKNOW_CACHE); Chromium (apt)"
 	@echo "make dev       serve the API at http://127.0.0.1:3000 until Ctrl-C"
 	@echo "make dev-up    the same in the background; make dev-down stops it"
 	@echo "make token USER=<id>            a dev JWT for that user"
@@ -38,6 +38,7 @@ target-dir:
 
 install:
 	scripts/local-stack.sh install
+	scripts/client-browser.sh install
 
 test:
 	scripts/test.sh

@@ -37,7 +37,7 @@ export AWAKNOW_ENV=bench-$$ PICK_FREE_PORTS=1 QUIET=1 WATCH_FLAGS=--ignore-chang
 # the way (for the functions under the gateway, and for lambda-bench's own processes).
 export MAX_OPEN_SESSIONS_PER_USER=1000000
 # And the pace of creates per user: a bench client creates far faster than a person.
-export CREATES_PER_USER_PER_MINUTE=1000000
+export CREATES_PER_USER_PER_MINUTE=60000
 unset TAVUS_BASE_URL TAVUS_API_KEY PUBLIC_API_URL
 trap 'scripts/dev.sh down >/dev/null 2>&1 || true' EXIT INT TERM
 scripts/dev.sh up

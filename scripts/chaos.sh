@@ -16,7 +16,7 @@ cd "$root"
 if [ -z "${GATEWAY_URL:-}" ]; then
   export AWAKNOW_ENV=chaos-$$ PICK_FREE_PORTS=1 QUIET=1 WATCH_FLAGS=--ignore-changes
   # As in make test's stack: the stories create faster than a person would.
-  export CREATES_PER_USER_PER_MINUTE=${CREATES_PER_USER_PER_MINUTE:-100000}
+  export CREATES_PER_USER_PER_MINUTE=${CREATES_PER_USER_PER_MINUTE:-60000}
   trap 'scripts/dev.sh down >/dev/null 2>&1 || true' EXIT INT TERM
   scripts/dev.sh up
   set -a

@@ -5,12 +5,18 @@
 #   scripts/client-ts.sh test        the same, then its tests (node --test) against the running
 #                                    API: needs GATEWAY_URL and DEV_JWT_SECRET (make test sets
 #                                    both; or beside make dev-up: set -a; . .local/dev/endpoints.env)
+#   scripts/client-ts.sh browser     the same, then the client's flow in headless Chromium from a
+#                                    page on another origin (test/browser.test.ts): also needs
+#                                    TAVUS_URL and CHROMIUM; scripts/client-browser.sh sets
+#                                    CHROMIUM after installing Chromium, and is what make test runs
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${AWAKNOW_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/awaknow}
 dir=$root/clients/typescript
 command -v node >/dev/null && command -v npm >/dev/null || { echo "client-ts: Node.js 20+ with npm is needed" >&2; exit 1; }
-[ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ] || { echo "client-ts: Node.js 20+ is needed, found $(node --version)" >&2; exit 1; }
+# 20.6: the browser test's static site resolves the client's modules with import.meta.resolve.
+node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 6) ? 0 : 1)' \
+  || { echo "client-ts: Node.js 20.6+ is needed, found $(node --version)" >&2; exit 1; }
 export npm_config_cache=$cache/npm
 cd "$dir"
 
@@ -30,5 +36,12 @@ case "${1:-test}" in
     : "${DEV_JWT_SECRET:?DEV_JWT_SECRET is not set}"
     npm run --silent test
     ;;
-  *) echo "usage: $0 typecheck | test" >&2; exit 2 ;;
+  browser)
+    : "${GATEWAY_URL:?GATEWAY_URL is not set (run through make test, or beside make dev-up)}"
+    : "${DEV_JWT_SECRET:?DEV_JWT_SECRET is not set}"
+    : "${TAVUS_URL:?TAVUS_URL is not set (the Tavus simulator of the local stack)}"
+    : "${CHROMIUM:?CHROMIUM is not set (scripts/client-browser.sh installs Chromium and sets it)}"
+    npm run --silent test:browser
+    ;;
+  *) echo "usage: $0 typecheck | test | browser" >&2; exit 2 ;;
 esac

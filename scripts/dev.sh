@@ -130,6 +130,9 @@ if os.environ["BUCKET"]:
         s3.create_bucket(Bucket=os.environ["BUCKET"])
     except s3.exceptions.BucketAlreadyOwnedByYou:
         pass
+    # Versioned, as the stack's bucket is by default (RecordingsBucketVersioning): erasure
+    # deletes each version by its id here as there.
+    s3.put_bucket_versioning(Bucket=os.environ["BUCKET"], VersioningConfiguration={"Status": "Enabled"})
 PY
 
   cat >"$state/functions.env" <<ENV
@@ -165,6 +168,10 @@ ENV
   fi
   if [ -n "${CREATES_PER_USER_PER_MINUTE:-}" ]; then
     echo "CREATES_PER_USER_PER_MINUTE=$CREATES_PER_USER_PER_MINUTE" >>"$state/functions.env"
+  fi
+  # make test records every AWS call the functions make, for its IAM check (scripts/iam-check.py).
+  if [ -n "${AWAKNOW_AWS_CALL_LOG:-}" ]; then
+    echo "AWAKNOW_AWS_CALL_LOG=$AWAKNOW_AWS_CALL_LOG" >>"$state/functions.env"
   fi
   if ! check_config; then
     down

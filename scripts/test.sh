@@ -9,6 +9,9 @@ cd "$root"
 # shellcheck source=scripts/target-dir.sh
 . "$root/scripts/target-dir.sh"
 
+# What the browser test needs, first: a missing install step fails here, not after the build.
+scripts/client-browser.sh install
+
 # The template first: it is quick, and the stack below is built from it.
 scripts/validate.sh template.yaml
 scripts/validate-selftest.sh
@@ -22,12 +25,15 @@ export MAX_OPEN_SESSIONS_PER_USER=30
 # The pace of creates per user (10 a minute when deployed) out of the way for the same race and
 # the fault campaign's stories; the pace itself is tested on DynamoDB Local (integration pace.rs)
 # and in the functions' round trips (e2e round_trips.rs).
-export CREATES_PER_USER_PER_MINUTE=100000
+export CREATES_PER_USER_PER_MINUTE=60000
+# Every AWS call the functions make is recorded, for the IAM check at the end (given to the
+# functions only: the tests' own clients are not a function's).
+aws_calls=$root/.local/$AWAKNOW_ENV/aws-calls.jsonl
 # A simulator key no other text contains, so the log test can tell a leak of it.
 TAVUS_SIM_API_KEY=sim-key-$(python3 -c 'import secrets; print(secrets.token_hex(12))')
 export TAVUS_SIM_API_KEY
 trap 'scripts/dev.sh down >/dev/null 2>&1 || true' EXIT INT TERM
-scripts/dev.sh up
+AWAKNOW_AWS_CALL_LOG=$aws_calls scripts/dev.sh up
 # A function that would refuse to start stops `scripts/dev.sh up` with its reason (reuses the
 # binaries just built; a stack of its own).
 scripts/dev-selftest.sh
@@ -49,3 +55,13 @@ scripts/api-contract.sh
 # The front end's TypeScript client (types generated from openapi.yaml, tsc --strict) against
 # the running API: a change to either that breaks the front end fails here.
 scripts/client-ts.sh test
+
+# The same client in headless Chromium, from a page on another origin than the API: the CORS of
+# template.yaml (which the local gateway serves) lets the front end's requests through and its
+# headers be read. Installs Debian's chromium package first when it is missing.
+scripts/client-browser.sh
+
+# IAM proven both ways: every AWS call the functions made above is granted by their policies in
+# the SAM-transformed template, and every permission granted was called (or excused with its
+# reason in the template's IamNotCalled). Last, so it sees every test's calls.
+scripts/iam-check.sh "$aws_calls"

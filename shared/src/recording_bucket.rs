@@ -60,9 +60,8 @@ impl Recordings {
     /// `path_style`: address the bucket in the path (`endpoint/bucket/key`), as an S3 stand-in
     /// on one host (moto, locally) needs; AWS itself uses virtual-hosted names.
     pub fn new(sdk: &SdkConfig, target: RecordingTarget, path_style: bool) -> Recordings {
-        let config = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(path_style)
-            .build();
+        let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(path_style);
+        let config = crate::aws::call_log::attach(config, |b, log| b.interceptor(log)).build();
         Recordings::with_client(aws_sdk_s3::Client::from_conf(config), target)
     }
 
@@ -95,9 +94,12 @@ impl Recordings {
         Ok(PlaybackLink(request.uri().to_owned()))
     }
 
-    /// Deletes `key` for good: every version and delete marker of it (in a versioned bucket a
-    /// plain delete only hides the file behind a marker), then the key itself (a bucket without
-    /// versioning). A key that is already gone counts as deleted.
+    /// Deletes `key` for good: every version and delete marker of it, each by its version id. A
+    /// plain delete would only hide the file behind a new marker in a versioned bucket; by id,
+    /// each is gone for good, whatever the bucket's versioning (an object of a bucket that never
+    /// had versioning is listed with the id `null`, which S3 deletes by that id too). So one
+    /// permission deletes, `s3:DeleteObjectVersion`. A key that is already gone counts as
+    /// deleted.
     pub async fn delete(&self, key: &str) -> Result<(), RecordingError> {
         for version in self.versions_of(key).await? {
             self.client
@@ -109,18 +111,11 @@ impl Recordings {
                 .await
                 .map_err(unavailable)?;
         }
-        self.client
-            .delete_object()
-            .bucket(&self.target.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(unavailable)?;
         Ok(())
     }
 
     /// The version ids of `key` exactly (not of other keys it is a prefix of), delete markers
-    /// included; none in a bucket that never had versioning (its objects' id is `null`).
+    /// included; `null` for an object written while the bucket had no versioning.
     async fn versions_of(&self, key: &str) -> Result<Vec<String>, RecordingError> {
         let mut ids = Vec::new();
         let (mut key_marker, mut version_marker) = (None, None);
@@ -144,7 +139,7 @@ impl Recordings {
                 versions
                     .chain(markers)
                     .filter(|(k, _)| *k == Some(key))
-                    .filter_map(|(_, id)| id.filter(|id| *id != "null").map(str::to_owned)),
+                    .filter_map(|(_, id)| id.map(str::to_owned)),
             );
             if page.is_truncated() != Some(true) {
                 return Ok(ids);

@@ -9,6 +9,7 @@ use aws_types::SdkConfig;
 
 use crate::api::App;
 use crate::api::identity::Authenticator;
+use crate::aws::call_log;
 use crate::config::{HttpConfig, LedgerConfig, RecordingsConfig, SecretConfig, TavusSettings};
 use crate::recording_bucket::Recordings;
 use crate::secrets::{SecretCache, SecretsManagerSource};
@@ -16,8 +17,11 @@ use crate::store::DynamoLedger;
 use crate::tavus::{Tavus, TavusClient};
 
 pub fn ledger(sdk: &SdkConfig, config: &LedgerConfig) -> DynamoLedger {
+    let client = call_log::attach(aws_sdk_dynamodb::config::Builder::from(sdk), |b, log| {
+        b.interceptor(log)
+    });
     DynamoLedger::new(
-        aws_sdk_dynamodb::Client::new(sdk),
+        aws_sdk_dynamodb::Client::from_conf(client.build()),
         config.table_name.clone(),
         config.plans.clone(),
     )
@@ -26,8 +30,12 @@ pub fn ledger(sdk: &SdkConfig, config: &LedgerConfig) -> DynamoLedger {
 }
 
 pub fn secrets(sdk: &SdkConfig, config: &SecretConfig) -> Arc<SecretCache<SecretsManagerSource>> {
+    let client = call_log::attach(
+        aws_sdk_secretsmanager::config::Builder::from(sdk),
+        |b, log| b.interceptor(log),
+    );
     let source = SecretsManagerSource::new(
-        aws_sdk_secretsmanager::Client::new(sdk),
+        aws_sdk_secretsmanager::Client::from_conf(client.build()),
         config.secret_id.clone(),
     );
     Arc::new(SecretCache::new(source, config.ttl))

@@ -29,9 +29,10 @@ export interface TaggedNotes {
 export type ListSessionsQuery = NonNullable<operations["listSessions"]["parameters"]["query"]>;
 export type Problem = Schemas["Problem"];
 export type MinutesExhausted = Schemas["MinutesExhausted"];
-/** A problem's `code`; `rate_limited` and `gateway_error` are API Gateway's own answers (429,
- *  or a 5xx without a problem body), which carry no code. */
-export type ErrorCode = Problem["code"] | "rate_limited" | "gateway_error";
+/** A problem's `code` (`rate_limited`: this user's pace of creates, with `retryAfterSeconds`);
+ *  `throttled` is also API Gateway's own 429 and `gateway_error` its 5xx, which carry no body
+ *  of ours. */
+export type ErrorCode = Problem["code"] | "gateway_error";
 
 /** Any answer that is not a success: `code`, `status` and `detail` say what went wrong. */
 export class ApiError extends Error {
@@ -43,7 +44,7 @@ export class ApiError extends Error {
     readonly detail: string | undefined,
     /** The problem body (application/problem+json), when the API sent one. */
     readonly problem: Problem | undefined,
-    /** Seconds to wait before retrying (503 `tavus_at_capacity`, `tavus_out_of_credits`, `dependency_unavailable`). */
+    /** Seconds to wait before retrying (429 `rate_limited`, and `throttled` from the local gateway: API Gateway's own 429 has none; 503 `tavus_at_capacity`, `tavus_out_of_credits`, `dependency_unavailable`). */
     readonly retryAfterSeconds: number | undefined,
   ) {
     super(`${status} ${code}${detail ? `: ${detail}` : ""}`);
@@ -59,7 +60,7 @@ export class ApiError extends Error {
     const retryAfter = Number(response.headers.get("Retry-After"));
     const code: ErrorCode =
       problem?.code ??
-      (response.status === 401 ? "unauthenticated" : response.status === 429 ? "rate_limited" : "gateway_error");
+      (response.status === 401 ? "unauthenticated" : response.status === 429 ? "throttled" : "gateway_error");
     const detail =
       problem?.detail ?? (typeof body === "object" && body && "message" in body ? String(body.message) : undefined);
     return new ApiError(response.status, code, detail, problem, retryAfter > 0 ? retryAfter : undefined);

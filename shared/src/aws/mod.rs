@@ -7,6 +7,7 @@
 //! container providers would only add start-up work and about half a megabyte to every bootstrap
 //! (docs/performance.md).
 
+pub mod call_log;
 mod endpoints;
 mod https;
 

@@ -43,7 +43,7 @@ impl LedgerConfig {
         let per_minute = at_least_one(lookup, CREATES_PER_MINUTE_VAR, DEFAULT_CREATES_PER_MINUTE)?;
         let create_pace = CreatePace::per_minute(per_minute).ok_or(ConfigError::Invalid {
             var: CREATES_PER_MINUTE_VAR,
-            reason: "must be a whole number, at least 1",
+            reason: "must be a whole number from 1 to 60000",
         })?;
         Ok(LedgerConfig {
             table_name,
@@ -122,7 +122,7 @@ mod tests {
         };
         assert_eq!(with("").unwrap().create_pace.creates_per_minute(), 10);
         assert_eq!(with("60").unwrap().create_pace.creates_per_minute(), 60);
-        for bad in ["0", "-3", "ten"] {
+        for bad in ["0", "-3", "ten", "60001"] {
             let err = with(bad).unwrap_err().to_string();
             assert!(err.contains("CREATES_PER_USER_PER_MINUTE"), "{bad}: {err}");
         }

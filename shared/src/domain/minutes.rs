@@ -60,6 +60,27 @@ pub(crate) fn settled_minutes(
     }
 }
 
+/// Minutes to charge for a call Tavus reports stopped at `ended_at` for `reason`: as
+/// [`settled_minutes`], except that a call we ended ourselves (the owner's end, or the sweeper's
+/// end of an overdue call: Tavus reports `end_conversation_endpoint_hit` for both) is charged at
+/// most its reservation. Its overrun is the time until our end reached Tavus (the sweeper's
+/// schedule), not the user's; whichever of our end, the sweeper and the callback settles first,
+/// the charge is the same.
+pub(crate) fn shutdown_charge(
+    created_at: DateTime<Utc>,
+    ended_at: DateTime<Utc>,
+    reserved_minutes: u32,
+    reason: crate::domain::EndReason,
+) -> u32 {
+    let charged = settled_minutes(created_at, ended_at, reserved_minutes);
+    match reason {
+        crate::domain::EndReason::UserEnded | crate::domain::EndReason::Swept => {
+            charged.min(reserved_minutes)
+        }
+        _ => charged,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +129,24 @@ mod tests {
         assert_eq!(settled_minutes(start, at(130), 5), 3);
         // Tavus reports a call that really ran longer: it is charged.
         assert_eq!(settled_minutes(start, at(420), 5), 7);
+    }
+
+    #[test]
+    fn a_call_we_ended_is_charged_at_most_its_reservation() {
+        use crate::domain::EndReason;
+        let start = DateTime::parse_from_rfc3339("2026-11-24T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let late = start + Duration::minutes(95);
+        for ours in [EndReason::UserEnded, EndReason::Swept] {
+            assert_eq!(shutdown_charge(start, late, 20, ours), 20, "{ours:?}");
+        }
+        assert_eq!(
+            shutdown_charge(start, late, 20, EndReason::TavusShutdown),
+            95,
+            "a call Tavus itself ran on is charged what ran"
+        );
+        let early = start + Duration::seconds(130);
+        assert_eq!(shutdown_charge(start, early, 20, EndReason::UserEnded), 3);
     }
 }

@@ -16,7 +16,7 @@ pub use account::{Account, Usage};
 pub use history::PeriodUsage;
 pub use ids::{SessionId, UserId};
 pub use notes::{Notes, Precondition};
-pub use pace::{CreatePace, DEFAULT_CREATES_PER_MINUTE, PaceState};
+pub use pace::{CreatePace, DEFAULT_CREATES_PER_MINUTE, MAX_CREATES_PER_MINUTE, PaceState};
 pub use period::Period;
 pub use plan::{Plan, PlanCatalog, PlanId};
 pub use playback::{MAX_RECORDINGS_PER_SESSION, Playback, RecordingFile, RecordingStatus};

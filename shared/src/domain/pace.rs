@@ -11,6 +11,9 @@
 /// The template's default (`CreatesPerUserPerMinute`).
 pub const DEFAULT_CREATES_PER_MINUTE: u32 = 10;
 
+/// The most a pace can allow: one create a millisecond.
+pub const MAX_CREATES_PER_MINUTE: u32 = 60_000;
+
 const WINDOW_MS: i64 = 60_000;
 
 /// At most `per_minute` creates per user in any minute.
@@ -31,9 +34,12 @@ pub enum PaceState {
 }
 
 impl CreatePace {
-    /// `None` for zero: a pace that allows nothing is a configuration mistake, refused there.
+    /// `None` for zero (a pace that allows nothing) and above [`MAX_CREATES_PER_MINUTE`] (the
+    /// interval is counted in whole milliseconds): configuration mistakes, refused there.
     pub fn per_minute(per_minute: u32) -> Option<CreatePace> {
-        (per_minute >= 1).then_some(CreatePace { per_minute })
+        (1..=MAX_CREATES_PER_MINUTE)
+            .contains(&per_minute)
+            .then_some(CreatePace { per_minute })
     }
 
     pub fn creates_per_minute(&self) -> u32 {
@@ -168,7 +174,12 @@ mod tests {
     }
 
     #[test]
-    fn zero_per_minute_is_no_pace() {
+    fn zero_or_more_than_one_a_millisecond_is_no_pace() {
         assert_eq!(CreatePace::per_minute(0), None);
+        assert_eq!(CreatePace::per_minute(60_001), None);
+        assert_eq!(
+            CreatePace::per_minute(60_000).map(|p| p.interval_ms()),
+            Some(1)
+        );
     }
 }

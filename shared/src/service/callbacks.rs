@@ -17,7 +17,7 @@ use super::playback::{self, Recorded, RecordingEvent};
 use super::settle::{self, ClosedBy};
 use super::tavus_copy::delete_tavus_copy;
 use crate::LedgerError;
-use crate::domain::minutes::settled_minutes;
+use crate::domain::minutes::shutdown_charge;
 use crate::domain::{EndReason, Session, SessionStatus, SessionType, Transcript};
 use crate::metrics::emit;
 use crate::recording_bucket::Recordings;
@@ -262,17 +262,13 @@ async fn shutdown(
         end_reason: None,
         playback: Default::default(),
     };
-    let charged = settled_minutes(created, ended_at, claims.reserved_minutes);
+    let reason = EndReason::from_shutdown_reason(reason);
+    let charged = shutdown_charge(created, ended_at, claims.reserved_minutes, reason);
     // Only the session that holds this conversation settles; Tavus's copy is deleted once the
     // transcript is in (by the transcript callback, or by the sweeper from `ended_at` on).
-    let closing = Closing::settle(
-        &session,
-        charged,
-        EndReason::from_shutdown_reason(reason),
-        ended_at,
-    )
-    .for_conversation(conversation_id)
-    .delete_tavus_copy(&session, ended_at);
+    let closing = Closing::settle(&session, charged, reason, ended_at)
+        .for_conversation(conversation_id)
+        .delete_tavus_copy(&session, ended_at);
     match settle::close(ledger, closing, ClosedBy::Callback).await {
         Ok(Closed::AlreadyClosed) => Ok(Handled::AlreadySettled),
         Ok(_) => Ok(Handled::Settled),

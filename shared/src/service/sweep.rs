@@ -22,7 +22,7 @@ use super::callback_token;
 use super::settle::{self, ClosedBy};
 use super::tavus_copy::delete_tavus_copy;
 use crate::LedgerError;
-use crate::domain::minutes::settled_minutes;
+use crate::domain::minutes::{settled_minutes, shutdown_charge};
 use crate::domain::{EndReason, Session, SessionStatus, Transcript};
 use crate::metrics::emit;
 use crate::secrets::Secrets;
@@ -294,8 +294,12 @@ impl Sweeper<'_> {
             .as_ref()
             .map(|details| settlement_from(session, details))
         {
+            // Capped: past the reservation and its grace, the call ran on only because nothing
+            // ended it sooner (this sweep's schedule); the user is not charged for that. What
+            // Tavus billed beyond it is the operator's, and the audit counts it.
             Ok(Some(closing)) => Ok(Closing {
                 reason: EndReason::Swept,
+                charged_minutes: closing.charged_minutes.min(session.reserved_minutes),
                 ..closing
             }),
             Ok(None) => {
@@ -437,8 +441,13 @@ impl Sweeper<'_> {
 /// Tavus's `updated_at`, capped by the reservation. `None` while it still runs.
 fn settlement_from(session: &Session, details: &ConversationDetails) -> Option<Closing> {
     if let Some(ended_at) = details.ended_at() {
-        let charged = settled_minutes(session.created_at, ended_at, session.reserved_minutes);
         let reason = EndReason::from_shutdown_reason(details.shutdown_reason());
+        let charged = shutdown_charge(
+            session.created_at,
+            ended_at,
+            session.reserved_minutes,
+            reason,
+        );
         return Some(Closing::settle(session, charged, reason, ended_at));
     }
     let ended_at = details.ended_without_event_at()?.max(session.created_at);

@@ -550,18 +550,7 @@ async fn erasure_deletes_every_recording_of_the_session() {
     let (settled, keys) = with_recordings(&ledger, &recordings, &hooks, &owner).await;
     let untouched = format!("calls/{}-other.mp4", ulid::Ulid::new());
     put(&recordings, &untouched, b"another session's").await;
-    let (_server, tavus) = tavus_deleting().await;
-
-    erase::delete_session(
-        &ledger,
-        &tavus,
-        Some(&recordings),
-        &owner,
-        settled.session_id,
-        Instant::now() + Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
+    erase_settled(&ledger, &recordings, &settled).await;
     for key in &keys {
         assert!(!exists(&recordings, key).await, "{key} deleted");
     }
@@ -848,6 +837,11 @@ async fn a_session_holds_a_bounded_number_of_recordings() {
 /// Settles `session`, then its owner erases it (Tavus deleting its copy).
 async fn settle_and_erase(ledger: &DynamoLedger, recordings: &Recordings, session: &Session) {
     let settled = settle(ledger, session).await;
+    erase_settled(ledger, recordings, &settled).await;
+}
+
+/// Erases a settled session (Tavus deletes its copy), which must succeed.
+async fn erase_settled(ledger: &DynamoLedger, recordings: &Recordings, settled: &Session) {
     let (_server, tavus) = tavus_deleting().await;
     erase::delete_session(
         ledger,
@@ -947,18 +941,7 @@ async fn erasure_in_a_versioned_bucket_leaves_no_version() {
     assert_eq!(versions_of(&recordings, &keys[0]).await, 2);
     let neighbour = format!("{}-other", keys[0]);
     put(&recordings, &neighbour, b"another file").await;
-    let (_server, tavus) = tavus_deleting().await;
-
-    erase::delete_session(
-        &ledger,
-        &tavus,
-        Some(&recordings),
-        &owner,
-        settled.session_id,
-        Instant::now() + Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
+    erase_settled(&ledger, &recordings, &settled).await;
     for key in &keys {
         assert_eq!(versions_of(&recordings, key).await, 0, "{key}");
     }

@@ -185,14 +185,31 @@ async fn a_sweep_visits_each_failing_session_once() {
 /// then says ran (capped at the reservation), not the reservation on a guess.
 #[tokio::test]
 async fn an_overdue_call_is_ended_and_charged_what_ran() {
+    // Tavus says it stopped 3 minutes in (no shutdown event: its last change).
+    let ended = json!({"conversation_id": "coverdue", "status": "ended",
+                       "created_at": CREATED, "updated_at": "2026-11-24T10:03:00Z"});
+    assert_eq!(sweep_overdue("overdue", ended).await, (0, 3));
+}
+
+/// Ended by the sweep long past its reservation, the call's shutdown event is the sweep's own
+/// moment: the user is charged the reservation, not the time nothing ended the call.
+#[tokio::test]
+async fn an_overdue_call_ended_by_the_sweep_is_charged_at_most_its_reservation() {
+    let ended = json!({"conversation_id": "coverdue", "status": "ended", "created_at": CREATED,
+        "events": [{"event_type": "system.shutdown", "timestamp": "2026-11-24T11:55:00Z",
+                    "properties": {"shutdown_reason": "end_conversation_endpoint_hit"}}]});
+    assert_eq!(sweep_overdue("overdue-late", ended).await, (0, 20));
+}
+
+/// An active session of 20 minutes on `coverdue`, which Tavus reports running until the sweep
+/// ends it, then `ended`; swept two hours on. Returns the owner's reserved and used minutes.
+async fn sweep_overdue(name: &str, ended: serde_json::Value) -> (i64, i64) {
     let ledger = fresh_ledger().await;
-    let owner = user("overdue");
+    let owner = user(name);
     active(&ledger, &owner, 20, "coverdue").await;
     let server = tavus_listing_nothing().await;
     let running = json!({"conversation_id": "coverdue", "status": "active",
                          "created_at": CREATED, "updated_at": CREATED});
-    let ended = json!({"conversation_id": "coverdue", "status": "ended",
-                       "created_at": CREATED, "updated_at": "2026-11-24T10:03:00Z"});
     Mock::given(method("GET"))
         .and(path("/v2/conversations/coverdue"))
         .respond_with(ResponseTemplate::new(200).set_body_json(running))
@@ -225,7 +242,7 @@ async fn an_overdue_call_is_ended_and_charged_what_ran() {
         (1, 0),
         "{report:?}"
     );
-    assert_eq!(reserved_and_used(&ledger, &owner).await, (0, 3));
     let page = ledger.list_sessions(&owner, 10, None).await.unwrap();
     assert_eq!(page.sessions[0].0.end_reason, Some(EndReason::Swept));
+    reserved_and_used(&ledger, &owner).await
 }

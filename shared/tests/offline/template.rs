@@ -294,6 +294,8 @@ fn the_recordings_bucket_and_tavus_s_role_are_as_tavus_documents_them() {
     }
 
     let s3_action = regex::Regex::new(r"s3:[A-Za-z*]+").unwrap();
+    // Erasure deletes each version by its id (`null` in a bucket without versioning): S3 asks
+    // for DeleteObject on every delete and DeleteObjectVersion on a delete by version.
     let erasing = vec![
         "s3:DeleteObject",
         "s3:DeleteObjectVersion",
@@ -393,6 +395,10 @@ fn the_pace_of_creates_is_a_parameter_every_function_gets() {
         Some(u64::from(awaknow_core::domain::DEFAULT_CREATES_PER_MINUTE))
     );
     assert_eq!(pace["MinValue"].as_u64(), Some(1));
+    assert_eq!(
+        pace["MaxValue"].as_u64(),
+        Some(u64::from(awaknow_core::domain::MAX_CREATES_PER_MINUTE))
+    );
     let variable = &template["Globals"]["Function"]["Environment"]["Variables"]
         [awaknow_core::config::CREATES_PER_MINUTE_VAR];
     assert_eq!(

@@ -53,6 +53,23 @@ impl Faults {
         f(&mut rng)
     }
 
+    /// `count` stories, each of an owner drawn from `users` and, for three in ten, a partner
+    /// drawn from them too (none when it is the owner): the same seed draws the same stories.
+    pub fn stories<U: Clone + PartialEq>(&self, users: &[U], count: usize) -> Vec<(U, Option<U>)> {
+        (0..count)
+            .map(|_| {
+                self.with_rng(|rng| {
+                    let owner = users[rng.random_range(0..users.len())].clone();
+                    let partner = rng
+                        .random_bool(0.3)
+                        .then(|| users[rng.random_range(0..users.len())].clone())
+                        .filter(|p| *p != owner);
+                    (owner, partner)
+                })
+            })
+            .collect()
+    }
+
     pub fn count(&self, kind: &'static str) {
         *self
             .counts

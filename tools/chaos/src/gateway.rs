@@ -170,18 +170,7 @@ pub async fn run(
     let users: Vec<String> = (0..(sessions / 3).max(2))
         .map(|n| format!("{prefix}{n}"))
         .collect();
-    let stories: Vec<(String, Option<String>)> = (0..sessions)
-        .map(|_| {
-            phase.pick(|rng| {
-                let owner = users[rng.random_range(0..users.len())].clone();
-                let partner = rng
-                    .random_bool(0.3)
-                    .then(|| users[rng.random_range(0..users.len())].clone())
-                    .filter(|p| *p != owner);
-                (owner, partner)
-            })
-        })
-        .collect();
+    let stories = faults.stories(&users, sessions);
     let killer = kill_a_function(&phase, &users[0]);
     let played = futures::stream::iter(stories)
         .map(|(owner, partner)| story(&phase, owner, partner))

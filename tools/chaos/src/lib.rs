@@ -340,18 +340,7 @@ async fn drive_users(world: &World, config: &Config) {
     let users: Vec<UserId> = (0..(config.sessions / 3).max(4))
         .filter_map(|n| UserId::parse(&format!("chaos-{}-{n}", config.seed)).ok())
         .collect();
-    let stories: Vec<(UserId, Option<UserId>)> = (0..config.sessions)
-        .map(|_| {
-            world.faults.with_rng(|rng| {
-                let owner = users[rng.random_range(0..users.len())].clone();
-                let partner = rng
-                    .random_bool(0.3)
-                    .then(|| users[rng.random_range(0..users.len())].clone())
-                    .filter(|p| *p != owner);
-                (owner, partner)
-            })
-        })
-        .collect();
+    let stories = world.faults.stories(&users, config.sessions);
     let total = stories.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     futures::stream::iter(stories)

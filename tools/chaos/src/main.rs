@@ -37,6 +37,27 @@ fn config() -> Result<Config, String> {
     })
 }
 
+/// Ctrl-C or SIGTERM; never, if neither can be listened for.
+async fn interrupted() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = terminate => {}
+        () = ctrl_c => {}
+    }
+}
+
 fn main() -> ExitCode {
     let config = match config() {
         Ok(c) => c,
@@ -66,7 +87,19 @@ fn main() -> ExitCode {
         }
     };
     let kept = logs.clone();
-    let outcome = runtime.block_on(chaos::run(&config, logs));
+    // Interrupted (Ctrl-C, or a SIGTERM from make's caller), the campaign's future is dropped,
+    // and with it the DynamoDB Local it started (its Drop kills it and removes its files).
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            outcome = chaos::run(&config, logs) => Some(outcome),
+            () = interrupted() => None,
+        }
+    });
+    let Some(outcome) = outcome else {
+        eprintln!("chaos: interrupted; nothing of the campaign is left running");
+        drop(runtime);
+        return ExitCode::from(130);
+    };
     // What the code logged (ids, never a prompt or a note), to follow a difference found.
     if let Ok(path) = std::env::var("CHAOS_LOG_FILE")
         && let Err(e) = std::fs::write(&path, kept.text())

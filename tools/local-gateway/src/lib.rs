@@ -1,7 +1,8 @@
 //! A local stand-in for API Gateway's HTTP API, so the front end talks to the same paths locally
 //! as in production: routes from `template.yaml`, the JWT authorizer (HS256 dev tokens, checked
 //! for signature, expiry, issuer and audience as API Gateway would), payload-2.0 events to the
-//! functions running under `cargo lambda watch`, and CORS for a browser. Loopback only.
+//! functions running under `cargo lambda watch`, and CORS for a browser as the template
+//! configures it ([`cors`]). Loopback only.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,11 +15,13 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 
+pub mod cors;
 pub mod event;
 pub mod limit;
 pub mod routes;
 pub mod watchdog;
 
+use cors::CorsConfig;
 use event::{Incoming, Outgoing};
 use limit::InFlightLimit;
 use routes::RouteSpec;
@@ -35,8 +38,8 @@ pub struct GatewayConfig {
     pub jwt_secret: Secret,
     pub jwt_issuer: String,
     pub jwt_audience: String,
-    /// `Access-Control-Allow-Origin`.
-    pub cors_origin: String,
+    /// The HTTP API's `CorsConfiguration` (`None`: the API has none, so no CORS answer).
+    pub cors: Option<CorsConfig>,
     /// API Gateway's integration timeout.
     pub timeout: Duration,
     /// Invocations one function may have in flight in the emulator (see [`limit`]).
@@ -86,16 +89,26 @@ async fn serve(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let outgoing = if method == Method::OPTIONS {
-        Outgoing {
+    let origin = headers.get("origin").and_then(|v| v.to_str().ok());
+    let outgoing = match &gw.config.cors {
+        Some(cors) if cors::is_preflight(&method, &headers) => Outgoing {
             status: 204,
-            headers: Vec::new(),
+            headers: cors.preflight_headers(origin.unwrap_or_default()),
             body: Vec::new(),
+        },
+        cors => {
+            let mut outgoing = forward(&gw, &peer, &method, &uri, &headers, &body).await;
+            if let Some(cors) = cors {
+                cors.apply(&mut outgoing.headers, origin);
+            }
+            outgoing
         }
-    } else {
-        forward(&gw, &peer, &method, &uri, &headers, &body).await
     };
-    // Built by hand: only the function's headers, no content type of axum's own.
+    respond(outgoing)
+}
+
+/// Built by hand: only the function's (and CORS) headers, no content type of axum's own.
+fn respond(outgoing: Outgoing) -> Response {
     let mut response = Response::new(axum::body::Body::from(outgoing.body));
     *response.status_mut() =
         StatusCode::from_u16(outgoing.status).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -108,22 +121,6 @@ async fn serve(
             h.append(k, v);
         }
     }
-    if let Ok(origin) = HeaderValue::from_str(&gw.config.cors_origin) {
-        h.insert("access-control-allow-origin", origin);
-    }
-    h.insert(
-        "access-control-allow-headers",
-        HeaderValue::from_static("authorization, content-type, idempotency-key, if-match"),
-    );
-    h.insert(
-        "access-control-allow-methods",
-        HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"),
-    );
-    h.insert(
-        "access-control-expose-headers",
-        // ETag: the notes' entity tag, which a browser must read to send it back as If-Match.
-        HeaderValue::from_static("retry-after, etag"),
-    );
     response
 }
 
@@ -270,4 +267,122 @@ pub async fn start(config: GatewayConfig, port: u16) -> std::io::Result<RunningG
         }
     });
     Ok(RunningGateway { addr, task })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Settings unlike the project's, so a gateway answering with headers of its own fails.
+    const TEMPLATE: &str = r#"
+Parameters:
+  CorsAllowOrigin:
+    Type: String
+    Default: http://front.test
+Resources:
+  Api:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      CorsConfiguration:
+        AllowOrigins: [!Ref CorsAllowOrigin]
+        AllowHeaders: [authorization, x-only-in-this-template]
+        AllowMethods: [GET, PUT]
+        ExposeHeaders: [x-exposed]
+        MaxAge: 77
+"#;
+
+    async fn gateway() -> RunningGateway {
+        let config = GatewayConfig {
+            routes: Vec::new(),
+            // Nothing listens there: no request of these tests reaches a function.
+            functions_url: "http://127.0.0.1:9".into(),
+            jwt_secret: Secret::new("a-dev-secret-of-at-least-32-characters"),
+            jwt_issuer: "awaknow-local".into(),
+            jwt_audience: "awaknow".into(),
+            cors: cors::from_template_text(TEMPLATE).unwrap(),
+            timeout: Duration::from_secs(5),
+            max_in_flight: 1,
+        };
+        start(config, 0).await.unwrap()
+    }
+
+    fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    #[tokio::test]
+    async fn a_preflight_is_answered_by_the_gateway_with_the_template_settings() {
+        let gw = gateway().await;
+        let answer = reqwest::Client::new()
+            .request(
+                Method::OPTIONS,
+                format!("{}/sessions/x/notes", gw.base_url()),
+            )
+            .header("origin", "http://front.test")
+            .header("access-control-request-method", "PUT")
+            .header("access-control-request-headers", "authorization")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 204);
+        assert_eq!(
+            header(&answer, "access-control-allow-origin").as_deref(),
+            Some("http://front.test")
+        );
+        assert_eq!(
+            header(&answer, "access-control-allow-headers").as_deref(),
+            Some("authorization, x-only-in-this-template")
+        );
+        assert_eq!(
+            header(&answer, "access-control-allow-methods").as_deref(),
+            Some("GET, PUT")
+        );
+        assert_eq!(
+            header(&answer, "access-control-max-age").as_deref(),
+            Some("77")
+        );
+    }
+
+    #[tokio::test]
+    async fn other_requests_are_routed_and_their_answers_expose_the_template_headers() {
+        let gw = gateway().await;
+        let http = reqwest::Client::new();
+        let url = format!("{}/no-such-route", gw.base_url());
+        let from_front = http
+            .get(&url)
+            .header("origin", "http://front.test")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(from_front.status(), 404);
+        assert_eq!(
+            header(&from_front, "access-control-allow-origin").as_deref(),
+            Some("http://front.test")
+        );
+        assert_eq!(
+            header(&from_front, "access-control-expose-headers").as_deref(),
+            Some("x-exposed")
+        );
+        // No Origin, or an OPTIONS that is no preflight: no CORS answer, as on API Gateway.
+        let plain = http.get(&url).send().await.unwrap();
+        assert_eq!(header(&plain, "access-control-allow-origin"), None);
+        let options = http
+            .request(Method::OPTIONS, &url)
+            .header("origin", "http://front.test")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(options.status(), 404);
+        let stranger = http
+            .get(&url)
+            .header("origin", "http://elsewhere.test")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(header(&stranger, "access-control-allow-origin"), None);
+    }
 }

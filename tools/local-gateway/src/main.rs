@@ -1,9 +1,11 @@
 //! `local-gateway serve` serves the API on 127.0.0.1; `local-gateway token USER` prints a dev
 //! token. Settings come from the environment (`make dev` sets them; see scripts/dev.sh):
 //! `GATEWAY_PORT` (3000), `FUNCTIONS_URL` (http://127.0.0.1:9000), `DEV_JWT_SECRET`,
-//! `DEV_JWT_ISSUER` (awaknow-local), `DEV_JWT_AUDIENCE` (awaknow), `CORS_ORIGIN` (*),
-//! `TEMPLATE` (template.yaml), `GATEWAY_MAX_IN_FLIGHT` (invocations one function may have in
-//! flight before the gateway answers 429; 48, and below the emulator's queue of 100).
+//! `DEV_JWT_ISSUER` (awaknow-local), `DEV_JWT_AUDIENCE` (awaknow), `TEMPLATE` (template.yaml:
+//! the routes, and the CORS settings of its HTTP API's `CorsConfiguration`), `CORS_ORIGIN` (the
+//! allowed origins, comma-separated, instead of the template's; by default its
+//! `CorsAllowOrigin` parameter's default), `GATEWAY_MAX_IN_FLIGHT` (invocations one function may
+//! have in flight before the gateway answers 429; 48, and below the emulator's queue of 100).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,6 +13,7 @@ use std::time::Duration;
 
 use awaknow_core::api::dev_token::sign_dev_token;
 use awaknow_core::secrets::Secret;
+use local_gateway::cors::{self, CorsConfig};
 use local_gateway::{GatewayConfig, limit, routes};
 
 fn env_or(name: &str, default: &str) -> String {
@@ -41,6 +44,16 @@ fn max_in_flight() -> Result<usize, String> {
         })
 }
 
+/// The template's CORS settings, with `CORS_ORIGIN`'s origins when it is set.
+fn cors_config(template: &str) -> Result<Option<CorsConfig>, String> {
+    let cors = cors::from_template_text(template).map_err(|e| e.to_string())?;
+    let origins = std::env::var("CORS_ORIGIN").ok();
+    Ok(match origins.filter(|o| !o.trim().is_empty()) {
+        Some(origins) => cors.map(|c| c.with_origins(&origins)),
+        None => cors,
+    })
+}
+
 async fn run(args: &[String]) -> Result<(), String> {
     let issuer = env_or("DEV_JWT_ISSUER", "awaknow-local");
     let audience = env_or("DEV_JWT_AUDIENCE", "awaknow");
@@ -60,13 +73,14 @@ async fn run(args: &[String]) -> Result<(), String> {
         }
         Some("serve") => {
             let template = PathBuf::from(env_or("TEMPLATE", "template.yaml"));
+            let template = routes::read_template(&template).map_err(|e| e.to_string())?;
             let config = GatewayConfig {
-                routes: routes::from_template(&template).map_err(|e| e.to_string())?,
+                routes: routes::from_template_text(&template).map_err(|e| e.to_string())?,
                 functions_url: env_or("FUNCTIONS_URL", "http://127.0.0.1:9000"),
                 jwt_secret: secret()?,
                 jwt_issuer: issuer,
                 jwt_audience: audience,
-                cors_origin: env_or("CORS_ORIGIN", "*"),
+                cors: cors_config(&template)?,
                 timeout: Duration::from_secs(30),
                 max_in_flight: max_in_flight()?,
             };

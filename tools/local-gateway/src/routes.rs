@@ -68,10 +68,12 @@ pub enum TemplateError {
     Shape(String),
 }
 
+pub fn read_template(path: &Path) -> Result<String, TemplateError> {
+    std::fs::read_to_string(path).map_err(|e| TemplateError::Read(path.display().to_string(), e))
+}
+
 pub fn from_template(path: &Path) -> Result<Vec<RouteSpec>, TemplateError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| TemplateError::Read(path.display().to_string(), e))?;
-    from_template_text(&text)
+    from_template_text(&read_template(path)?)
 }
 
 pub fn from_template_text(text: &str) -> Result<Vec<RouteSpec>, TemplateError> {

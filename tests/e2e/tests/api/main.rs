@@ -11,6 +11,7 @@ mod notes;
 mod open_sessions;
 mod recordings;
 mod round_trips;
+mod scheduled;
 mod settlement;
 mod sweeper;
 mod tavus_rules;

@@ -809,7 +809,7 @@ async fn main() {
         // Each client keeps every session it opens: the cap on open sessions is out of the way.
         ("MAX_OPEN_SESSIONS_PER_USER", max_open.clone()),
         // And the pace of creates per user, for the same reason.
-        ("CREATES_PER_USER_PER_MINUTE", "1000000".to_owned()),
+        ("CREATES_PER_USER_PER_MINUTE", "60000".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
