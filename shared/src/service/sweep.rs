@@ -294,12 +294,16 @@ impl Sweeper<'_> {
             .as_ref()
             .map(|details| settlement_from(session, details))
         {
-            // Capped: past the reservation and its grace, the call ran on only because nothing
-            // ended it sooner (this sweep's schedule); the user is not charged for that. What
-            // Tavus billed beyond it is the operator's, and the audit counts it.
+            // Ended by this sweep: charged by the rule of a call we ended (at most the
+            // reservation), whatever reason Tavus gives.
             Ok(Some(closing)) => Ok(Closing {
                 reason: EndReason::Swept,
-                charged_minutes: closing.charged_minutes.min(session.reserved_minutes),
+                charged_minutes: shutdown_charge(
+                    session.created_at,
+                    closing.ended_at,
+                    session.reserved_minutes,
+                    EndReason::Swept,
+                ),
                 ..closing
             }),
             Ok(None) => {

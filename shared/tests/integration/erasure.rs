@@ -458,30 +458,6 @@ async fn tavus_keeping_its_copy_erases_nothing_and_the_owner_alone_erases() {
     ));
 }
 
-/// Refuses every transaction: an erasure stops after its first step, as a function stopped
-/// there (a timeout, a crash) leaves it.
-#[derive(Debug)]
-struct StopsBeforeTransactions;
-
-impl aws_sdk_dynamodb::config::Intercept for StopsBeforeTransactions {
-    fn name(&self) -> &'static str {
-        "StopsBeforeTransactions"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
-        _: &aws_sdk_dynamodb::config::RuntimeComponents,
-        _: &mut aws_sdk_dynamodb::config::ConfigBag,
-    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        let target = context.request().headers().get("x-amz-target");
-        if target.is_some_and(|t| t.ends_with(".TransactWriteItems")) {
-            return Err("the function stopped here".into());
-        }
-        Ok(())
-    }
-}
-
 /// An erasure cut short after it began (its owner never got the 204, and may never ask again)
 /// is finished by the sweeper, recorded session or not: nothing of it stays.
 #[tokio::test]
@@ -499,17 +475,7 @@ async fn an_erasure_cut_short_is_finished_by_the_sweeper() {
         )
         .await
         .unwrap();
-    let config = ledger
-        .client()
-        .config()
-        .to_builder()
-        .interceptor(StopsBeforeTransactions)
-        .build();
-    let cut = DynamoLedger::new(
-        aws_sdk_dynamodb::Client::from_conf(config),
-        ledger.table().to_owned(),
-        awaknow_core::domain::PlanCatalog::default(),
-    );
+    let cut = test_support::cut_short(&ledger);
     assert!(cut.erase_session(&session, Utc::now()).await.is_err());
 
     let later = Utc::now() + chrono::Duration::minutes(2);

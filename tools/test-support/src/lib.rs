@@ -1,6 +1,7 @@
 //! Test helpers written once, for every test crate and the benches: the functions' own SDK
 //! configuration pointed at local endpoints, the Tavus simulator and its faults, a receiver of
-//! the callbacks it posts, the Tavus key cache, and template.yaml read into a YAML value.
+//! the callbacks it posts, the Tavus key cache, template.yaml read into a YAML value, and a
+//! ledger whose transactions never run (a function stopped after a write's first step).
 //!
 //! Only test crates (and the bench tools) depend on this crate; the core's normal build and the
 //! functions never do.
@@ -162,4 +163,44 @@ impl std::io::Write for CapturedLogs {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// Refuses every DynamoDB transaction, as a function stopped right before it (a timeout, a
+/// crash) leaves its work: what it wrote before, an erasure's mark say, stays.
+#[derive(Debug)]
+pub struct StopsBeforeTransactions;
+
+impl aws_sdk_dynamodb::config::Intercept for StopsBeforeTransactions {
+    fn name(&self) -> &'static str {
+        "StopsBeforeTransactions"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let target = context.request().headers().get("x-amz-target");
+        if target.is_some_and(|t| t.ends_with(".TransactWriteItems")) {
+            return Err("the function stopped here".into());
+        }
+        Ok(())
+    }
+}
+
+/// `ledger` (its table, client settings and plans) with every transaction refused.
+pub fn cut_short(ledger: &awaknow_core::store::DynamoLedger) -> awaknow_core::store::DynamoLedger {
+    let config = ledger
+        .client()
+        .config()
+        .to_builder()
+        .interceptor(StopsBeforeTransactions)
+        .build();
+    awaknow_core::store::DynamoLedger::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        ledger.table().to_owned(),
+        ledger.plans().clone(),
+    )
+    .with_max_open_sessions(ledger.max_open_sessions())
 }

@@ -26,6 +26,18 @@ impl Calls {
     }
 }
 
+impl Calls {
+    /// A client of the stack's DynamoDB Local whose every request is recorded here.
+    fn client(&self) -> aws_sdk_dynamodb::Client {
+        let config = local_sdk(&env("DYNAMODB_ENDPOINT"));
+        aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&config)
+                .interceptor(self.clone())
+                .build(),
+        )
+    }
+}
+
 impl Intercept for Calls {
     fn name(&self) -> &'static str {
         "CountDynamoDbCalls"
@@ -67,12 +79,7 @@ async fn sim_creates(base: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_happy_create_and_usage_paths_make_the_fewest_round_trips() {
     let calls = Calls::default();
-    let ddb_config = local_sdk(&env("DYNAMODB_ENDPOINT"));
-    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&ddb_config)
-            .interceptor(calls.clone())
-            .build(),
-    );
+    let dynamodb = calls.client();
     // Paced as the functions are (10 a minute by default): the pace rides in the reservation.
     let pace = CreatePace::per_minute(10).expect("a pace");
     let ledger = DynamoLedger::new(dynamodb, env("TABLE_NAME"), PlanCatalog::default())
@@ -202,12 +209,7 @@ async fn an_event_without_verified_claims_is_401_from_the_function_itself() {
 #[tokio::test]
 async fn a_forged_callback_token_is_refused_without_a_dynamodb_call() {
     let calls = Calls::default();
-    let ddb_config = local_sdk(&env("DYNAMODB_ENDPOINT"));
-    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&ddb_config)
-            .interceptor(calls.clone())
-            .build(),
-    );
+    let dynamodb = calls.client();
     let ledger = DynamoLedger::new(dynamodb, env("TABLE_NAME"), PlanCatalog::default());
     let secrets = aws_sdk_secretsmanager::Client::new(&local_sdk(&env("MOTO_ENDPOINT")));
     let keys = test_support::keys(secrets, env("TAVUS_SECRET_ID"));

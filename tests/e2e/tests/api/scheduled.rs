@@ -490,30 +490,6 @@ async fn monthly_reset_rolls_last_months_account_into_this_month_and_keeps_its_h
 // ---------------------------------------------------------------------------------------------
 // sweep-sessions
 
-/// Refuses every transaction: an erasure stops after its first step, as a function stopped
-/// there (a timeout, a crash) leaves it.
-#[derive(Debug)]
-struct StopsBeforeTransactions;
-
-impl aws_sdk_dynamodb::config::Intercept for StopsBeforeTransactions {
-    fn name(&self) -> &'static str {
-        "StopsBeforeTransactions"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
-        _: &aws_sdk_dynamodb::config::RuntimeComponents,
-        _: &mut aws_sdk_dynamodb::config::ConfigBag,
-    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        let target = context.request().headers().get("x-amz-target");
-        if target.is_some_and(|t| t.ends_with(".TransactWriteItems")) {
-            return Err("the function stopped here".into());
-        }
-        Ok(())
-    }
-}
-
 /// The sessions one sweep is given, each due long ago.
 struct Due {
     /// Reserved an hour ago and never activated (a crash between the reservation and Tavus).
@@ -656,17 +632,7 @@ impl Due {
         let settled = stack.session(&active).await.unwrap();
         assert_eq!(settled.playback.object_keys(), std::slice::from_ref(&key));
 
-        let config = ledger
-            .client()
-            .config()
-            .to_builder()
-            .interceptor(StopsBeforeTransactions)
-            .build();
-        let cut = DynamoLedger::new(
-            aws_sdk_dynamodb::Client::from_conf(config),
-            ledger.table().to_owned(),
-            PlanCatalog::default(),
-        );
+        let cut = test_support::cut_short(ledger);
         assert!(
             cut.erase_session(&settled, minutes(6)).await.is_err(),
             "cut short"
