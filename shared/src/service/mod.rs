@@ -16,7 +16,9 @@
 //! | [`sweep`] | the sweeper: overdue sessions, Tavus's copies, orphaned conversations |
 //! | [`reset`] | the monthly reset of every account |
 //! | [`callback_token`] | the signed token in a callback URL |
+//! | [`audit`] | what the ledger, Tavus and the bucket hold, compared (read-only) |
 
+pub mod audit;
 pub mod callback_token;
 pub mod callbacks;
 pub mod create;
