@@ -479,7 +479,7 @@ fn count_outcome(report: &mut SweepReport, outcome: Outcome) {
 
 /// Who holds a conversation of ours, by the session its callback token names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Holder {
+pub(crate) enum Holder {
     /// An active session runs on it.
     Active,
     /// A closed session recorded it: its own path deletes Tavus's copy (after the transcript).
@@ -613,7 +613,7 @@ impl Orphan<'_> {
 
 /// The session a conversation was created for, when its callback URL is signed with our key:
 /// conversations of other deployments on the same Tavus account are never touched.
-fn ours(
+pub(crate) fn ours(
     conversation: &Conversation,
     key: &crate::secrets::Secret,
 ) -> Option<callback_token::CallbackClaims> {
@@ -621,7 +621,7 @@ fn ours(
 }
 
 /// Who holds this conversation: the session its token names, if that session recorded it.
-async fn holder(
+pub(crate) async fn holder(
     ledger: &DynamoLedger,
     claims: &callback_token::CallbackClaims,
     conversation_id: &str,
