@@ -150,6 +150,62 @@ impl Recordings {
     }
 }
 
+/// An object of the bucket as a listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    pub key: String,
+    pub last_modified: chrono::DateTime<chrono::Utc>,
+}
+
+impl Recordings {
+    /// Every object in the bucket (current versions), page by page: only the audit lists the
+    /// bucket. An object without a readable time is listed as written at the epoch's start, so
+    /// it is never taken for a new one.
+    pub async fn objects(&self) -> Result<Vec<StoredObject>, RecordingError> {
+        let mut objects = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.target.bucket)
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            objects.extend(page.contents().iter().filter_map(|o| {
+                let written = o
+                    .last_modified()
+                    .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()));
+                Some(StoredObject {
+                    key: o.key()?.to_owned(),
+                    last_modified: written.unwrap_or_default(),
+                })
+            }));
+            match page.next_continuation_token() {
+                Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
+                _ => return Ok(objects),
+            }
+        }
+    }
+
+    /// Whether `key` is in the bucket (a HEAD: `s3:GetObject`).
+    pub async fn exists(&self, key: &str) -> Result<bool, RecordingError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.target.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
 fn unavailable<E: std::error::Error + 'static>(e: E) -> RecordingError {
     RecordingError::Unavailable(DisplayErrorContext(&e).to_string())
 }

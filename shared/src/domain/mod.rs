@@ -1,6 +1,7 @@
 //! Pure domain rules: no I/O, unit-tested without any service.
 
 pub(crate) mod account;
+pub mod cost;
 pub(crate) mod history;
 pub(crate) mod ids;
 pub(crate) mod minutes;

@@ -50,6 +50,8 @@ use crate::domain::{
 pub mod dynamo;
 pub mod items;
 pub mod keys;
+mod shim;
+pub use shim::{AccountPage, Books, ErasedSession, RecordingReference};
 
 pub use dynamo::MAX_PAGE;
 pub use dynamo::{DueBatch, DynamoLedger};

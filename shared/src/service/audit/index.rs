@@ -27,6 +27,7 @@ pub async fn sweeper_behind(
     Ok(CheckResult {
         check: Check::SweeperBehind,
         checked,
+        complete: true,
         findings: stuck
             .into_iter()
             .map(|s| Finding::Overdue {
@@ -56,6 +57,7 @@ pub async fn stuck_erasures(
     Ok(CheckResult {
         check: Check::ErasuresStuck,
         checked,
+        complete: true,
         findings: stuck
             .into_iter()
             .map(|s| Finding::ErasureStuck {
@@ -76,14 +78,31 @@ where
     F: Fn(u32, DateTime<Utc>) -> Fut,
     Fut: std::future::Future<Output = Result<Vec<Session>, LedgerError>>,
 {
-    // Far enough to hold everything, near enough to keep the index's four-digit years (the
-    // times are compared as text).
-    let everything = now + chrono::Duration::days(365 * 100);
     let mut checked = 0;
     let mut stuck = Vec::new();
     for shard in 0..INDEX_SHARDS {
-        checked += due(shard, everything).await?.len() as u64;
+        checked += due(shard, everything(now)).await?.len() as u64;
         stuck.extend(due(shard, stuck_before(now)).await?);
     }
     Ok((checked, stuck))
+}
+
+/// Every session of the open-sessions index (open ones, and settled ones whose Tavus copy is
+/// still to delete), whenever due.
+pub(super) async fn open_sessions(
+    ledger: &DynamoLedger,
+    now: DateTime<Utc>,
+) -> Result<Vec<Session>, LedgerError> {
+    let mut sessions = Vec::new();
+    for shard in 0..INDEX_SHARDS {
+        let due = ledger.open_sessions_due(shard, everything(now), usize::MAX, None);
+        sessions.extend(due.await?.sessions);
+    }
+    Ok(sessions)
+}
+
+/// A cutoff after everything the index holds: far enough to hold everything, near enough to
+/// keep the index's four-digit years (the times are compared as text).
+fn everything(now: DateTime<Utc>) -> DateTime<Utc> {
+    now + chrono::Duration::days(365 * 100)
 }

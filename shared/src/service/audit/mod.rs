@@ -1,24 +1,57 @@
-//! The audit (issue 29, in progress): what the ledger, Tavus and the recordings bucket hold,
-//! compared, read-only. Each check reports how many things it looked at and what disagrees,
-//! by ids only (user, session, conversation, object key): never a prompt, transcript or note.
+//! The audit: what the ledger, Tavus and the recordings bucket hold, compared. Read-only unless
+//! asked to fix; each check reports how many things it looked at and what disagrees, by ids
+//! only (user, session, conversation, object key): never a prompt, transcript or note.
 //!
-//! Checks so far: the open-sessions index (the sweeper keeps it near empty: anything overdue by
-//! more than an hour means it is stuck or failing), and erasures still marked after an hour.
-//! To come: Tavus's conversations against the sessions holding them, the bucket against the
-//! sessions' keys, accounts' figures against their sessions (a sample per run), the minutes
-//! Tavus ran against the minutes charged; the scheduled function, `make audit` and `--fix`.
+//! | module | compares |
+//! |---|---|
+//! | [`conversations`] | Tavus's conversations with the sessions that should hold them, and the ledger's active sessions with what Tavus says of them |
+//! | `index` | the open-sessions index with the sweeper's schedule, and erasures with theirs |
+//! | [`objects`] | the recordings bucket with the sessions' keys |
+//! | [`accounts`] | accounts' and history items' figures with their sessions (a share of the accounts per run) |
+//! | [`figures`] | the comparison itself, without I/O |
+//! | `fix` | the mends that are safe to make (`--fix`) |
+//! | [`report`] | the table `make audit` prints |
+//!
+//! Besides the checks, the run reads the period's minutes tally (what Tavus ran against what
+//! was charged, by cause): figures for the operator, not findings.
 
+pub mod accounts;
+pub mod conversations;
+pub mod figures;
+mod fix;
 mod index;
+pub mod objects;
+pub mod report;
+
+use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::domain::{SessionId, SessionStatus, UserId};
+use crate::domain::cost::Tally;
+use crate::domain::{Period, SessionId, SessionStatus, UserId};
+use crate::recording_bucket::Recordings;
+use crate::store::DynamoLedger;
+use crate::tavus::Tavus;
 
+pub use accounts::AccountSample;
+pub use fix::Fixed;
 pub use index::{stuck_erasures, sweeper_behind};
 
 /// How long past its due time something may wait before the audit reports it: the sweeper runs
 /// every 15 minutes and gives a session 10 more, so an hour is several sweeps missed.
 pub const STUCK_AFTER: Duration = Duration::hours(1);
+
+/// How long after Tavus ended a call the ledger may still show it active: the shutdown callback
+/// comes within seconds, and failing it the sweeper settles at the reservation's end.
+pub const ENDED_AT_TAVUS_AFTER: Duration = Duration::minutes(30);
+
+/// Younger than this, an object may be a recording whose callback has not arrived yet, and a
+/// conversation may be a create still on its way into its session.
+pub const SETTLING_TIME: Duration = Duration::hours(1);
+
+/// `--fix` deletes an object nobody references only once it is this old: a recording whose
+/// callback was lost for a while can still be bound to its session before then.
+pub const DELETE_UNREFERENCED_AFTER: Duration = Duration::days(1);
 
 /// What one check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,22 +60,71 @@ pub struct CheckResult {
     /// How many things the check looked at.
     pub checked: u64,
     pub findings: Vec<Finding>,
+    /// False when the check could not look at everything (a failure, the deadline): its
+    /// findings are what it saw.
+    pub complete: bool,
+}
+
+impl CheckResult {
+    fn new(check: Check) -> CheckResult {
+        CheckResult {
+            check,
+            checked: 0,
+            findings: Vec::new(),
+            complete: true,
+        }
+    }
+
+    /// The check could not finish: said once in the log, and the run is incomplete.
+    fn incomplete(&mut self, why: &dyn std::fmt::Display) {
+        tracing::error!(check = self.check.as_str(), error = %why, "audit check incomplete");
+        self.complete = false;
+    }
 }
 
 /// The audit's checks, as they are named in metrics, logs and `make audit`'s table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Check {
+    /// Conversations of ours active at Tavus that no active session holds.
+    UnheldConversations,
+    /// Conversations of ours ended at Tavus more than an hour ago and not deleted.
+    EndedNotDeleted,
+    /// Sessions active in the ledger that Tavus reports ended more than 30 minutes ago.
+    EndedAtTavus,
     /// The open-sessions index: nothing overdue by more than [`STUCK_AFTER`].
     SweeperBehind,
+    /// Objects in the recordings bucket that no session references.
+    UnreferencedObjects,
+    /// Keys a session references that are not in the bucket.
+    MissingObjects,
     /// Erasures marked and not finished after [`STUCK_AFTER`].
     ErasuresStuck,
+    /// Accounts and history items whose figures disagree with their sessions.
+    AccountFigures,
 }
 
 impl Check {
+    pub const ALL: [Check; 8] = [
+        Check::UnheldConversations,
+        Check::EndedNotDeleted,
+        Check::EndedAtTavus,
+        Check::SweeperBehind,
+        Check::UnreferencedObjects,
+        Check::MissingObjects,
+        Check::ErasuresStuck,
+        Check::AccountFigures,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
+            Check::UnheldConversations => "unheld_conversations",
+            Check::EndedNotDeleted => "ended_not_deleted",
+            Check::EndedAtTavus => "ended_at_tavus",
             Check::SweeperBehind => "sweeper_behind",
+            Check::UnreferencedObjects => "unreferenced_objects",
+            Check::MissingObjects => "missing_objects",
             Check::ErasuresStuck => "erasures_stuck",
+            Check::AccountFigures => "account_figures",
         }
     }
 }
@@ -50,6 +132,32 @@ impl Check {
 /// One disagreement, by ids only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finding {
+    /// A conversation of ours active at Tavus that no active session holds; `session` is the
+    /// one its callback token names (`closed`: that session is closed, rather than gone).
+    UnheldConversation {
+        conversation: String,
+        user: UserId,
+        session: SessionId,
+        closed: bool,
+        /// Tavus's creation time: what an end books in the minutes tally.
+        created_at: Option<DateTime<Utc>>,
+    },
+    /// A conversation of ours Tavus ended more than an hour ago and still keeps; `held`: the
+    /// session its token names is closed and recorded it (its own path should have deleted it).
+    EndedNotDeleted {
+        conversation: String,
+        user: UserId,
+        session: SessionId,
+        held: bool,
+    },
+    /// An active session whose conversation Tavus ended (`ended_at`) more than 30 minutes ago,
+    /// or no longer knows (`None`).
+    EndedAtTavus {
+        user: UserId,
+        session: SessionId,
+        conversation: String,
+        ended_at: Option<DateTime<Utc>>,
+    },
     /// A session the sweeper should have handled more than an hour ago (open past its time, or
     /// ended with Tavus's copy not deleted).
     Overdue {
@@ -57,8 +165,209 @@ pub enum Finding {
         session: SessionId,
         status: SessionStatus,
     },
+    /// An object of the recordings bucket no session references, last written at `written_at`.
+    UnreferencedObject {
+        key: String,
+        written_at: DateTime<Utc>,
+    },
+    /// A key a session references that is not in the bucket.
+    MissingObject {
+        user: UserId,
+        session: SessionId,
+        key: String,
+    },
     /// A session whose erasure began more than an hour ago and is not finished.
     ErasureStuck { user: UserId, session: SessionId },
+    /// A figure of an account (or of a period's history item) that its sessions do not add up
+    /// to: `recorded` on the item, `from_sessions` counted from the sessions.
+    Figure {
+        user: UserId,
+        period: Period,
+        figure: figures::Figure,
+        recorded: i64,
+        from_sessions: i64,
+    },
+}
+
+impl Finding {
+    /// What the finding is about, as `name=value` pairs of ids (for the table and the log).
+    pub fn subject(&self) -> String {
+        match self {
+            Finding::UnheldConversation {
+                conversation,
+                user,
+                session,
+                closed,
+                ..
+            } => format!(
+                "conversation={conversation} user={user} session={session} session_closed={closed}"
+            ),
+            Finding::EndedNotDeleted {
+                conversation,
+                user,
+                session,
+                held,
+            } => format!(
+                "conversation={conversation} user={user} session={session} held_by_closed_session={held}"
+            ),
+            Finding::EndedAtTavus {
+                user,
+                session,
+                conversation,
+                ended_at,
+            } => {
+                let ended = ended_at.map_or("unknown".to_owned(), |t| t.to_rfc3339());
+                format!("user={user} session={session} conversation={conversation} ended={ended}")
+            }
+            Finding::Overdue {
+                user,
+                session,
+                status,
+            } => format!("user={user} session={session} status={}", status.as_str()),
+            Finding::UnreferencedObject { key, written_at } => {
+                format!("key={key} written={}", written_at.to_rfc3339())
+            }
+            Finding::MissingObject { user, session, key } => {
+                format!("user={user} session={session} key={key}")
+            }
+            Finding::ErasureStuck { user, session } => format!("user={user} session={session}"),
+            Finding::Figure {
+                user,
+                period,
+                figure,
+                recorded,
+                from_sessions,
+            } => format!(
+                "user={user} period={period} figure={} recorded={recorded} from_sessions={from_sessions}",
+                figure.as_str()
+            ),
+        }
+    }
+}
+
+/// What a run looks at, and whether it mends.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    /// Which accounts the figures check reads this run.
+    pub accounts: AccountSample,
+    /// Mend what is safe to mend (`make audit --fix`; the scheduled function never does).
+    pub fix: bool,
+    /// Conversations and objects younger than this are left out (see [`SETTLING_TIME`]).
+    pub settling_time: Duration,
+    /// Accounts read at once.
+    pub concurrency: usize,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        AuditOptions {
+            accounts: AccountSample::ShardOfTheDay,
+            fix: false,
+            settling_time: SETTLING_TIME,
+            concurrency: 16,
+        }
+    }
+}
+
+/// Everything a run found, fixed and counted.
+#[derive(Debug, Clone)]
+pub struct AuditReport {
+    pub checks: Vec<CheckResult>,
+    /// The current period's tally, and the one before (late settlements still land there).
+    pub tallies: Vec<Tally>,
+    /// What `--fix` mended.
+    pub fixed: Vec<Fixed>,
+    pub at: DateTime<Utc>,
+}
+
+impl AuditReport {
+    pub fn findings(&self) -> usize {
+        self.checks.iter().map(|c| c.findings.len()).sum()
+    }
+
+    /// Every check looked at everything it meant to.
+    pub fn complete(&self) -> bool {
+        self.checks.iter().all(|c| c.complete)
+    }
+}
+
+/// What the audit reads: the ledger, Tavus (its key and the webhook key through the client's
+/// secrets), and the recordings bucket when the deployment records.
+pub struct Audit<'a> {
+    pub ledger: &'a DynamoLedger,
+    pub tavus: &'a Tavus,
+    pub recordings: Option<&'a Recordings>,
+    pub options: AuditOptions,
+}
+
+impl Audit<'_> {
+    /// Every check, then the fixes when asked, one log line per finding (ids only). A check that
+    /// fails is reported incomplete; the others still run.
+    pub async fn run(&self, now: DateTime<Utc>, deadline: Instant) -> AuditReport {
+        let conversations = conversations::check(self, now, deadline).await;
+        let mut checks = conversations.into_results();
+        checks.push(checked_or_incomplete(
+            Check::SweeperBehind,
+            sweeper_behind(self.ledger, now).await,
+        ));
+        let (accounts, referenced) = accounts::check(self, now, deadline).await;
+        checks.extend(objects::check(self, &referenced, now).await);
+        checks.push(checked_or_incomplete(
+            Check::ErasuresStuck,
+            stuck_erasures(self.ledger, now).await,
+        ));
+        checks.push(accounts);
+        let tallies = self.tallies(now).await;
+        let mut report = AuditReport {
+            checks,
+            tallies,
+            fixed: Vec::new(),
+            at: now,
+        };
+        log_findings(&report);
+        if self.options.fix {
+            report.fixed = fix::mend(self, &report, now, deadline).await;
+        }
+        report
+    }
+
+    async fn tallies(&self, now: DateTime<Utc>) -> Vec<Tally> {
+        let current = Period::containing(now);
+        let mut tallies = Vec::new();
+        let previous = Period::containing(current.starts_at() - Duration::seconds(1));
+        for period in [previous, current] {
+            match self.ledger.tally(period).await {
+                Ok(tally) => tallies.push(tally),
+                Err(e) => {
+                    tracing::error!(period = %period, error = %e, "cannot read the minutes tally")
+                }
+            }
+        }
+        tallies
+    }
+}
+
+fn checked_or_incomplete(
+    check: Check,
+    result: Result<CheckResult, crate::LedgerError>,
+) -> CheckResult {
+    result.unwrap_or_else(|e| {
+        let mut failed = CheckResult::new(check);
+        failed.incomplete(&e);
+        failed
+    })
+}
+
+fn log_findings(report: &AuditReport) {
+    for result in &report.checks {
+        for finding in &result.findings {
+            tracing::warn!(
+                check = result.check.as_str(),
+                subject = %finding.subject(),
+                "audit finding"
+            );
+        }
+    }
 }
 
 /// The time before which something due is reported.

@@ -1,0 +1,145 @@
+//! Accounts' figures against their sessions, for a share of the accounts per run.
+//!
+//! Which accounts: those of one shard of the `accounts-by-period` index (32 shards, users spread
+//! by a hash of their id), the shard of the day by default, so the scheduled audit reads every
+//! account once in 32 days and a run reads about a 32nd of them. `make audit` reads all.
+//!
+//! Per account: the account item, its history items, its own sessions and the records of those
+//! erased (strongly consistent reads; never transcripts or notes). A disagreement is read again
+//! and reported only if the second read disagrees alike: a session settling between the reads
+//! of one account changes both the session and the account, so it never shows twice alike.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+
+use super::figures::{Disagreement, disagreements};
+use super::{Audit, Check, CheckResult, Finding};
+use crate::LedgerError;
+use crate::domain::{SessionId, UserId};
+use crate::store::keys::INDEX_SHARDS;
+
+/// Which accounts a run reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountSample {
+    /// The shard numbered by the day since the epoch, modulo 32: each account once in 32 days.
+    ShardOfTheDay,
+    /// These shards.
+    Shards(Vec<u32>),
+    /// Every shard.
+    All,
+}
+
+impl AccountSample {
+    pub fn shards(&self, now: DateTime<Utc>) -> Vec<u32> {
+        match self {
+            AccountSample::ShardOfTheDay => {
+                let day = now.timestamp().div_euclid(86_400);
+                vec![u32::try_from(day.rem_euclid(i64::from(INDEX_SHARDS))).unwrap_or(0)]
+            }
+            AccountSample::Shards(shards) => shards.clone(),
+            AccountSample::All => (0..INDEX_SHARDS).collect(),
+        }
+    }
+}
+
+/// An object key a session of a checked account references, for the bucket check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferencedKey {
+    pub user: UserId,
+    pub session: SessionId,
+    pub key: String,
+}
+
+/// What reading one account gave.
+struct Checked {
+    user: UserId,
+    disagreements: Vec<Disagreement>,
+    keys: Vec<ReferencedKey>,
+}
+
+pub(super) async fn check(
+    audit: &Audit<'_>,
+    now: DateTime<Utc>,
+    deadline: Instant,
+) -> (CheckResult, Vec<ReferencedKey>) {
+    let mut result = CheckResult::new(Check::AccountFigures);
+    let mut referenced = Vec::new();
+    for shard in audit.options.accounts.shards(now) {
+        let mut start = None;
+        loop {
+            if Instant::now() >= deadline {
+                result.incomplete(&"the deadline came before every account was read");
+                return (result, referenced);
+            }
+            let page = match audit.ledger.accounts_in_shard(shard, start).await {
+                Ok(page) => page,
+                Err(e) => {
+                    result.incomplete(&e);
+                    break;
+                }
+            };
+            let checked: Vec<Result<Checked, LedgerError>> = futures::stream::iter(page.users)
+                .map(|user| check_account(audit, user))
+                .buffer_unordered(audit.options.concurrency.max(1))
+                .collect()
+                .await;
+            for account in checked {
+                match account {
+                    Ok(account) => {
+                        result.checked += 1;
+                        result
+                            .findings
+                            .extend(account.disagreements.into_iter().map(|d| Finding::Figure {
+                                user: account.user.clone(),
+                                period: d.period,
+                                figure: d.figure,
+                                recorded: d.recorded,
+                                from_sessions: d.from_sessions,
+                            }));
+                        referenced.extend(account.keys);
+                    }
+                    Err(e) => result.incomplete(&e),
+                }
+            }
+            start = page.next;
+            if start.is_none() {
+                break;
+            }
+        }
+    }
+    (result, referenced)
+}
+
+/// One account's disagreements (those seen alike by two reads) and its sessions' object keys.
+async fn check_account(audit: &Audit<'_>, user: UserId) -> Result<Checked, LedgerError> {
+    let books = audit.ledger.books(&user).await?;
+    let mut found = disagreements(&books);
+    if !found.is_empty() {
+        let again = disagreements(&audit.ledger.books(&user).await?);
+        if again != found {
+            found.clear();
+        }
+    }
+    let keys = books
+        .sessions
+        .iter()
+        .flat_map(|session| {
+            session
+                .playback
+                .object_keys()
+                .into_iter()
+                .map(|key| ReferencedKey {
+                    user: user.clone(),
+                    session: session.session_id,
+                    key,
+                })
+        })
+        .collect();
+    Ok(Checked {
+        user,
+        disagreements: found,
+        keys,
+    })
+}
