@@ -35,7 +35,7 @@ fn moto() -> String {
 }
 
 /// An S3 client on `endpoint` (moto's, or a dead one), addressing buckets in the path.
-async fn s3_at(endpoint: &str) -> aws_sdk_s3::Client {
+pub(crate) async fn s3_at(endpoint: &str) -> aws_sdk_s3::Client {
     // One attempt: a dead endpoint fails at once rather than after the functions' retries.
     let config = test_support::local_sdk(endpoint)
         .to_builder()
@@ -49,7 +49,7 @@ async fn s3_at(endpoint: &str) -> aws_sdk_s3::Client {
 }
 
 /// The recordings bucket: a new one on moto per test.
-async fn bucket() -> Recordings {
+pub(crate) async fn bucket() -> Recordings {
     let client = s3_at(&moto()).await;
     let name = format!("rec-{}", ulid::Ulid::new().to_string().to_lowercase());
     client.create_bucket().bucket(&name).send().await.unwrap();
@@ -71,7 +71,7 @@ async fn unreachable(recordings: &Recordings) -> Recordings {
     )
 }
 
-async fn put(recordings: &Recordings, key: &str, bytes: &[u8]) {
+pub(crate) async fn put(recordings: &Recordings, key: &str, bytes: &[u8]) {
     s3_at(&moto())
         .await
         .put_object()
@@ -83,7 +83,7 @@ async fn put(recordings: &Recordings, key: &str, bytes: &[u8]) {
         .unwrap();
 }
 
-async fn exists(recordings: &Recordings, key: &str) -> bool {
+pub(crate) async fn exists(recordings: &Recordings, key: &str) -> bool {
     let head = s3_at(&moto())
         .await
         .head_object()
