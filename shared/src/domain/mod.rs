@@ -1,6 +1,7 @@
 //! Pure domain rules: no I/O, unit-tested without any service.
 
 pub(crate) mod account;
+pub(crate) mod cost;
 pub(crate) mod history;
 pub(crate) mod ids;
 pub(crate) mod minutes;
@@ -13,6 +14,7 @@ pub(crate) mod session;
 pub(crate) mod transcript;
 
 pub use account::{Account, Usage};
+pub use cost::{Cause, CauseFigures, Tally};
 pub use history::PeriodUsage;
 pub use ids::{SessionId, UserId};
 pub use notes::{Notes, Precondition};

@@ -3,7 +3,9 @@
 //! the minutes on the account, or, when the account has rolled over since the session was
 //! created, on that period's history item. The same transaction gives back the session's place
 //! among its owner's open sessions (on the account), so the place is freed exactly when the
-//! session closes, once. A duplicate or late close changes nothing.
+//! session closes, once. A duplicate or late close changes nothing. A close of a conversation
+//! Tavus ran also adds it to its period's minutes tally ([`super::tally`]) in that transaction,
+//! so it is counted exactly when the session closes, once.
 
 use aws_sdk_dynamodb::types::{
     AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -13,7 +15,9 @@ use super::errors::{ItemOutcome, TransactFailure, any_conflict, bad_request, une
 use super::{DynamoLedger, Item, MAX_ATTEMPTS, backoff, from_item, key, n, s};
 use crate::LedgerError;
 use crate::domain::SessionStatus;
-use crate::domain::{SessionId, UserId};
+use crate::domain::cost::closing_cause;
+use crate::domain::minutes::charged_minutes;
+use crate::domain::{Cause, CauseFigures, SessionId, UserId};
 use crate::store::items::{AccountItem, SessionItem};
 use crate::store::keys;
 use crate::store::{Closed, Closing};
@@ -37,7 +41,8 @@ enum Place {
 /// Positions of the items in the close transaction.
 const SESSION_ITEM: usize = 0;
 const BOOKED_ITEM: usize = 1;
-/// Only when booking into the history: the account, whose counter is released there.
+/// Only when booking into the history: the account, whose counter is released there. The
+/// tally's update, when there is one, comes after every item read by position.
 const PLACE_ITEM: usize = 2;
 
 /// Why a close transaction was cancelled, when the reason is no error: the session is closed
@@ -92,7 +97,8 @@ impl DynamoLedger {
     }
 
     /// The items of the close transaction, at [`SESSION_ITEM`], [`BOOKED_ITEM`] and (only when
-    /// booking into the history) [`PLACE_ITEM`].
+    /// booking into the history) [`PLACE_ITEM`]; last, the period's tally when Tavus ran the
+    /// conversation.
     fn close_items(
         &self,
         closing: &Closing,
@@ -103,11 +109,54 @@ impl DynamoLedger {
             update(self.close_session(closing, place)?),
             update(self.book_minutes(closing, book, place)?),
         ];
-        if book == Book::History && place == Place::Release {
+        if releases_on_account(book, place) {
             items.push(update(self.release_place(closing)?));
+        }
+        if let Some((cause, figures)) = tallied(closing) {
+            items.push(update(self.tally_update(
+                closing.period,
+                &closing.owner,
+                cause,
+                figures,
+            )?));
         }
         Ok(items)
     }
+}
+
+/// Whether the close transaction holds [`PLACE_ITEM`]: the place is given back on the account
+/// apart from where the minutes are booked.
+fn releases_on_account(book: Book, place: Place) -> bool {
+    book == Book::History && place == Place::Release
+}
+
+/// What a closing adds to its period's tally: one conversation under its cause, what Tavus ran
+/// (from our creation, uncapped, as Tavus bills) and what was charged; `None` when no
+/// conversation ran at Tavus.
+fn tallied(closing: &Closing) -> Option<(Cause, CauseFigures)> {
+    let created = closing.had_conversation || closing.record_conversation.is_some();
+    let cause = closing_cause(
+        closing.status,
+        closing.reason,
+        closing.nobody_joined,
+        created,
+    )?;
+    let (ran, charged) = match cause {
+        // Created already ended: nothing ran, nothing is charged.
+        Cause::TestMode => (0, 0),
+        _ => (
+            charged_minutes(closing.created_at, closing.ended_at),
+            closing.charged_minutes,
+        ),
+    };
+    Some((
+        cause,
+        CauseFigures {
+            conversations: 1,
+            ran_minutes: i64::from(ran),
+            charged_minutes: i64::from(charged),
+        },
+    ))
 }
 
 /// The answer to a close transaction that committed.
@@ -140,7 +189,9 @@ fn why_cancelled(
     if let Some(ItemOutcome::ConditionFailed(stored)) = outcomes.get(BOOKED_ITEM) {
         return booking_refused(closing, stored.as_ref(), book, place);
     }
-    if let Some(ItemOutcome::ConditionFailed(_)) = outcomes.get(PLACE_ITEM) {
+    if releases_on_account(book, place)
+        && let Some(ItemOutcome::ConditionFailed(_)) = outcomes.get(PLACE_ITEM)
+    {
         return Ok(Cancelled::NoPlaceHeld);
     }
     if any_conflict(outcomes) {
