@@ -14,6 +14,7 @@ pub(crate) mod session;
 pub(crate) mod transcript;
 
 pub use account::{Account, Usage};
+pub use cost::{Cause, CauseFigures, Tally};
 pub use history::PeriodUsage;
 pub use ids::{SessionId, UserId};
 pub use notes::{Notes, Precondition};

@@ -177,6 +177,13 @@ impl EndReason {
             _ => EndReason::TavusShutdown,
         }
     }
+
+    /// Whether the reason Tavus gave for a shutdown says nobody joined the call (its
+    /// `participant_absent_timeout`, matched by prefix as [`EndReason::from_shutdown_reason`]
+    /// does): such a call ran, and cost, its join window.
+    pub fn nobody_joined(reason: Option<&str>) -> bool {
+        reason.is_some_and(|r| r.starts_with("participant_absent_timeout"))
+    }
 }
 
 impl Session {
@@ -282,6 +289,17 @@ mod tests {
         ] {
             assert_eq!(session(status).progress(active.created_at), None);
         }
+    }
+
+    #[test]
+    fn only_an_absent_participant_means_nobody_joined() {
+        assert!(EndReason::nobody_joined(Some(
+            "participant_absent_timeout reached"
+        )));
+        assert!(EndReason::nobody_joined(Some("participant_absent_timeout")));
+        assert!(!EndReason::nobody_joined(Some("participant_left_timeout")));
+        assert!(!EndReason::nobody_joined(Some("max_call_duration")));
+        assert!(!EndReason::nobody_joined(None));
     }
 
     #[test]

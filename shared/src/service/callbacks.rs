@@ -262,11 +262,13 @@ async fn shutdown(
         end_reason: None,
         playback: Default::default(),
     };
+    let nobody_joined = EndReason::nobody_joined(reason);
     let reason = EndReason::from_shutdown_reason(reason);
     let charged = shutdown_charge(created, ended_at, claims.reserved_minutes, reason);
     // Only the session that holds this conversation settles; Tavus's copy is deleted once the
     // transcript is in (by the transcript callback, or by the sweeper from `ended_at` on).
     let closing = Closing::settle(&session, charged, reason, ended_at)
+        .nobody_joined(nobody_joined)
         .for_conversation(conversation_id)
         .delete_tavus_copy(&session, ended_at);
     match settle::close(ledger, closing, ClosedBy::Callback).await {

@@ -1,7 +1,9 @@
 //! `DELETE /sessions/{id}`: the owner erases a session. Everything kept about it goes: Tavus's
 //! copy of the conversation, the recordings, then the session, its transcript, every person's
 //! notes and the participants' participation items. What it was charged stays charged: the
-//! account, the period's history and so the usage figures do not change.
+//! account, the period's history and so the usage figures do not change, and a record of the
+//! session's figures alone (period, status, reserved and charged minutes) takes its place, so
+//! they stay explainable by the owner's sessions.
 //!
 //! [`erase`] is the one place a session is erased; whatever else comes to be kept with a session
 //! is deleted there, before the table's items, as Tavus's copy and the recordings are. An
@@ -75,12 +77,14 @@ pub async fn erase(
         transcript_items,
         notes,
         participations,
+        recording_references,
     } = ledger.erase_session(session, chrono::Utc::now()).await?;
     tracing::info!(
         session_id = %session.session_id,
         transcript_items,
         notes,
         participations,
+        recording_references,
         "session erased"
     );
     Ok(())

@@ -444,21 +444,23 @@ impl Sweeper<'_> {
 /// ended without one (test mode, a replica that never joined, a deleted room), from creation to
 /// Tavus's `updated_at`, capped by the reservation. `None` while it still runs.
 fn settlement_from(session: &Session, details: &ConversationDetails) -> Option<Closing> {
+    let nobody_joined = EndReason::nobody_joined(details.shutdown_reason());
+    let reason = EndReason::from_shutdown_reason(details.shutdown_reason());
     if let Some(ended_at) = details.ended_at() {
-        let reason = EndReason::from_shutdown_reason(details.shutdown_reason());
         let charged = shutdown_charge(
             session.created_at,
             ended_at,
             session.reserved_minutes,
             reason,
         );
-        return Some(Closing::settle(session, charged, reason, ended_at));
+        return Some(
+            Closing::settle(session, charged, reason, ended_at).nobody_joined(nobody_joined),
+        );
     }
     let ended_at = details.ended_without_event_at()?.max(session.created_at);
     let charged = settled_minutes(session.created_at, ended_at, session.reserved_minutes)
         .min(session.reserved_minutes);
-    let reason = EndReason::from_shutdown_reason(details.shutdown_reason());
-    Some(Closing::settle(session, charged, reason, ended_at))
+    Some(Closing::settle(session, charged, reason, ended_at).nobody_joined(nobody_joined))
 }
 
 fn count_outcome(report: &mut SweepReport, outcome: Outcome) {
@@ -527,17 +529,22 @@ async fn end_orphans(
                 let Some(claims) = ours(&conversation, &key) else {
                     continue;
                 };
-                let young = conversation
+                // A conversation without a creation time, or a young one, may still be on its
+                // way into a session.
+                let Some(created_at) = conversation
                     .created_at
-                    .is_none_or(|t| now - t < options.orphan_min_age);
-                if young {
+                    .filter(|t| now - *t >= options.orphan_min_age)
+                else {
                     continue;
-                }
+                };
                 let holder = holder(ledger, &claims, &conversation.conversation_id).await;
                 let orphan = Orphan {
+                    ledger,
                     tavus,
                     claims: &claims,
                     conversation_id: &conversation.conversation_id,
+                    created_at,
+                    now,
                     deadline,
                 };
                 match (status, holder) {
@@ -564,9 +571,14 @@ async fn end_orphans(
 
 /// A conversation of ours that no active session holds.
 struct Orphan<'a> {
+    ledger: &'a DynamoLedger,
     tavus: &'a Tavus,
     claims: &'a callback_token::CallbackClaims,
     conversation_id: &'a str,
+    /// Tavus's creation time of the conversation: it ran (and cost) from then.
+    created_at: DateTime<Utc>,
+    /// The sweep's time: when an orphan it ends stops running.
+    now: DateTime<Utc>,
     deadline: Instant,
 }
 
@@ -580,6 +592,7 @@ impl Orphan<'_> {
             Ok(()) => {
                 tracing::warn!(session_id = %self.claims.session_id, conversation_id = %self.conversation_id, "ended a conversation that no active session held");
                 report.orphans_ended += 1;
+                self.count_in_tally().await;
                 true
             }
             Err(e) if e.is_unknown_conversation() => true,
@@ -588,6 +601,18 @@ impl Orphan<'_> {
                 report.failed += 1;
                 false
             }
+        }
+    }
+
+    /// Adds what the ended orphan ran, charged to nobody, to its period's tally. A failure
+    /// costs only the figure: the orphan is ended either way.
+    async fn count_in_tally(&self) {
+        if let Err(e) = self
+            .ledger
+            .record_orphan_end(&self.claims.owner, self.created_at, self.now)
+            .await
+        {
+            tracing::warn!(session_id = %self.claims.session_id, conversation_id = %self.conversation_id, error = %e, "could not count an ended orphan in the minutes tally");
         }
     }
 

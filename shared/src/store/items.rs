@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::keys;
-use crate::domain::{Account, Notes, Period, PlanId, Session, SessionId, SessionType, UserId};
+use crate::domain::{
+    Account, Notes, Period, PlanId, Session, SessionId, SessionStatus, SessionType, UserId,
+};
 
 /// An item as the SDK reads and writes it: attribute names to values.
 pub type Item = std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>;
@@ -193,6 +195,84 @@ impl NotesItem {
             text: self.text,
             revision: Some(self.revision),
             updated_at: Some(self.updated_at),
+        }
+    }
+}
+
+/// What is kept of an erased session: its accounting facts and nothing a person wrote or said,
+/// so that the account's and the history's figures, which keep its minutes, stay explainable
+/// by the owner's sessions after the session item is gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasedSession {
+    pub session_id: SessionId,
+    /// The period the session was charged to.
+    pub period: Period,
+    /// `ended` or `failed`: an erased session was closed.
+    pub status: SessionStatus,
+    pub reserved_minutes: u32,
+    /// What it was charged (0 for a release, or a session closed before charges were kept).
+    pub charged_minutes: u32,
+    pub erased_at: DateTime<Utc>,
+}
+
+impl ErasedSession {
+    /// The record of `session` (as stored when its erasure began), erased at `erased_at`.
+    pub fn of(session: &Session, erased_at: DateTime<Utc>) -> Self {
+        ErasedSession {
+            session_id: session.session_id,
+            period: session.period,
+            status: session.status,
+            reserved_minutes: session.reserved_minutes,
+            charged_minutes: session.charged_minutes.unwrap_or(0),
+            erased_at,
+        }
+    }
+}
+
+/// An [`ErasedSession`] under its owner's partition (see [`keys::erased_session_sk`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErasedSessionItem {
+    pub pk: String,
+    pub sk: String,
+    #[serde(flatten)]
+    pub erased: ErasedSession,
+}
+
+impl ErasedSessionItem {
+    pub fn new(owner: &UserId, erased: ErasedSession) -> Self {
+        ErasedSessionItem {
+            pk: keys::user_pk(owner),
+            sk: keys::erased_session_sk(erased.session_id),
+            erased,
+        }
+    }
+}
+
+/// Which session a recording object belongs to, keyed by the object key alone (see
+/// [`keys::recording_pk`]): written with the key's place on the session, deleted with the
+/// session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingReferenceItem {
+    pub pk: String,
+    pub sk: String,
+    pub owner_id: UserId,
+    pub session_id: SessionId,
+    pub stored_at: DateTime<Utc>,
+}
+
+impl RecordingReferenceItem {
+    pub fn new(
+        object_key: &str,
+        owner: &UserId,
+        session_id: SessionId,
+        stored_at: DateTime<Utc>,
+    ) -> Self {
+        RecordingReferenceItem {
+            pk: keys::recording_pk(object_key),
+            sk: keys::RECORDING_SK.to_owned(),
+            owner_id: owner.clone(),
+            session_id,
+            stored_at,
         }
     }
 }

@@ -82,6 +82,36 @@ pub fn erased_conversation_pk(conversation_id: &str) -> String {
 
 pub const ERASED_CONVERSATION_SK: &str = "ERASED";
 
+/// What is kept of an erased session: its accounting figures, under its owner's partition, so
+/// the account's and the history's minutes stay explainable after the session item is gone.
+pub fn erased_session_sk(session: SessionId) -> String {
+    format!("{ERASED_SESSION_SK_PREFIX}{session}")
+}
+
+pub const ERASED_SESSION_SK_PREFIX: &str = "ERASED#";
+
+/// Which session a recording object belongs to: Tavus names the object keys (after the
+/// conversation, not our user or session), so the key alone leads to its own partition.
+pub fn recording_pk(object_key: &str) -> String {
+    format!("{RECORDING_PK_PREFIX}{object_key}")
+}
+
+pub const RECORDING_PK_PREFIX: &str = "RECORDING#";
+
+pub const RECORDING_SK: &str = "RECORDING";
+
+/// The minutes tally of a period: one partition, its figures spread over [`INDEX_SHARDS`] items
+/// (by the owner's [`shard_of`]), so the closes of many users never write one hot item.
+pub fn tally_pk(period: Period) -> String {
+    format!("TALLY#{period}")
+}
+
+pub fn tally_sk(shard: u32) -> String {
+    format!("{TALLY_SK_PREFIX}{shard:02}")
+}
+
+pub const TALLY_SK_PREFIX: &str = "SHARD#";
+
 pub fn idempotency_sk(key: &str) -> String {
     format!("IDEMPOTENCY#{key}")
 }

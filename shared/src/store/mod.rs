@@ -12,9 +12,14 @@
 //! **A session closes exactly once, charged what it used** (conditioned on its period,
 //! reservation and, for callbacks, conversation):
 //! - [`DynamoLedger::close`]: settle (reserved to used) or release (reserved given back), into
-//!   the account or, after a rollover, into the old period's history.
+//!   the account or, after a rollover, into the old period's history; a conversation Tavus ran
+//!   is added to its period's minutes tally in the same transaction, so it counts once.
 //! - [`DynamoLedger::open_sessions_due`] and [`DynamoLedger::tavus_copy_done`]: the sweeper's
 //!   index of open sessions and settled ones whose Tavus copy is still to delete.
+//!
+//! **What Tavus ran is accounted for** (the tally per period, by [`crate::domain::Cause`]):
+//! - [`DynamoLedger::record_orphan_end`]: an orphan the sweeper ended, charged to nobody.
+//! - [`DynamoLedger::tally`]: a period's minutes ran and charged, by cause.
 //!
 //! **Each month starts fresh, and the old one is kept** (one transaction per account):
 //! - [`DynamoLedger::roll_over`], [`DynamoLedger::roll_over_from`]: close the old period into a
@@ -25,13 +30,15 @@
 //!   guarded by their entity tag.
 //! - [`DynamoLedger::store_transcript`], [`DynamoLedger::read_transcript`]: stored once, whole.
 //! - [`DynamoLedger::store_recording`], [`DynamoLedger::recording_failed`]: a recording bound to
-//!   the session that holds its conversation, once.
+//!   the session that holds its conversation, once; each object's reference names the session
+//!   ([`DynamoLedger::recording_references`]), since Tavus names the objects.
 //!
 //! **Erased means gone** (nothing can be added once an erasure began):
 //! - [`DynamoLedger::mark_recording_erasure`], [`DynamoLedger::erasures_due`]: an
 //!   erasure waiting for its recordings, or cut short, stays where the sweeper finds it.
-//! - [`DynamoLedger::erase_session`]: the session, its transcript, everyone's notes and the
-//!   participation items.
+//! - [`DynamoLedger::erase_session`]: the session, its transcript, everyone's notes, the
+//!   participation items and its recordings' references; what it was charged stays on the
+//!   account, and an [`ErasedSession`] record of its figures alone keeps that explainable.
 //! - [`DynamoLedger::remember_erased_conversation`], [`DynamoLedger::conversation_was_erased`]:
 //!   an erased recorded conversation is remembered (its id alone, for 30 days), so a recording
 //!   Tavus announces after the erasure is deleted on arrival.
@@ -39,7 +46,8 @@
 //! **Reads** (consistent where a write depends on them): [`DynamoLedger::usage`],
 //! [`DynamoLedger::read_account`], [`DynamoLedger::read_history`],
 //! [`DynamoLedger::usage_history`], [`DynamoLedger::get_session`] (with the caller's role),
-//! [`DynamoLedger::list_sessions`].
+//! [`DynamoLedger::list_sessions`]; for the audit, [`DynamoLedger::books`] (a user's account,
+//! history, own sessions and erased records) and [`DynamoLedger::accounts_in_shard`].
 
 use chrono::{DateTime, Utc};
 
@@ -50,12 +58,10 @@ use crate::domain::{
 pub mod dynamo;
 pub mod items;
 pub mod keys;
-mod shim;
-pub use shim::{AccountPage, Books, ErasedSession, RecordingReference};
 
-pub use dynamo::MAX_PAGE;
+pub use dynamo::{ACCOUNT_PAGE, MAX_PAGE};
 pub use dynamo::{DueBatch, DynamoLedger};
-pub use items::PeriodHistory;
+pub use items::{ErasedSession, PeriodHistory};
 
 /// What a client asked for when it opened a session.
 #[derive(Debug, Clone)]
@@ -110,6 +116,15 @@ pub struct Closing {
     /// released after Tavus answered): recorded on the closed session, so that the sweeper
     /// deletes Tavus's copy and an erasure reaches it.
     pub record_conversation: Option<String>,
+    /// When the session was created (our clock): Tavus bills from creation, so what ran is
+    /// counted from here in the period's tally.
+    pub created_at: DateTime<Utc>,
+    /// The session had a conversation at Tavus when it was described: a release of it is
+    /// counted in the tally (Tavus ran it), one before any conversation is not.
+    pub had_conversation: bool,
+    /// Tavus's shutdown reason says nobody joined: counted under
+    /// [`crate::domain::Cause::NobodyJoined`].
+    pub nobody_joined: bool,
 }
 
 impl Closing {
@@ -132,7 +147,17 @@ impl Closing {
             expect_conversation: None,
             delete_tavus_copy_at: None,
             record_conversation: None,
+            created_at: session.created_at,
+            had_conversation: session.conversation_id.is_some(),
+            nobody_joined: false,
         }
+    }
+
+    /// Says whether Tavus ended the call because nobody joined (from its shutdown reason:
+    /// [`EndReason::nobody_joined`]).
+    pub fn nobody_joined(mut self, nobody_joined: bool) -> Closing {
+        self.nobody_joined = nobody_joined;
+        self
     }
 
     /// Only for the session whose recorded conversation is `conversation_id`.
@@ -212,9 +237,9 @@ pub struct Activation<'a> {
     pub meeting_token: Option<&'a MeetingToken>,
 }
 
-/// One page of accounts still in an old period.
+/// One page of the accounts of an index shard (those still in an old period, or all of them).
 #[derive(Debug, Clone)]
-pub struct StalePage {
+pub struct AccountPage {
     pub users: Vec<UserId>,
     /// Where the next page starts; `None` after the last.
     pub next: Option<dynamo::Item>,
@@ -234,4 +259,26 @@ pub struct Erased {
     pub transcript_items: usize,
     pub notes: usize,
     pub participations: usize,
+    /// The references of the session's recording objects ([`RecordingReference`]).
+    pub recording_references: usize,
+}
+
+/// The session a recording object belongs to, from the reference written with it
+/// ([`DynamoLedger::store_recording`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingReference {
+    pub owner: UserId,
+    pub session_id: SessionId,
+}
+
+/// A user's books as the table keeps them: the account, each closed period's history, the
+/// sessions the user owns (not those they take part in) and what is kept of erased ones.
+/// Nothing a person wrote: no transcript, no notes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Books {
+    /// `None` for a user who never had an account.
+    pub account: Option<crate::domain::Account>,
+    pub history: Vec<PeriodHistory>,
+    pub sessions: Vec<Session>,
+    pub erased: Vec<ErasedSession>,
 }

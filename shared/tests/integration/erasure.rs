@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use awaknow_core::LedgerError;
 use awaknow_core::api::ApiError;
 use awaknow_core::domain::{
-    EndReason, Precondition, Role, Session, SessionType, Transcript, Turn, UserId,
+    EndReason, Precondition, Role, Session, SessionStatus, SessionType, Transcript, Turn, UserId,
 };
 use awaknow_core::service::{ServiceError, erase};
 use awaknow_core::store::DynamoLedger;
@@ -247,7 +247,8 @@ async fn erasing_removes_everything_kept_with_the_session_and_no_minute() {
         Erased {
             transcript_items: 5,
             notes: 2,
-            participations: 1
+            participations: 1,
+            recording_references: 0,
         }
     );
     for reader in [&owner, &partner] {
@@ -276,6 +277,36 @@ async fn erasing_removes_everything_kept_with_the_session_and_no_minute() {
         ledger.read_account(&owner).await.unwrap().unwrap(),
         account_before,
         "what was charged stays charged"
+    );
+    // Only its figures are kept, under the owner's partition, to explain the account's.
+    let books = ledger.books(&owner).await.unwrap();
+    assert!(books.sessions.is_empty(), "{:?}", books.sessions);
+    let [record] = books.erased.as_slice() else {
+        panic!("one erased record: {:?}", books.erased)
+    };
+    assert_eq!(
+        (
+            record.session_id,
+            record.period,
+            record.status,
+            record.reserved_minutes,
+            record.charged_minutes
+        ),
+        (
+            session.session_id,
+            session.period,
+            SessionStatus::Ended,
+            10,
+            3
+        )
+    );
+    assert_eq!(
+        items(&ledger, &owner, keys::ERASED_SESSION_SK_PREFIX).await,
+        1
+    );
+    assert_eq!(
+        items(&ledger, &partner, keys::ERASED_SESSION_SK_PREFIX).await,
+        0
     );
     // Nothing of it can be written again, and a second erasure finds nothing.
     assert!(matches!(

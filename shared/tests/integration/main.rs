@@ -5,6 +5,7 @@
 //! nothing: `make test` starts them.
 
 mod audit;
+mod audit_store;
 mod concurrency;
 mod erasure;
 mod history;

@@ -246,3 +246,82 @@ async fn sweep_overdue(name: &str, ended: serde_json::Value) -> (i64, i64) {
     assert_eq!(page.sessions[0].0.end_reason, Some(EndReason::Swept));
     reserved_and_used(&ledger, &owner).await
 }
+
+/// What the sweep settles and ends is counted in the minutes tally by cause: a call Tavus
+/// shut down because nobody joined (charged its join window, as it ran), and a conversation
+/// of ours no session holds (an orphan: what it ran until the sweep ended it, charged to
+/// nobody).
+#[tokio::test]
+async fn the_sweep_counts_nobody_joined_and_orphans_in_the_tally() {
+    use awaknow_core::domain::{Cause, CauseFigures, Period};
+    use awaknow_core::service::callback_token::{self, CallbackClaims};
+
+    let ledger = fresh_ledger().await;
+    let owner = user("tally-absent");
+    active(&ledger, &owner, 20, "cabsent").await;
+    let server = MockServer::start().await;
+    let absent = json!({"conversation_id": "cabsent", "status": "ended", "created_at": CREATED,
+        "events": [{"event_type": "system.shutdown", "timestamp": "2026-11-24T10:02:01Z",
+                    "properties": {"shutdown_reason": "participant_absent_timeout reached"}}]});
+    Mock::given(method("GET"))
+        .and(path("/v2/conversations/cabsent"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(absent))
+        .mount(&server)
+        .await;
+    // A running conversation of ours (its callback URL is signed with our key) for a session
+    // that is not in the ledger.
+    let (keys, _) = keys_with("tk-sweeper").await;
+    let stranger = user("tally-orphan");
+    let claims = CallbackClaims {
+        owner: stranger.clone(),
+        session_id: awaknow_core::domain::SessionId::new_at(at(CREATED)),
+        period: Period::containing(at(CREATED)),
+        reserved_minutes: 10,
+        created_at_ms: at(CREATED).timestamp_millis(),
+    };
+    let token = callback_token::sign(&keys.webhook_key().await.unwrap(), &claims);
+    let orphan = json!({"conversation_id": "corphan", "status": "active", "created_at": CREATED,
+        "callback_url": format!("https://api.example/webhooks/tavus/{token}")});
+    Mock::given(method("GET"))
+        .and(path("/v2/conversations"))
+        .and(wiremock::matchers::query_param("status", "active"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"data": [orphan], "total_count": 1})),
+        )
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    list_nothing(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/v2/conversations/corphan/end"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path_regex("^/v2/conversations/c(absent|orphan)"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+
+    let report = sweep_at(&ledger, &server, at(CREATED) + chrono::Duration::hours(2)).await;
+    assert_eq!(
+        (report.settled_from_tavus, report.orphans_ended),
+        (1, 1),
+        "{report:?}"
+    );
+    assert_eq!(reserved_and_used(&ledger, &owner).await, (0, 2));
+    let tally = ledger.tally(Period::containing(at(CREATED))).await.unwrap();
+    let figures = |conversations, ran_minutes, charged_minutes| CauseFigures {
+        conversations,
+        ran_minutes,
+        charged_minutes,
+    };
+    assert_eq!(
+        tally.by_cause,
+        std::collections::BTreeMap::from([
+            (Cause::NobodyJoined, figures(1, 2, 2)),
+            (Cause::Orphan, figures(1, 120, 0)),
+        ])
+    );
+}

@@ -9,7 +9,9 @@ use awaknow_core::domain::{Account, Session, SessionId, SessionStatus, UserId};
 use awaknow_core::secrets::Secret;
 use awaknow_core::service::callback_token;
 use awaknow_core::store::DynamoLedger;
-use awaknow_core::store::items::{AccountItem, PeriodHistory, PeriodHistoryItem, SessionItem};
+use awaknow_core::store::items::{
+    AccountItem, ErasedSession, ErasedSessionItem, PeriodHistory, PeriodHistoryItem, SessionItem,
+};
 use awaknow_core::store::keys;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
@@ -410,12 +412,21 @@ fn tavus_left_clean(books: &Books<'_>) -> Row {
     row
 }
 
-/// An erased session leaves no item, and no conversation at Tavus; every 204 was then a 404.
+/// An erased session leaves no item but the record of its figures (`ERASED#<id>`, charged
+/// what the session was), and no conversation at Tavus; every 204 was then a 404.
 fn erasures_complete(books: &Books<'_>) -> Row {
-    let mut row = Row::new("erasure: no item, no conversation left; 204 then 404");
+    let mut row = Row::new("erasure: only its figures kept, no conversation; 204 then 404");
     let mut keys_of: HashMap<String, usize> = HashMap::new();
+    let mut records: HashMap<String, ErasedSession> = HashMap::new();
     for item in books.items {
-        let all = format!("{} {}", text(item, keys::PK), text(item, keys::SK));
+        let sk = text(item, keys::SK);
+        if sk.starts_with(keys::ERASED_SESSION_SK_PREFIX)
+            && let Ok(record) = serde_dynamo::from_item::<_, ErasedSessionItem>(item.clone())
+        {
+            records.insert(record.erased.session_id.to_string(), record.erased);
+            continue;
+        }
+        let all = format!("{} {sk}", text(item, keys::PK));
         for e in &books.journal.erased {
             if all.contains(&e.session_id.to_string()) {
                 *keys_of.entry(e.session_id.to_string()).or_default() += 1;
@@ -426,6 +437,15 @@ fn erasures_complete(books: &Books<'_>) -> Row {
         let id = e.session_id.to_string();
         let left = keys_of.get(&id).copied().unwrap_or(0);
         row.check(left == 0, || format!("{id}: {left} item(s) left"));
+        let kept = records
+            .get(&id)
+            .map(|r| (r.period, r.charged_minutes, r.status.is_open()));
+        row.check(kept == Some((e.period, e.charged, false)), || {
+            format!(
+                "{id}: erased record {kept:?}, expected period {} charged {}",
+                e.period, e.charged
+            )
+        });
         if let Some(c) = &e.conversation_id {
             let gone = books
                 .ran

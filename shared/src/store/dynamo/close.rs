@@ -3,7 +3,12 @@
 //! the minutes on the account, or, when the account has rolled over since the session was
 //! created, on that period's history item. The same transaction gives back the session's place
 //! among its owner's open sessions (on the account), so the place is freed exactly when the
-//! session closes, once. A duplicate or late close changes nothing.
+//! session closes, once. A duplicate or late close changes nothing. A close of a conversation
+//! Tavus ran then adds it to its period's minutes tally ([`super::tally`]): only the close whose
+//! transaction committed does, so it is never counted twice. It is a separate write, because in
+//! the transaction it would make the closes of every user sharing a tally item conflict; a
+//! crash between the two leaves that one conversation out of the tally (the tally is the
+//! operator's report, the account is the user's, and only the account must be exact).
 
 use aws_sdk_dynamodb::types::{
     AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -13,7 +18,9 @@ use super::errors::{ItemOutcome, TransactFailure, any_conflict, bad_request, une
 use super::{DynamoLedger, Item, MAX_ATTEMPTS, backoff, from_item, key, n, s};
 use crate::LedgerError;
 use crate::domain::SessionStatus;
-use crate::domain::{SessionId, UserId};
+use crate::domain::cost::closing_cause;
+use crate::domain::minutes::charged_minutes;
+use crate::domain::{Cause, CauseFigures, SessionId, UserId};
 use crate::store::items::{AccountItem, SessionItem};
 use crate::store::keys;
 use crate::store::{Closed, Closing};
@@ -71,7 +78,10 @@ impl DynamoLedger {
         for attempt in 0..MAX_ATTEMPTS {
             let items = self.close_items(&closing, book, place)?;
             let outcomes = match self.transact(items).await {
-                Ok(()) => return Ok(closed(&closing, book, place)),
+                Ok(()) => {
+                    self.count_in_tally(&closing).await;
+                    return Ok(closed(&closing, book, place));
+                }
                 Err(TransactFailure::Cancelled(outcomes)) => outcomes,
                 Err(TransactFailure::Conflict) => {
                     backoff(attempt).await;
@@ -103,11 +113,59 @@ impl DynamoLedger {
             update(self.close_session(closing, place)?),
             update(self.book_minutes(closing, book, place)?),
         ];
-        if book == Book::History && place == Place::Release {
+        if releases_on_account(book, place) {
             items.push(update(self.release_place(closing)?));
         }
         Ok(items)
     }
+
+    /// Adds a committed close to its period's tally; a failure is logged, never the close's.
+    async fn count_in_tally(&self, closing: &Closing) {
+        let Some((cause, figures)) = tallied(closing) else {
+            return;
+        };
+        if let Err(e) = self
+            .add_to_tally(closing.period, &closing.owner, cause, figures)
+            .await
+        {
+            tracing::warn!(session_id = %closing.session_id, cause = cause.as_str(), error = %e, "the closed session was not added to the minutes tally");
+        }
+    }
+}
+
+/// Whether the close transaction holds [`PLACE_ITEM`]: the place is given back on the account
+/// apart from where the minutes are booked.
+fn releases_on_account(book: Book, place: Place) -> bool {
+    book == Book::History && place == Place::Release
+}
+
+/// What a closing adds to its period's tally: one conversation under its cause, what Tavus ran
+/// (from our creation, uncapped, as Tavus bills) and what was charged; `None` when no
+/// conversation ran at Tavus.
+fn tallied(closing: &Closing) -> Option<(Cause, CauseFigures)> {
+    let created = closing.had_conversation || closing.record_conversation.is_some();
+    let cause = closing_cause(
+        closing.status,
+        closing.reason,
+        closing.nobody_joined,
+        created,
+    )?;
+    let (ran, charged) = match cause {
+        // Created already ended: nothing ran, nothing is charged.
+        Cause::TestMode => (0, 0),
+        _ => (
+            charged_minutes(closing.created_at, closing.ended_at),
+            closing.charged_minutes,
+        ),
+    };
+    Some((
+        cause,
+        CauseFigures {
+            conversations: 1,
+            ran_minutes: i64::from(ran),
+            charged_minutes: i64::from(charged),
+        },
+    ))
 }
 
 /// The answer to a close transaction that committed.
@@ -140,7 +198,9 @@ fn why_cancelled(
     if let Some(ItemOutcome::ConditionFailed(stored)) = outcomes.get(BOOKED_ITEM) {
         return booking_refused(closing, stored.as_ref(), book, place);
     }
-    if let Some(ItemOutcome::ConditionFailed(_)) = outcomes.get(PLACE_ITEM) {
+    if releases_on_account(book, place)
+        && let Some(ItemOutcome::ConditionFailed(_)) = outcomes.get(PLACE_ITEM)
+    {
         return Ok(Cancelled::NoPlaceHeld);
     }
     if any_conflict(outcomes) {

@@ -6,26 +6,31 @@
 //!    it, whether or not its owner asks again. From then on no note or transcript of it can be
 //!    written: those writes check the session in the same transaction.
 //! 2. Find what is kept with it: its transcript items and every person's notes (one Query each
-//!    on the owner's partition), and the participants' participation items (named on the
-//!    session).
+//!    on the owner's partition), the participants' participation items and the references of
+//!    its recording objects (named on the session as the mark left it: no key can be added
+//!    after the mark).
 //! 3. Delete them in transactions of at most 100, the session item last, so an erasure cut
 //!    short (a timeout, a crash) leaves the marked session to find, and a retry finishes it.
 //!
-//! Accounts and history items are not touched: what was charged stays charged.
+//! Accounts and history items are not touched: what was charged stays charged. So that their
+//! figures stay explainable by the owner's sessions, the transaction that deletes the session
+//! item puts in its place a record of its accounting facts alone (`ERASED#<session>`:
+//! [`ErasedSession`], nothing anyone wrote or said): both or neither are written.
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    AttributeValue, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem,
 };
 use chrono::{DateTime, Utc};
 
 use super::errors::{ItemOutcome, TransactFailure, any_conflict, bad_request, unavailable};
 use super::playback::erasure_shard_key;
-use super::{DynamoLedger, Item, MAX_ATTEMPTS, backoff, from_item, key, s};
+use super::{DynamoLedger, Item, MAX_ATTEMPTS, backoff, from_item, key, s, to_item};
 use crate::LedgerError;
 use crate::domain::{Session, SessionStatus};
 use crate::store::Erased;
-use crate::store::items::SessionItem;
+use crate::store::items::{ErasedSession, ErasedSessionItem, SessionItem};
 use crate::store::keys;
 
 /// DynamoDB's limit of items in one transaction.
@@ -33,8 +38,9 @@ const MAX_TRANSACTION_ITEMS: usize = 100;
 
 impl DynamoLedger {
     /// Removes a closed session and everything kept with it in the table: its transcript, every
-    /// person's notes, the participants' participation items; the session item last, so an
-    /// erasure cut short is finished by the next. Nothing else (minutes, usage, history)
+    /// person's notes, the participants' participation items, its recordings' references; the
+    /// session item last, replaced in the same transaction by its [`ErasedSession`] record, so
+    /// an erasure cut short is finished by the next. Nothing else (minutes, usage, history)
     /// changes. An open session is [`LedgerError::SessionOpen`]; one already gone,
     /// [`LedgerError::SessionNotFound`]. Tavus's copy must be gone before this is called: the
     /// session leaves the settling sweep's index for the erasures' (due from `now`).
@@ -43,7 +49,32 @@ impl DynamoLedger {
         session: &Session,
         now: DateTime<Utc>,
     ) -> Result<Erased, LedgerError> {
-        self.mark_erasing(session, now).await?;
+        // The session as stored once marked: nothing can be added to it any more.
+        let marked = self.mark_erasing(session, now).await?;
+        let (erased, kept) = self.kept_with(&marked).await?;
+        let deletes = kept
+            .into_iter()
+            .map(|item_key| self.delete(item_key, false))
+            .collect::<Result<Vec<_>, _>>()?;
+        let last = vec![
+            self.put_erased_record(&marked, now)?,
+            self.delete(
+                key(
+                    keys::user_pk(&marked.owner_id),
+                    keys::session_sk(marked.session_id),
+                ),
+                true,
+            )?,
+        ];
+        for group in transaction_groups(deletes, last) {
+            self.delete_group(&group).await?;
+        }
+        Ok(erased)
+    }
+
+    /// Step 2: the keys of everything kept with the session (not the session item), and how
+    /// many of each kind.
+    async fn kept_with(&self, session: &Session) -> Result<(Erased, Vec<Item>), LedgerError> {
         let owner = keys::user_pk(&session.owner_id);
         let transcript = self
             .keys_with_prefix(&owner, &keys::transcript_sk(session.session_id))
@@ -56,28 +87,51 @@ impl DynamoLedger {
             .iter()
             .map(|p| key(keys::user_pk(p), keys::session_sk(session.session_id)))
             .collect();
+        let references: Vec<Item> = session
+            .playback
+            .object_keys()
+            .iter()
+            .map(|k| key(keys::recording_pk(k), keys::RECORDING_SK))
+            .collect();
         let erased = Erased {
             transcript_items: transcript.len(),
             notes: notes.len(),
             participations: participations.len(),
+            recording_references: references.len(),
         };
-        let mut deletes =
-            Vec::with_capacity(transcript.len() + notes.len() + participations.len() + 1);
-        for item_key in transcript.into_iter().chain(notes).chain(participations) {
-            deletes.push(self.delete(item_key, false)?);
-        }
-        deletes.push(self.delete(key(owner, keys::session_sk(session.session_id)), true)?);
-        for group in deletes.chunks(MAX_TRANSACTION_ITEMS) {
-            self.delete_group(group).await?;
-        }
-        Ok(erased)
+        let kept = transcript
+            .into_iter()
+            .chain(notes)
+            .chain(participations)
+            .chain(references)
+            .collect();
+        Ok((erased, kept))
     }
+}
+
+/// `items` in transactions of at most [`MAX_TRANSACTION_ITEMS`], then `last` all in the final
+/// one (with the last of `items` when there is room): what must commit together stays together.
+fn transaction_groups<T: Clone>(items: Vec<T>, last: Vec<T>) -> Vec<Vec<T>> {
+    let mut groups: Vec<Vec<T>> = items
+        .chunks(MAX_TRANSACTION_ITEMS)
+        .map(<[T]>::to_vec)
+        .collect();
+    match groups.last_mut() {
+        Some(group) if group.len() + last.len() <= MAX_TRANSACTION_ITEMS => group.extend(last),
+        _ => groups.push(last),
+    }
+    groups
 }
 
 impl DynamoLedger {
     /// Step 1: closed sessions only; the mark blocks every later write kept with the session,
-    /// and the erasures' shard key hands an erasure cut short to the sweeper.
-    async fn mark_erasing(&self, session: &Session, now: DateTime<Utc>) -> Result<(), LedgerError> {
+    /// and the erasures' shard key hands an erasure cut short to the sweeper. Answers the
+    /// session as marked.
+    async fn mark_erasing(
+        &self,
+        session: &Session,
+        now: DateTime<Utc>,
+    ) -> Result<Session, LedgerError> {
         let result = self
             .client
             .update_item()
@@ -100,11 +154,14 @@ impl DynamoLedger {
             .expression_attribute_values(":now", s(keys::sortable_time(now)))
             .expression_attribute_values(":ended", s(SessionStatus::Ended.as_str()))
             .expression_attribute_values(":failed", s(SessionStatus::Failed.as_str()))
+            .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(()),
+            Ok(output) => {
+                Ok(from_item::<SessionItem>(output.attributes.unwrap_or_default())?.session)
+            }
             Err(err) => match err.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(e)) => match e.item() {
                     None => Err(LedgerError::SessionNotFound),
@@ -145,6 +202,22 @@ impl DynamoLedger {
             .build())
     }
 
+    /// What is kept of the erased session: written with the session item's delete, so neither
+    /// lands without the other. Unconditional: a repeated erasure writes the same figures.
+    fn put_erased_record(
+        &self,
+        session: &Session,
+        now: DateTime<Utc>,
+    ) -> Result<TransactWriteItem, LedgerError> {
+        let record = ErasedSessionItem::new(&session.owner_id, ErasedSession::of(session, now));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&record)?))
+            .build()
+            .map_err(bad_request)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
     async fn delete_group(&self, group: &[TransactWriteItem]) -> Result<(), LedgerError> {
         for attempt in 0..MAX_ATTEMPTS {
             let result = self
@@ -181,5 +254,29 @@ impl DynamoLedger {
         Err(LedgerError::Contention {
             attempts: MAX_ATTEMPTS,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_items_always_commit_together_in_the_final_transaction() {
+        let last = vec![-1, -2];
+        for n in [0, 1, 97, 98, 99, 100, 101, 198, 199, 250] {
+            let items: Vec<i32> = (0..n).collect();
+            let groups = transaction_groups(items, last.clone());
+            assert!(
+                groups.iter().all(|g| g.len() <= MAX_TRANSACTION_ITEMS),
+                "{n}"
+            );
+            let final_group = groups.last().unwrap();
+            assert_eq!(final_group[final_group.len() - 2..], [-1, -2], "{n}");
+            let all: Vec<i32> = groups.concat();
+            assert_eq!(all.len(), n as usize + 2, "{n}: nothing lost or repeated");
+        }
+        assert_eq!(transaction_groups(vec![1; 98], vec![0, 0]).len(), 1);
+        assert_eq!(transaction_groups(vec![1; 99], vec![0, 0]).len(), 2);
     }
 }

@@ -26,8 +26,10 @@ pub use read::MAX_PAGE;
 pub mod playback;
 mod reserve;
 mod reset;
+pub use reset::ACCOUNT_PAGE;
 mod rollover;
 mod sweep;
+mod tally;
 mod transcript;
 
 pub use rollover::RollAttempt;

@@ -2,24 +2,47 @@
 //! the session's recorded conversation), and erasures not finished (waiting for their recording
 //! objects to be deleted, or cut short), found by the sweeper through the open-sessions index
 //! under shard keys of their own (`ERASE#nn`), so the sweeper's other work never meets them.
+//!
+//! Each recording object also gets a reference of its own (`RECORDING#<object key>`), written
+//! in the same transaction as its key on the session: Tavus names the objects after the
+//! conversation, so only the reference tells which session an object of the bucket belongs to.
+
+use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
 use chrono::{DateTime, Utc};
 
-use super::errors::unavailable;
+use super::errors::{
+    ItemOutcome, TransactFailure, any_conflict, bad_request, unavailable, unexpected,
+};
 use super::sweep::DueBatch;
-use super::{DynamoLedger, Item, from_item, key, s, to_item};
+use super::{DynamoLedger, Item, MAX_ATTEMPTS, backoff, from_item, key, s, to_item};
 use crate::LedgerError;
 use crate::domain::playback::MAX_RECORDINGS_PER_SESSION;
 use crate::domain::{RecordingFile, Session, SessionId, SessionStatus, UserId};
-use crate::store::items::{ErasedConversationItem, SessionItem};
+use crate::store::RecordingReference;
+use crate::store::items::{ErasedConversationItem, RecordingReferenceItem, SessionItem};
 use crate::store::keys;
 
 /// The attributes of [`crate::domain::Playback`] as stored.
 const RECORDING: &str = "recording";
 const RECORDING_KEYS: &str = "recording_keys";
 const RECORDING_FAILED_AT: &str = "recording_failed_at";
+
+/// What every recording write asks of its session: it exists, holds the conversation, is not
+/// being erased, and has room for another key.
+const RECORDING_CONDITION: &str = "attribute_exists(pk) AND conversation_id = :conversation \
+     AND attribute_not_exists(#erasing) AND (attribute_not_exists(#keys) OR size(#keys) < :max_keys)";
+
+/// Position of the session's update in the store transaction (the reference's put follows).
+const SESSION_UPDATE: usize = 0;
+
+/// DynamoDB's limit of keys in one BatchGetItem.
+const MAX_BATCH_KEYS: usize = 100;
 
 /// What a recording callback did to its session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +70,9 @@ pub fn erasure_shard_key(shard: u32) -> String {
 impl DynamoLedger {
     /// Records a recording in our bucket for the session whose recorded conversation is
     /// `conversation_id`: the first one becomes the session's recording, and every key is
-    /// remembered for erasure. A duplicate changes nothing.
+    /// remembered for erasure. In the same transaction, the object's reference
+    /// ([`RecordingReferenceItem`], stored at this moment) names the session. A duplicate (the
+    /// key is on the session already) changes nothing.
     pub async fn store_recording(
         &self,
         owner: &UserId,
@@ -55,30 +80,75 @@ impl DynamoLedger {
         conversation_id: &str,
         file: &RecordingFile,
     ) -> Result<RecordingWrite, LedgerError> {
-        let old = self
-            .update_recording(
-                owner,
-                session_id,
-                conversation_id,
-                "SET #rec = if_not_exists(#rec, :rec) ADD #keys :keys",
-                &[(":rec", serde_dynamo::to_attribute_value(file)?)],
-                &[("#rec", RECORDING)],
-                Some(AttributeValue::Ss(vec![file.key.clone()])),
-            )
-            .await?;
-        let old = match old {
-            Ok(old) => old,
-            Err(refused) => return Ok(refused),
-        };
-        let known = match old.get(RECORDING_KEYS) {
-            Some(AttributeValue::Ss(keys)) => keys.contains(&file.key),
-            _ => false,
-        };
-        Ok(if known {
-            RecordingWrite::Duplicate
-        } else {
-            RecordingWrite::Stored
+        let reference = RecordingReferenceItem::new(&file.key, owner, session_id, Utc::now());
+        let items = vec![
+            TransactWriteItem::builder()
+                .update(self.add_recording(owner, session_id, conversation_id, file)?)
+                .build(),
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(to_item(&reference)?))
+                        .build()
+                        .map_err(bad_request)?,
+                )
+                .build(),
+        ];
+        for attempt in 0..MAX_ATTEMPTS {
+            let outcomes = match self.transact(items.clone()).await {
+                Ok(()) => return Ok(RecordingWrite::Stored),
+                Err(TransactFailure::Cancelled(outcomes)) => outcomes,
+                Err(TransactFailure::Conflict) => {
+                    backoff(attempt).await;
+                    continue;
+                }
+                Err(TransactFailure::Failed(e)) => return Err(e),
+            };
+            if let Some(ItemOutcome::ConditionFailed(stored)) = outcomes.get(SESSION_UPDATE) {
+                return recording_refused(stored.as_ref(), conversation_id, Some(&file.key));
+            }
+            if !any_conflict(&outcomes) {
+                return Err(unexpected(&outcomes));
+            }
+            backoff(attempt).await;
+        }
+        Err(LedgerError::Contention {
+            attempts: MAX_ATTEMPTS,
         })
+    }
+
+    /// The session's side of [`DynamoLedger::store_recording`]: the key added, the file kept as
+    /// the recording if it is the first, on [`RECORDING_CONDITION`] and the key being new (so a
+    /// duplicate cancels the transaction and writes no reference either).
+    fn add_recording(
+        &self,
+        owner: &UserId,
+        session_id: SessionId,
+        conversation_id: &str,
+        file: &RecordingFile,
+    ) -> Result<Update, LedgerError> {
+        Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                keys::user_pk(owner),
+                keys::session_sk(session_id),
+            )))
+            .update_expression("SET #rec = if_not_exists(#rec, :rec) ADD #keys :keys")
+            .condition_expression(format!(
+                "{RECORDING_CONDITION} AND NOT contains(#keys, :key)"
+            ))
+            .expression_attribute_names("#erasing", keys::ERASING)
+            .expression_attribute_names("#keys", RECORDING_KEYS)
+            .expression_attribute_names("#rec", RECORDING)
+            .expression_attribute_values(":conversation", s(conversation_id))
+            .expression_attribute_values(":max_keys", max_keys())
+            .expression_attribute_values(":rec", serde_dynamo::to_attribute_value(file)?)
+            .expression_attribute_values(":keys", AttributeValue::Ss(vec![file.key.clone()]))
+            .expression_attribute_values(":key", s(file.key.as_str()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(bad_request)
     }
 
     /// Records that Tavus could not copy the session's recording into our bucket (once).
@@ -97,7 +167,6 @@ impl DynamoLedger {
                 "SET #failed = if_not_exists(#failed, :at)",
                 &[(":at", serde_dynamo::to_attribute_value(at)?)],
                 &[("#failed", RECORDING_FAILED_AT)],
-                None,
             )
             .await?;
         Ok(match old {
@@ -107,11 +176,9 @@ impl DynamoLedger {
         })
     }
 
-    /// One conditional update of the session that holds `conversation_id`, is not being erased
-    /// and holds fewer than [`MAX_RECORDINGS_PER_SESSION`] recordings. `Ok(Ok(old item))`, or
-    /// `Ok(Err(why nothing was written))`: [`RecordingWrite::Erasing`] or
-    /// [`RecordingWrite::Full`].
-    #[allow(clippy::too_many_arguments)]
+    /// One conditional update ([`RECORDING_CONDITION`]) of the session that holds
+    /// `conversation_id`. `Ok(Ok(old item))`, or `Ok(Err(why nothing was written))`:
+    /// [`RecordingWrite::Erasing`] or [`RecordingWrite::Full`].
     async fn update_recording(
         &self,
         owner: &UserId,
@@ -120,25 +187,21 @@ impl DynamoLedger {
         update: &str,
         values: &[(&str, AttributeValue)],
         names: &[(&str, &str)],
-        keys_set: Option<AttributeValue>,
     ) -> Result<Result<Item, RecordingWrite>, LedgerError> {
         let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(keys::user_pk(owner), keys::session_sk(session_id))))
+            .set_key(Some(key(
+                keys::user_pk(owner),
+                keys::session_sk(session_id),
+            )))
             .update_expression(update)
-            .condition_expression(
-                "attribute_exists(pk) AND conversation_id = :conversation AND attribute_not_exists(#erasing) \
-                 AND (attribute_not_exists(#keys) OR size(#keys) < :max_keys)",
-            )
+            .condition_expression(RECORDING_CONDITION)
             .expression_attribute_names("#erasing", keys::ERASING)
             .expression_attribute_names("#keys", RECORDING_KEYS)
             .expression_attribute_values(":conversation", s(conversation_id))
-            .expression_attribute_values(
-                ":max_keys",
-                AttributeValue::N(MAX_RECORDINGS_PER_SESSION.to_string()),
-            )
+            .expression_attribute_values(":max_keys", max_keys())
             .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         for (name, value) in values {
@@ -147,22 +210,12 @@ impl DynamoLedger {
         for (placeholder, name) in names {
             request = request.expression_attribute_names(*placeholder, *name);
         }
-        if let Some(set) = keys_set {
-            request = request.expression_attribute_values(":keys", set);
-        }
         match request.send().await {
             Ok(output) => Ok(Ok(output.attributes.unwrap_or_default())),
             Err(err) => match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(e)) => match e.item() {
-                    None => Err(LedgerError::SessionNotFound),
-                    Some(item) if item.contains_key(keys::ERASING) => {
-                        Ok(Err(RecordingWrite::Erasing))
-                    }
-                    Some(item) if holds(item, conversation_id) => Ok(Err(RecordingWrite::Full)),
-                    Some(_) => Err(LedgerError::SessionMismatch(
-                        "the session holds another conversation",
-                    )),
-                },
+                Some(UpdateItemError::ConditionalCheckFailedException(e)) => {
+                    recording_refused(e.item(), conversation_id, None).map(Err)
+                }
                 _ => Err(unavailable(&err)),
             },
         }
@@ -274,6 +327,122 @@ impl DynamoLedger {
         self.indexed_before(erasure_shard_key(shard), cutoff, limit, start)
             .await
     }
+}
+
+impl DynamoLedger {
+    /// The session each recording object belongs to, by object key, from the references
+    /// [`DynamoLedger::store_recording`] wrote (eventually consistent: a reference written a
+    /// moment ago may be missing). A key absent from the answer has no reference.
+    pub async fn recording_references(
+        &self,
+        object_keys: &[String],
+    ) -> Result<HashMap<String, RecordingReference>, LedgerError> {
+        let mut found = HashMap::new();
+        let mut unique: Vec<&String> = object_keys.iter().collect();
+        // BatchGetItem refuses a request that names one key twice.
+        unique.sort();
+        unique.dedup();
+        for chunk in unique.chunks(MAX_BATCH_KEYS) {
+            for item in self.references_batch(chunk).await? {
+                let reference: RecordingReferenceItem = from_item(item)?;
+                let Some(object_key) = reference.pk.strip_prefix(keys::RECORDING_PK_PREFIX) else {
+                    continue;
+                };
+                found.insert(
+                    object_key.to_owned(),
+                    RecordingReference {
+                        owner: reference.owner_id,
+                        session_id: reference.session_id,
+                    },
+                );
+            }
+        }
+        Ok(found)
+    }
+
+    /// The reference items of at most [`MAX_BATCH_KEYS`] object keys, in one BatchGetItem
+    /// repeated for the keys DynamoDB leaves unprocessed.
+    async fn references_batch(&self, object_keys: &[&String]) -> Result<Vec<Item>, LedgerError> {
+        let mut pending = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(
+                    object_keys
+                        .iter()
+                        .map(|k| key(keys::recording_pk(k), keys::RECORDING_SK))
+                        .collect(),
+                ))
+                .build()
+                .map_err(bad_request)?,
+        );
+        let mut items = Vec::new();
+        for attempt in 0..MAX_ATTEMPTS {
+            let Some(request) = pending.take() else {
+                return Ok(items);
+            };
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| unavailable(&e))?;
+            items.extend(
+                output
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default(),
+            );
+            pending = output
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .filter(|k| !k.keys().is_empty());
+            if pending.is_some() {
+                backoff(attempt).await;
+            }
+        }
+        match pending {
+            None => Ok(items),
+            Some(_) => Err(LedgerError::Unavailable(
+                "DynamoDB kept keys unprocessed".into(),
+            )),
+        }
+    }
+}
+
+/// Why a recording write's condition failed, from the session as it was: gone, being erased,
+/// holding another conversation, full, or (`key`: a store) holding this key already.
+fn recording_refused(
+    stored: Option<&Item>,
+    conversation_id: &str,
+    key: Option<&str>,
+) -> Result<RecordingWrite, LedgerError> {
+    let Some(item) = stored else {
+        return Err(LedgerError::SessionNotFound);
+    };
+    if item.contains_key(keys::ERASING) {
+        return Ok(RecordingWrite::Erasing);
+    }
+    if !holds(item, conversation_id) {
+        return Err(LedgerError::SessionMismatch(
+            "the session holds another conversation",
+        ));
+    }
+    let known = match item.get(RECORDING_KEYS) {
+        Some(AttributeValue::Ss(keys)) => keys.as_slice(),
+        _ => &[],
+    };
+    // A full session refuses even a key it holds, as it always has: only room left and the key
+    // already there make a duplicate.
+    let duplicate = key.is_some_and(|key| known.iter().any(|k| k == key));
+    if duplicate && known.len() < MAX_RECORDINGS_PER_SESSION {
+        Ok(RecordingWrite::Duplicate)
+    } else {
+        Ok(RecordingWrite::Full)
+    }
+}
+
+fn max_keys() -> AttributeValue {
+    AttributeValue::N(MAX_RECORDINGS_PER_SESSION.to_string())
 }
 
 /// Whether a session item holds the conversation `conversation_id`.

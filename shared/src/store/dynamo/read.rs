@@ -1,4 +1,4 @@
-//! Reads: the account, usage, one session, a page of sessions.
+//! Reads: the account, usage, one session, a page of sessions, a user's books.
 
 use std::collections::HashMap;
 
@@ -10,11 +10,12 @@ use super::errors::{bad_request, unavailable};
 use super::{DynamoLedger, Item, from_item, key, s};
 use crate::LedgerError;
 use crate::domain::{Account, Period, PlanId, Role, Session, SessionId, Usage, UserId};
-use crate::store::SessionPage;
 use crate::store::items::{
-    AccountItem, PARTICIPANT_ROLE, ParticipationItem, PeriodHistory, PeriodHistoryItem, SessionItem,
+    AccountItem, ErasedSessionItem, PARTICIPANT_ROLE, ParticipationItem, PeriodHistory,
+    PeriodHistoryItem, SessionItem,
 };
 use crate::store::keys;
+use crate::store::{Books, SessionPage};
 
 /// The most sessions one page returns.
 pub const MAX_PAGE: u32 = 100;
@@ -266,5 +267,37 @@ fn cursor_after(last_evaluated_key: Option<Item>) -> Option<SessionId> {
             _ => None,
         },
         None => None,
+    }
+}
+
+impl DynamoLedger {
+    /// The user's books, each part read consistently: the account, every closed period's
+    /// history, every session the user owns (their participations in others' sessions are
+    /// left out) and the record of each erased session. Only those items: never a transcript,
+    /// notes or an idempotency record (each part is a Query on its own sort-key prefix).
+    pub async fn books(&self, user: &UserId) -> Result<Books, LedgerError> {
+        let pk = keys::user_pk(user);
+        let (account, history, sessions, erased) = futures::try_join!(
+            self.read_account(user),
+            self.items_with_prefix(&pk, keys::PERIOD_SK_PREFIX, None),
+            self.items_with_prefix(&pk, keys::SESSION_SK_PREFIX, None),
+            self.items_with_prefix(&pk, keys::ERASED_SESSION_SK_PREFIX, None),
+        )?;
+        Ok(Books {
+            account,
+            history: history
+                .into_iter()
+                .map(|item| Ok(from_item::<PeriodHistoryItem>(item)?.history))
+                .collect::<Result<_, LedgerError>>()?,
+            sessions: sessions
+                .into_iter()
+                .filter(|item| !is_participation(item))
+                .map(|item| Ok(from_item::<SessionItem>(item)?.session))
+                .collect::<Result<_, LedgerError>>()?,
+            erased: erased
+                .into_iter()
+                .map(|item| Ok(from_item::<ErasedSessionItem>(item)?.erased))
+                .collect::<Result<_, LedgerError>>()?,
+        })
     }
 }
