@@ -15,9 +15,10 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use super::figures::{Disagreement, disagreements};
-use super::{Audit, Check, CheckResult, Finding};
+use super::{AuditOptions, Check, CheckResult, Finding};
 use crate::LedgerError;
 use crate::domain::{SessionId, UserId};
+use crate::store::DynamoLedger;
 use crate::store::keys::INDEX_SHARDS;
 
 /// Which accounts a run reads.
@@ -59,21 +60,24 @@ struct Checked {
     keys: Vec<ReferencedKey>,
 }
 
-pub(super) async fn check(
-    audit: &Audit<'_>,
+/// The figures check over the accounts `options.accounts` names, `options.concurrency` at once;
+/// also every object key their sessions reference.
+pub async fn check(
+    ledger: &DynamoLedger,
+    options: &AuditOptions,
     now: DateTime<Utc>,
     deadline: Instant,
 ) -> (CheckResult, Vec<ReferencedKey>) {
     let mut result = CheckResult::new(Check::AccountFigures);
     let mut referenced = Vec::new();
-    for shard in audit.options.accounts.shards(now) {
+    for shard in options.accounts.shards(now) {
         let mut start = None;
         loop {
             if Instant::now() >= deadline {
                 result.incomplete(&"the deadline came before every account was read");
                 return (result, referenced);
             }
-            let page = match audit.ledger.accounts_in_shard(shard, start).await {
+            let page = match ledger.accounts_in_shard(shard, start).await {
                 Ok(page) => page,
                 Err(e) => {
                     result.incomplete(&e);
@@ -81,8 +85,8 @@ pub(super) async fn check(
                 }
             };
             let checked: Vec<Result<Checked, LedgerError>> = futures::stream::iter(page.users)
-                .map(|user| check_account(audit, user))
-                .buffer_unordered(audit.options.concurrency.max(1))
+                .map(|user| check_account(ledger, user))
+                .buffer_unordered(options.concurrency.max(1))
                 .collect()
                 .await;
             for account in checked {
@@ -113,11 +117,11 @@ pub(super) async fn check(
 }
 
 /// One account's disagreements (those seen alike by two reads) and its sessions' object keys.
-async fn check_account(audit: &Audit<'_>, user: UserId) -> Result<Checked, LedgerError> {
-    let books = audit.ledger.books(&user).await?;
+async fn check_account(ledger: &DynamoLedger, user: UserId) -> Result<Checked, LedgerError> {
+    let books = ledger.books(&user).await?;
     let mut found = disagreements(&books);
     if !found.is_empty() {
-        let again = disagreements(&audit.ledger.books(&user).await?);
+        let again = disagreements(&ledger.books(&user).await?);
         if again != found {
             found.clear();
         }

@@ -310,7 +310,8 @@ impl Audit<'_> {
             Check::SweeperBehind,
             sweeper_behind(self.ledger, now).await,
         ));
-        let (accounts, referenced) = accounts::check(self, now, deadline).await;
+        let (accounts, referenced) =
+            accounts::check(self.ledger, &self.options, now, deadline).await;
         checks.extend(objects::check(self, &referenced, now).await);
         checks.push(checked_or_incomplete(
             Check::ErasuresStuck,

@@ -76,8 +76,13 @@ impl DynamoLedger {
             ran_minutes: i64::from(charged_minutes(created_at, ended_at)),
             charged_minutes: 0,
         };
-        self.add_to_tally(Period::containing(created_at), owner, Cause::Orphan, figures)
-            .await
+        self.add_to_tally(
+            Period::containing(created_at),
+            owner,
+            Cause::Orphan,
+            figures,
+        )
+        .await
     }
 
     /// Adds `figures` to `cause` in the tally of `period`, on `owner`'s shard item: a plain
