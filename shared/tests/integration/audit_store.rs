@@ -20,7 +20,7 @@ use awaknow_core::store::{
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 
-use crate::support::{at, fresh_ledger, fresh_ledger_with_cap, user};
+use crate::support::{at, fresh_ledger, fresh_ledger_with_cap, reread, user};
 
 const NOW: &str = "2026-11-24T10:00:00Z";
 
@@ -86,14 +86,6 @@ async fn settled(ledger: &DynamoLedger, session: &Session, charged: u32, minutes
         .unwrap();
     assert_eq!(closed, Closed::IntoAccount);
     reread(ledger, session).await
-}
-
-async fn reread(ledger: &DynamoLedger, session: &Session) -> Session {
-    ledger
-        .get_session(&session.owner_id, session.session_id)
-        .await
-        .unwrap()
-        .0
 }
 
 /// How many items of `pk` have a sort key starting with `prefix`.

@@ -21,7 +21,7 @@ use awaknow_core::tavus::TavusClient;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::support::{MOTO_VAR, at, fresh_ledger, user};
+use crate::support::{MOTO_VAR, at, fresh_ledger, reread, user};
 
 const NOW: &str = "2026-11-24T10:00:00Z";
 const ROLE: &str = "arn:aws:iam::123456789012:role/tavus-recordings";
@@ -145,14 +145,6 @@ async fn settle(ledger: &DynamoLedger, session: &Session) -> Session {
         .await
         .unwrap();
     reread(ledger, session).await
-}
-
-async fn reread(ledger: &DynamoLedger, session: &Session) -> Session {
-    ledger
-        .get_session(&session.owner_id, session.session_id)
-        .await
-        .unwrap()
-        .0
 }
 
 /// Signs callbacks with the key the test's secret derives (as the functions do).

@@ -1,6 +1,6 @@
 //! Test support: a fresh table on DynamoDB Local, created from template.yaml, per test.
 
-use awaknow_core::domain::{PlanCatalog, SessionType, UserId};
+use awaknow_core::domain::{PlanCatalog, Session, SessionType, UserId};
 use awaknow_core::store::{DynamoLedger, ReservationRequest};
 use chrono::{DateTime, Utc};
 use local_stack::TableDefinition;
@@ -106,4 +106,13 @@ pub async fn tavus_client_logs(exclusive: bool) -> TavusLogGuard {
 pub enum TavusLogGuard {
     Shared(#[allow(dead_code)] tokio::sync::RwLockReadGuard<'static, ()>),
     Exclusive(#[allow(dead_code)] tokio::sync::RwLockWriteGuard<'static, ()>),
+}
+
+/// `session` as the ledger holds it now.
+pub async fn reread(ledger: &DynamoLedger, session: &Session) -> Session {
+    ledger
+        .get_session(&session.owner_id, session.session_id)
+        .await
+        .expect("read the session back")
+        .0
 }

@@ -15,6 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::{Audit, Check, CheckResult, ENDED_AT_TAVUS_AFTER, Finding, STUCK_AFTER};
 use crate::domain::{Session, SessionStatus, minutes::TAVUS_MAX_CALL_MINUTES};
 use crate::secrets::Secret;
+use crate::service::callback_token::CallbackClaims;
 use crate::service::sweep::{Holder, holder, ours};
 use crate::tavus::{Conversation, LIST_PAGE_SIZE};
 
@@ -67,7 +68,7 @@ async fn ours_with_status(
     status: &str,
     deadline: Instant,
     result: &mut CheckResult,
-) -> Vec<(Conversation, crate::service::callback_token::CallbackClaims)> {
+) -> Vec<(Conversation, CallbackClaims)> {
     let mut found = Vec::new();
     for page in 1..=MAX_PAGES {
         if Instant::now() >= deadline {
@@ -114,14 +115,9 @@ async fn active_conversations(
         if !settled_down(&conversation, audit, now) {
             continue;
         }
-        let closed = match holder(audit.ledger, &claims, &conversation.conversation_id).await {
-            Holder::Active => continue,
-            Holder::Closed => true,
-            Holder::Nobody => false,
-            Holder::Unknown => {
-                result.incomplete(&"the ledger could not say who holds a conversation");
-                continue;
-            }
+        let closed = match held(audit, &claims, &conversation, result).await {
+            Some(Holder::Active) | None => continue,
+            Some(holder) => holder == Holder::Closed,
         };
         result.findings.push(Finding::UnheldConversation {
             created_at: conversation.created_at,
@@ -130,6 +126,22 @@ async fn active_conversations(
             session: claims.session_id,
             closed,
         });
+    }
+}
+
+/// Who holds `conversation`; `None` (and the check incomplete) when the ledger cannot say.
+async fn held(
+    audit: &Audit<'_>,
+    claims: &CallbackClaims,
+    conversation: &Conversation,
+    result: &mut CheckResult,
+) -> Option<Holder> {
+    match holder(audit.ledger, claims, &conversation.conversation_id).await {
+        Holder::Unknown => {
+            result.incomplete(&"the ledger could not say who holds a conversation");
+            None
+        }
+        known => Some(known),
     }
 }
 
@@ -154,14 +166,10 @@ async fn ended_conversations(
         if !ended_long_ago(&conversation, now) {
             continue;
         }
-        let held = match holder(audit.ledger, &claims, &conversation.conversation_id).await {
-            Holder::Nobody => false,
-            Holder::Active | Holder::Closed => true,
-            Holder::Unknown => {
-                result.incomplete(&"the ledger could not say who holds a conversation");
-                continue;
-            }
+        let Some(holder) = held(audit, &claims, &conversation, result).await else {
+            continue;
         };
+        let held = holder != Holder::Nobody;
         result.findings.push(Finding::EndedNotDeleted {
             conversation: conversation.conversation_id,
             user: claims.owner,

@@ -14,29 +14,16 @@ pub async fn sweeper_behind(
     ledger: &DynamoLedger,
     now: DateTime<Utc>,
 ) -> Result<CheckResult, LedgerError> {
-    let (checked, stuck) = across_shards(
-        |shard, cutoff| async move {
-            Ok(ledger
-                .open_sessions_due(shard, cutoff, usize::MAX, None)
-                .await?
-                .sessions)
-        },
-        now,
-    )
-    .await?;
-    Ok(CheckResult {
-        check: Check::SweeperBehind,
-        checked,
-        complete: true,
-        findings: stuck
-            .into_iter()
-            .map(|s| Finding::Overdue {
-                user: s.owner_id,
-                session: s.session_id,
-                status: s.status,
-            })
-            .collect(),
-    })
+    let due = |shard, cutoff| async move {
+        let batch = ledger.open_sessions_due(shard, cutoff, usize::MAX, None);
+        Ok(batch.await?.sessions)
+    };
+    let overdue = |s: Session| Finding::Overdue {
+        user: s.owner_id,
+        session: s.session_id,
+        status: s.status,
+    };
+    across_shards(Check::SweeperBehind, due, overdue, now).await
 }
 
 /// Every erasure marked more than an hour ago and not finished.
@@ -44,47 +31,36 @@ pub async fn stuck_erasures(
     ledger: &DynamoLedger,
     now: DateTime<Utc>,
 ) -> Result<CheckResult, LedgerError> {
-    let (checked, stuck) = across_shards(
-        |shard, cutoff| async move {
-            Ok(ledger
-                .erasures_due(shard, cutoff, usize::MAX, None)
-                .await?
-                .sessions)
-        },
-        now,
-    )
-    .await?;
-    Ok(CheckResult {
-        check: Check::ErasuresStuck,
-        checked,
-        complete: true,
-        findings: stuck
-            .into_iter()
-            .map(|s| Finding::ErasureStuck {
-                user: s.owner_id,
-                session: s.session_id,
-            })
-            .collect(),
-    })
+    let due = |shard, cutoff| async move {
+        let batch = ledger.erasures_due(shard, cutoff, usize::MAX, None);
+        Ok(batch.await?.sessions)
+    };
+    let stuck = |s: Session| Finding::ErasureStuck {
+        user: s.owner_id,
+        session: s.session_id,
+    };
+    across_shards(Check::ErasuresStuck, due, stuck, now).await
 }
 
 /// Reads every shard twice through `due(shard, cutoff)`: everything in it (what was checked),
-/// and what is due before an hour ago (what is stuck).
+/// and what is due before an hour ago (each a finding).
 async fn across_shards<F, Fut>(
+    check: Check,
     due: F,
+    finding: impl Fn(Session) -> Finding,
     now: DateTime<Utc>,
-) -> Result<(u64, Vec<Session>), LedgerError>
+) -> Result<CheckResult, LedgerError>
 where
     F: Fn(u32, DateTime<Utc>) -> Fut,
     Fut: std::future::Future<Output = Result<Vec<Session>, LedgerError>>,
 {
-    let mut checked = 0;
-    let mut stuck = Vec::new();
+    let mut result = CheckResult::new(check);
     for shard in 0..INDEX_SHARDS {
-        checked += due(shard, everything(now)).await?.len() as u64;
-        stuck.extend(due(shard, stuck_before(now)).await?);
+        result.checked += due(shard, everything(now)).await?.len() as u64;
+        let stuck = due(shard, stuck_before(now)).await?;
+        result.findings.extend(stuck.into_iter().map(&finding));
     }
-    Ok((checked, stuck))
+    Ok(result)
 }
 
 /// Every session of the open-sessions index (open ones, and settled ones whose Tavus copy is
