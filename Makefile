@@ -12,7 +12,7 @@ export CARGO_TARGET_DIR
 # command line counts.
 USER_ID = $(if $(filter command line,$(origin USER)),$(USER),)
 
-.PHONY: help install test unit lint fmt dev dev-up dev-down token set-plan bench-reset validate build bench fuzz chaos target-dir
+.PHONY: help install test unit lint fmt dev dev-up dev-down token set-plan audit bench-reset validate build bench fuzz chaos target-dir
 
 help:
 	@echo "make test      every test (starts and stops DynamoDB Local and moto on its own)"
@@ -29,10 +29,12 @@ help:
 	@echo "make dev-up    the same in the background; make dev-down stops it"
 	@echo "make token USER=<id>            a dev JWT for that user"
 	@echo "make set-plan USER=<id> PLAN=<plan>   move a local user to a plan"
+	@echo "make audit     the audit of the local stack, every shard: exit 1 findings, 2 incomplete"
+	@echo "               (ARGS='--shards 3,4'; FIX=1 or ARGS=--fix mends what is safe, audits again)"
 
 # What builds first records this checkout in its build directory and removes the build
 # directories of checkouts that no longer exist.
-test unit lint build bench fuzz bench-reset chaos dev dev-up: target-dir
+test unit lint build bench fuzz bench-reset chaos dev dev-up audit: target-dir
 target-dir:
 	@scripts/target-dir.sh prepare
 
@@ -97,3 +99,7 @@ token:
 set-plan:
 	@test -n "$(USER_ID)" -a -n "$(PLAN)" || { echo "usage: make set-plan USER=<id> PLAN=<plan>" >&2; exit 2; }
 	@scripts/dev.sh set-plan "$(USER_ID)" "$(PLAN)"
+
+# The local stack of `make dev` / `make dev-up` (AWAKNOW_ENV names another one).
+audit:
+	@scripts/dev.sh audit $(ARGS) $(if $(filter-out 0,$(FIX)),--fix,)

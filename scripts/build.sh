@@ -11,7 +11,7 @@ export PATH="$venv/bin:$PATH" CARGO_LAMBDA_COMPILER=cargo
 # shellcheck source=scripts/target-dir.sh
 . "$root/scripts/target-dir.sh"
 target=$CARGO_TARGET_DIR
-functions=(create-session get-usage tavus-webhook monthly-reset sweep-sessions set-plan)
+functions=(create-session get-usage tavus-webhook monthly-reset sweep-sessions set-plan audit)
 args=()
 for f in "${functions[@]}"; do args+=(--bin "$f"); done
 cargo lambda build --release --locked "${args[@]}"

@@ -9,6 +9,8 @@
 #   scripts/dev.sh down          stop everything
 #   scripts/dev.sh token USER    print a dev JWT for USER
 #   scripts/dev.sh set-plan USER PLAN   move USER to PLAN through the set-plan function
+#   scripts/dev.sh audit [ARGS]  the audit, once, against this stack (tools/audit-cli: --fix,
+#                                --shards 3,4), with the environment the functions have
 #
 # AWAKNOW_ENV names the environment (default dev): its state lives in .local/$AWAKNOW_ENV, and
 # `make test` runs its own one (test-<pid>) with PICK_FREE_PORTS=1 beside a developer's.
@@ -16,8 +18,8 @@
 # Real Tavus: set TAVUS_BASE_URL (e.g. https://tavusapi.com) and TAVUS_API_KEY; the key is stored
 # in the local Secrets Manager secret and the simulator is not started. Ports: GATEWAY_PORT
 # (3000), FUNCTIONS_PORT (9000), TAVUS_SIM_PORT (4010), DDB_PORT (8000), MOTO_PORT (5050).
-# MAX_OPEN_SESSIONS_PER_USER and CREATES_PER_USER_PER_MINUTE, when set, are passed to the
-# functions (defaults there: 2 open sessions, 10 creates a minute).
+# MAX_OPEN_SESSIONS_PER_USER, CREATES_PER_USER_PER_MINUTE and AUDIT_SETTLING_SECONDS, when set,
+# are passed to the functions (defaults there: 2 open sessions, 10 creates a minute, an hour).
 # Recordings: with the simulator, moto's S3 holds a bucket awaknow-$AWAKNOW_ENV-recordings that
 # the functions use (RECORDINGS_BUCKET) and the simulator writes recorded calls into;
 # RECORDINGS=0 leaves it out (a stack that records nothing: "record": true is a 400).
@@ -168,6 +170,9 @@ ENV
   fi
   if [ -n "${CREATES_PER_USER_PER_MINUTE:-}" ]; then
     echo "CREATES_PER_USER_PER_MINUTE=$CREATES_PER_USER_PER_MINUTE" >>"$state/functions.env"
+  fi
+  if [ -n "${AUDIT_SETTLING_SECONDS:-}" ]; then
+    echo "AUDIT_SETTLING_SECONDS=$AUDIT_SETTLING_SECONDS" >>"$state/functions.env"
   fi
   # make test records every AWS call the functions make, for its IAM check (scripts/iam-check.py).
   if [ -n "${AWAKNOW_AWS_CALL_LOG:-}" ]; then
@@ -326,6 +331,22 @@ set_plan() {
     --data-ascii "{\"user_id\": \"$1\", \"plan\": \"$2\"}" --output-format json
 }
 
+# The audit function's checks, run once by tools/audit-cli with the environment the functions
+# get (functions.env: the endpoints of DynamoDB Local, moto's S3 and Secrets Manager, the Tavus
+# simulator, the table, secret and bucket), so it reads the same configuration the `audit`
+# function does. Not under watch: the function is read-only and reads one shard a day, this
+# reads every shard by default and can fix. Its calls are not the function's, so they are left
+# out of the IAM check's record.
+audit() {
+  [ -f "$state/running" ] || die "the local API is not running: make dev-up first"
+  cargo build --locked --quiet -p audit-cli
+  local vars=() line
+  while IFS= read -r line; do
+    case $line in ''|AWAKNOW_AWS_CALL_LOG=*) ;; *) vars+=("$line") ;; esac
+  done <"$state/functions.env"
+  env -u AWAKNOW_AWS_CALL_LOG "${vars[@]}" "$target/debug/audit-cli" "$@"
+}
+
 case "${1:-}" in
   up) up ;;
   down) down ;;
@@ -345,5 +366,6 @@ case "${1:-}" in
     ;;
   token) token "${2:?usage: dev.sh token USER}" ;;
   set-plan) set_plan "${2:?usage: dev.sh set-plan USER PLAN}" "${3:?usage: dev.sh set-plan USER PLAN}" ;;
-  *) echo "usage: $0 run | up | down | token USER | set-plan USER PLAN" >&2; exit 2 ;;
+  audit) shift; audit "$@" ;;
+  *) echo "usage: $0 run | up | down | token USER | set-plan USER PLAN | audit [--fix] [--shards N,N]" >&2; exit 2 ;;
 esac

@@ -1,6 +1,6 @@
 //! The functions that are not HTTP: each turns its Lambda event into one call of the core, as
-//! the API's handlers do for routes. sweep-sessions and monthly-reset run on schedules;
-//! set-plan is invoked directly by the billing system or an operator.
+//! the API's handlers do for routes. sweep-sessions, monthly-reset and audit ([`audit`]) run on
+//! schedules; set-plan is invoked directly by the billing system or an operator.
 
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
@@ -18,6 +18,10 @@ use crate::service::reset::{ResetOptions, ResetReport, reset};
 use crate::service::sweep::{SweepOptions, SweepReport, sweep};
 use crate::store::DynamoLedger;
 use crate::tavus::Tavus;
+
+pub(crate) mod audit;
+
+pub use audit::{AuditJob, AuditSummary, CheckSummary, shard_sample};
 
 /// sweep-sessions: every 15 minutes, the sweep, then the erasures waiting for their
 /// recordings; the schedule's event carries nothing it uses.

@@ -79,6 +79,8 @@ pub const CLOSED_BY: &str = "ClosedBy";
 pub const OPERATION: &str = "Operation";
 pub const KIND: &str = "Kind";
 pub const OUTCOME: &str = "Outcome";
+pub const CHECK: &str = "Check";
+pub const CAUSE: &str = "Cause";
 
 pub static DIMENSIONS: &[Dimension] = &[
     Dimension {
@@ -142,6 +144,32 @@ pub static DIMENSIONS: &[Dimension] = &[
             "transcript_recovered",
             "recording_erasure_finished",
             "failed",
+        ],
+    },
+    // The audit's checks (`service::audit::Check::as_str`).
+    Dimension {
+        name: CHECK,
+        values: &[
+            "unheld_conversations",
+            "ended_not_deleted",
+            "ended_at_tavus",
+            "sweeper_behind",
+            "unreferenced_objects",
+            "missing_objects",
+            "erasures_stuck",
+            "account_figures",
+        ],
+    },
+    // Why Tavus ran a conversation's minutes (`domain::cost::Cause::as_str`).
+    Dimension {
+        name: CAUSE,
+        values: &[
+            "charged",
+            "nobody_joined",
+            "test_mode",
+            "ended_by_sweeper",
+            "released",
+            "orphan",
         ],
     },
 ];
@@ -252,6 +280,34 @@ pub static RESET_SECONDS: Metric = Metric {
     unit: Unit::Seconds,
     dimension_sets: &[&[]],
 };
+// The audit.
+pub static AUDIT_FINDINGS: Metric = Metric {
+    name: "AuditFindings",
+    unit: Unit::Count,
+    // The total as well: one alarm on any finding, whichever check (CloudWatch alarms cannot
+    // search the metrics of each check, so the total is published rather than summed there).
+    dimension_sets: &[&[], &[CHECK]],
+};
+pub static AUDIT_CHECKED: Metric = Metric {
+    name: "AuditChecked",
+    unit: Unit::Count,
+    dimension_sets: &[&[CHECK]],
+};
+pub static AUDIT_INCOMPLETE: Metric = Metric {
+    name: "AuditIncomplete",
+    unit: Unit::Count,
+    dimension_sets: &[&[]],
+};
+pub static TAVUS_RAN_MINUTES: Metric = Metric {
+    name: "TavusRanMinutes",
+    unit: Unit::Count,
+    dimension_sets: &[&[CAUSE]],
+};
+pub static UNCHARGED_MINUTES: Metric = Metric {
+    name: "UnchargedMinutes",
+    unit: Unit::Count,
+    dimension_sets: &[&[CAUSE]],
+};
 
 /// Every metric the code emits.
 pub static METRICS: &[&Metric] = &[
@@ -275,6 +331,11 @@ pub static METRICS: &[&Metric] = &[
     &RESET_FAILED,
     &RESET_COMPLETE,
     &RESET_SECONDS,
+    &AUDIT_FINDINGS,
+    &AUDIT_CHECKED,
+    &AUDIT_INCOMPLETE,
+    &TAVUS_RAN_MINUTES,
+    &UNCHARGED_MINUTES,
 ];
 
 /// The declaration of a metric by name.

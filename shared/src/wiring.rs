@@ -82,3 +82,12 @@ pub fn set_plan_job(sdk: &SdkConfig, config: &LedgerConfig) -> crate::jobs::SetP
         ledger: ledger(sdk, config),
     }
 }
+
+pub fn audit_job(sdk: &SdkConfig, config: &crate::config::AuditConfig) -> crate::jobs::AuditJob {
+    crate::jobs::AuditJob {
+        ledger: ledger(sdk, &config.ledger),
+        tavus: tavus(sdk, &config.tavus),
+        recordings: config.recordings.as_ref().map(|r| recordings(sdk, r)),
+        settling_time: config.settling_time,
+    }
+}

@@ -10,6 +10,7 @@
 //! | sweep-sessions | ledger, secret, Tavus, recordings, `SWEEP_GRACE_MINUTES`, `SWEEP_ORPHAN_MIN_AGE_SECONDS` |
 //! | monthly-reset | ledger, `RESET_SHARD_CONCURRENCY`, `RESET_ACCOUNT_CONCURRENCY` |
 //! | set-plan | ledger |
+//! | audit | ledger, secret, Tavus, recordings, `AUDIT_SETTLING_SECONDS` |
 //!
 //! The ledger's variables are in [`ledger`]; the recordings bucket's in [`recording_bucket`]; the Tavus client's in
 //! [`crate::tavus::TavusConfig::from_lookup`]; the authenticator's in
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use crate::api::identity::AuthMode;
 use crate::api::routes::Function;
+use crate::service::audit::SETTLING_TIME;
 use crate::service::reset::ResetOptions;
 use crate::service::sweep::SweepOptions;
 use crate::tavus::TavusConfig;
@@ -202,6 +204,45 @@ impl ResetConfig {
                 )?,
                 ..defaults
             },
+        })
+    }
+}
+
+/// audit: what sweep-sessions reads, less the sweep's tuning. Read-only: the role it is given
+/// in the template can read the table, the secret and the bucket, and nothing else.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    pub ledger: LedgerConfig,
+    pub tavus: TavusSettings,
+    /// The objects of the recordings bucket are audited when there is one.
+    pub recordings: Option<RecordingsConfig>,
+    /// `AUDIT_SETTLING_SECONDS` (default [`SETTLING_TIME`], an hour): conversations and objects
+    /// younger than this are not judged yet. The local test stack sets a few seconds, so that a
+    /// test need not wait an hour for an object to be judged.
+    pub settling_time: chrono::Duration,
+}
+
+impl AuditConfig {
+    pub fn from_env() -> Result<AuditConfig, ConfigError> {
+        AuditConfig::from_lookup(&env)
+    }
+
+    pub fn from_lookup(lookup: Lookup<'_>) -> Result<AuditConfig, ConfigError> {
+        let ledger = LedgerConfig::from_lookup(lookup)?;
+        let tavus = TavusSettings::from_lookup(lookup)?;
+        let recordings = RecordingsConfig::from_lookup(lookup)?;
+        let default = u32::try_from(SETTLING_TIME.num_seconds()).unwrap_or(u32::MAX);
+        let settling = whole(
+            lookup,
+            "AUDIT_SETTLING_SECONDS",
+            default,
+            "must be whole, non-negative seconds",
+        )?;
+        Ok(AuditConfig {
+            ledger,
+            tavus,
+            recordings,
+            settling_time: chrono::Duration::seconds(settling.into()),
         })
     }
 }

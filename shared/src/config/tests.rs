@@ -108,3 +108,54 @@ fn the_sweeper_and_the_reset_read_their_tuning_with_defaults() {
         assert!(err.contains("RESET_ACCOUNT_CONCURRENCY"), "{bad}: {err}");
     }
 }
+
+#[test]
+fn the_audit_reads_the_ledger_tavus_and_the_bucket_and_its_settling_time() {
+    let audit =
+        AuditConfig::from_lookup(&vars(&[("TABLE_NAME", "t"), ("TAVUS_SECRET_ID", "s")])).unwrap();
+    assert_eq!(audit.ledger.table_name, "t");
+    assert_eq!(audit.tavus.secret.secret_id, "s");
+    assert!(audit.recordings.is_none(), "no bucket: nothing recorded");
+    assert_eq!(audit.settling_time, crate::service::audit::SETTLING_TIME);
+
+    let audit = AuditConfig::from_lookup(&vars(&[
+        ("TABLE_NAME", "t"),
+        ("TAVUS_SECRET_ID", "s"),
+        ("RECORDINGS_BUCKET", "rec"),
+        ("TAVUS_RECORDING_ROLE_ARN", "arn:aws:iam::1:role/r"),
+        ("AWS_REGION", "eu-west-1"),
+        ("AUDIT_SETTLING_SECONDS", "5"),
+    ]))
+    .unwrap();
+    let bucket = audit.recordings.expect("the recordings bucket");
+    assert_eq!(bucket.target.bucket, "rec");
+    assert_eq!(audit.settling_time, chrono::Duration::seconds(5));
+
+    type Vars = &'static [(&'static str, &'static str)];
+    let cases: [(Vars, &str); 4] = [
+        (&[], "TABLE_NAME"),
+        (&[("TABLE_NAME", "t")], "TAVUS_SECRET_ID"),
+        (
+            &[
+                ("TABLE_NAME", "t"),
+                ("TAVUS_SECRET_ID", "s"),
+                ("RECORDINGS_BUCKET", "rec"),
+            ],
+            "TAVUS_RECORDING_ROLE_ARN",
+        ),
+        (
+            &[
+                ("TABLE_NAME", "t"),
+                ("TAVUS_SECRET_ID", "s"),
+                ("AUDIT_SETTLING_SECONDS", "-1"),
+            ],
+            "AUDIT_SETTLING_SECONDS",
+        ),
+    ];
+    for (pairs, var) in cases {
+        let err = AuditConfig::from_lookup(&vars(pairs))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(var), "{var}: {err}");
+    }
+}

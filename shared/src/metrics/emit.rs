@@ -6,11 +6,12 @@
 use std::time::Duration;
 
 use super::{
-    CALLBACKS_HANDLED, CALLBACKS_RECEIVED, CLOSED_BY, CREATES_FAILED, CREATES_REFUSED, KIND, Line,
-    MINUTES_CHARGED, MINUTES_RELEASED, MINUTES_RESERVED, OPERATION, ORPHANS_ENDED, OUTCOME, PLAN,
-    REASON, RESET_ACCOUNTS_ROLLED, RESET_ALREADY_CURRENT, RESET_COMPLETE, RESET_CONFLICTS_RETRIED,
+    AUDIT_CHECKED, AUDIT_FINDINGS, AUDIT_INCOMPLETE, CALLBACKS_HANDLED, CALLBACKS_RECEIVED, CAUSE,
+    CHECK, CLOSED_BY, CREATES_FAILED, CREATES_REFUSED, KIND, Line, MINUTES_CHARGED,
+    MINUTES_RELEASED, MINUTES_RESERVED, OPERATION, ORPHANS_ENDED, OUTCOME, PLAN, REASON,
+    RESET_ACCOUNTS_ROLLED, RESET_ALREADY_CURRENT, RESET_COMPLETE, RESET_CONFLICTS_RETRIED,
     RESET_FAILED, RESET_SECONDS, SESSION_TYPE, SESSIONS_CREATED, SWEEP_COMPLETE, SWEPT_SESSIONS,
-    TAVUS_ERRORS, TAVUS_LATENCY, TAVUS_REQUESTS,
+    TAVUS_ERRORS, TAVUS_LATENCY, TAVUS_RAN_MINUTES, TAVUS_REQUESTS, UNCHARGED_MINUTES,
 };
 
 /// Minutes were reserved for a new session of `session_type` (before Tavus is asked; a failed
@@ -285,6 +286,35 @@ pub(crate) fn reset_finished(figures: ResetFigures) {
         .value(&RESET_FAILED, figures.failed as f64)
         .value(&RESET_COMPLETE, flag(figures.complete))
         .value(&RESET_SECONDS, figures.seconds)
+        .emit();
+}
+
+/// An audit run's counts: one line per check (`Check` value, things checked, findings), one per
+/// cause of the current period's minutes (`Cause` value, minutes Tavus ran, minutes of those no
+/// user was charged for: ran less charged, whatever its sign), then how many checks could not
+/// finish. Every check has its line, zero findings included, so a day's sum is a count and not
+/// missing data.
+pub(crate) fn audit_finished(
+    checks: &[(&'static str, u64, u64)],
+    incomplete: u64,
+    minutes: &[(&'static str, i64, i64)],
+) {
+    for &(check, checked, findings) in checks {
+        Line::new()
+            .dimension(CHECK, check)
+            .value(&AUDIT_CHECKED, checked as f64)
+            .value(&AUDIT_FINDINGS, findings as f64)
+            .emit();
+    }
+    for &(cause, ran, uncharged) in minutes {
+        Line::new()
+            .dimension(CAUSE, cause)
+            .value(&TAVUS_RAN_MINUTES, ran as f64)
+            .value(&UNCHARGED_MINUTES, uncharged as f64)
+            .emit();
+    }
+    Line::new()
+        .value(&AUDIT_INCOMPLETE, incomplete as f64)
         .emit();
 }
 

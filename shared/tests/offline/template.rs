@@ -308,6 +308,8 @@ fn the_recordings_bucket_and_tavus_s_role_are_as_tavus_documents_them() {
         ("TavusWebhookFunction", erasing),
         ("MonthlyResetFunction", vec![]),
         ("SetPlanFunction", vec![]),
+        // The audit lists the bucket and asks for a key (HEAD); it deletes nothing.
+        ("AuditFunction", vec!["s3:ListBucket", "s3:GetObject"]),
     ] {
         let policies = yaml(&resources[function]["Properties"]["Policies"]);
         let actions: Vec<&str> = s3_action.find_iter(&policies).map(|m| m.as_str()).collect();
@@ -404,5 +406,82 @@ fn the_pace_of_creates_is_a_parameter_every_function_gets() {
     assert_eq!(
         serde_yaml_ng::to_string(variable).unwrap().trim(),
         "!Ref CreatesPerUserPerMinute"
+    );
+}
+
+/// The audit function: the `audit` binary, daily on EventBridge Scheduler with the other
+/// schedules' dead-letter queue and a retry policy, its failed runs to the failed-invocations
+/// queue, up to Lambda's 15 minutes, one run at a time, and a role that can only read: the
+/// table and the two indexes it queries, the Tavus secret, the recordings bucket's listing and
+/// objects.
+#[test]
+fn the_audit_runs_daily_and_can_only_read() {
+    let (_, template) = template();
+    let function = &template["Resources"]["AuditFunction"];
+    assert_eq!(
+        function["Metadata"]["BuildProperties"]["Binary"].as_str(),
+        Some("audit")
+    );
+    let props = &function["Properties"];
+    assert_eq!(props["Timeout"].as_u64(), Some(900));
+    assert_eq!(props["ReservedConcurrentExecutions"].as_u64(), Some(1));
+    assert!(
+        yaml(&props["EventInvokeConfig"]).contains("FailedInvocationsQueue.Arn"),
+        "failed runs go to the alarmed queue"
+    );
+    let events = props["Events"].as_mapping().expect("Events");
+    assert_eq!(events.len(), 1, "one schedule");
+    let (_, schedule) = events.iter().next().unwrap();
+    assert_eq!(schedule["Type"].as_str(), Some("ScheduleV2"));
+    let schedule = &schedule["Properties"];
+    let expression = schedule["ScheduleExpression"].as_str().unwrap();
+    let fields: Vec<&str> = expression
+        .trim_start_matches("cron(")
+        .trim_end_matches(')')
+        .split(' ')
+        .collect();
+    assert_eq!(
+        fields[2..],
+        ["*", "*", "?", "*"],
+        "every day, once: {expression}"
+    );
+    assert!(
+        fields[..2].iter().all(|f| f.parse::<u32>().is_ok()),
+        "{expression}"
+    );
+    assert_eq!(schedule["ScheduleExpressionTimezone"].as_str(), Some("UTC"));
+    assert!(yaml(&schedule["DeadLetterConfig"]).contains("ScheduleDeadLetterQueue.Arn"));
+    assert!(
+        schedule["RetryPolicy"]["MaximumRetryAttempts"]
+            .as_u64()
+            .is_some()
+    );
+
+    let policies = yaml(&props["Policies"]);
+    let action =
+        regex::Regex::new(r"(dynamodb|s3|secretsmanager|sqs|kms|lambda):[A-Za-z*]+").unwrap();
+    let mut actions: Vec<&str> = action.find_iter(&policies).map(|m| m.as_str()).collect();
+    actions.sort();
+    actions.dedup();
+    assert_eq!(
+        actions,
+        [
+            "dynamodb:BatchGetItem",
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            "s3:GetObject",
+            "s3:ListBucket"
+        ],
+        "reads only"
+    );
+    for index in ["accounts-by-period", "open-sessions"] {
+        assert!(
+            policies.contains(&format!("${{SessionsTable.Arn}}/index/{index}")),
+            "{index}: {policies}"
+        );
+    }
+    assert!(
+        policies.contains("AWSSecretsManagerGetSecretValuePolicy"),
+        "the Tavus secret, read: {policies}"
     );
 }

@@ -1,8 +1,8 @@
-//! The dashboard and the alarm in template.yaml against the metrics the code emits.
+//! The dashboard and the alarms in template.yaml against the metrics the code emits.
 
 use super::*;
 
-// The dashboard and the alarm in template.yaml.
+// The dashboard and the alarms in template.yaml.
 
 fn template() -> serde_yaml_ng::Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
@@ -176,6 +176,32 @@ fn the_dashboard_draws_only_metrics_the_code_emits() {
     assert!(has(&|d, _| d
         .iter()
         .any(|d| d.name == "TavusLatency" && d.stat == "p99")));
+    // The audit: a widget per check, its findings and what it checked, per day.
+    for check in crate::service::audit::Check::ALL {
+        let by_check = |d: &Drawn, name: &str| {
+            d.name == name
+                && d.dimensions == [(CHECK.to_owned(), check.as_str().to_owned())]
+                && d.stat == "Sum"
+                && d.period == 86400
+        };
+        assert!(
+            has(&|d, _| d.iter().any(|d| by_check(d, "AuditFindings"))
+                && d.iter().any(|d| by_check(d, "AuditChecked"))),
+            "a widget of the audit's {} check",
+            check.as_str()
+        );
+    }
+    // The minutes by cause: what Tavus ran and what nobody was charged for, every cause.
+    assert!(has(&|d, _| {
+        crate::domain::cost::Cause::ALL.iter().all(|cause| {
+            ["TavusRanMinutes", "UnchargedMinutes"].iter().all(|name| {
+                d.iter().any(|d| {
+                    d.name == *name
+                        && d.dimensions == [(CAUSE.to_owned(), cause.as_str().to_owned())]
+                })
+            })
+        })
+    }));
     // Tavus error rate: errors over requests.
     assert!(has(&|d, e| {
         let id = |name: &str| d.iter().find(|d| total(d, name)).and_then(|d| d.id.clone());
@@ -328,4 +354,53 @@ fn out_of_credits_and_capacity_have_alarms_of_their_own() {
 
 fn yaml_text(value: &serde_yaml_ng::Value) -> String {
     serde_yaml_ng::to_string(value).unwrap_or_default()
+}
+
+/// The audit's two alarms: any finding of a day, whichever check (the dimensionless total the
+/// code publishes), and a day without a complete run (no value for 26 hours is breaching, and
+/// so is a run with a check that could not finish). Both on metrics the code emits, both to
+/// the topic.
+#[test]
+fn the_audit_alarms_on_any_finding_and_on_a_missing_or_incomplete_run() {
+    let template = template();
+    let resources = &template["Resources"];
+    for (alarm, name) in [
+        ("AuditFindingsAlarm", "AuditFindings"),
+        ("AuditIncompleteAlarm", "AuditIncomplete"),
+    ] {
+        let properties = &resources[alarm]["Properties"];
+        assert_eq!(properties["Namespace"], NAMESPACE, "{alarm}");
+        assert_eq!(properties["MetricName"].as_str(), Some(name), "{alarm}");
+        let declared = metric(name).unwrap_or_else(|| panic!("{alarm}: {name} is not emitted"));
+        assert!(properties["Dimensions"].is_null(), "{alarm}: the total");
+        check::is_declared_set(declared, &[]).unwrap();
+        assert_eq!(properties["Threshold"].as_f64(), Some(1.0), "{alarm}");
+        assert_eq!(
+            properties["ComparisonOperator"].as_str(),
+            Some("GreaterThanOrEqualToThreshold")
+        );
+        assert!(
+            yaml_text(&properties["AlarmActions"]).contains("AlarmTopic"),
+            "{alarm} notifies the topic"
+        );
+    }
+    let findings = &resources["AuditFindingsAlarm"]["Properties"];
+    assert_eq!(
+        (
+            findings["Statistic"].as_str(),
+            findings["Period"].as_u64(),
+            findings["EvaluationPeriods"].as_u64()
+        ),
+        (Some("Sum"), Some(86400), Some(1)),
+        "any finding of a day"
+    );
+    let incomplete = &resources["AuditIncompleteAlarm"]["Properties"];
+    let period = incomplete["Period"].as_u64().unwrap();
+    let periods = incomplete["EvaluationPeriods"].as_u64().unwrap();
+    assert_eq!(incomplete["TreatMissingData"].as_str(), Some("breaching"));
+    assert_eq!(incomplete["DatapointsToAlarm"].as_u64(), Some(periods));
+    assert!(
+        period * periods > 86400 && period * periods <= 7 * 86400,
+        "longer than a day between two runs, within CloudWatch's seven days: {period} x {periods}"
+    );
 }

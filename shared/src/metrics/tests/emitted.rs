@@ -73,6 +73,10 @@ fn dimension_values_are_the_code_own_names() {
         .filter_map(|o| o.kind().map(str::to_owned))
         .collect();
     assert_eq!(kinds, values(KIND));
+    let checks: BTreeSet<String> = Check::ALL.iter().map(|c| c.as_str().to_owned()).collect();
+    assert_eq!(checks, values(CHECK));
+    let causes: BTreeSet<String> = Cause::ALL.iter().map(|c| c.as_str().to_owned()).collect();
+    assert_eq!(causes, values(CAUSE));
 }
 
 // What each record call writes.
@@ -371,6 +375,136 @@ fn a_sweep_and_a_reset_report_their_counts() {
     );
 }
 
+/// An audit's report with every check, `findings` of them for the missing objects, the account
+/// check incomplete, and the tallies of last month and this one.
+fn audit_report(at: DateTime<Utc>) -> AuditReport {
+    let owner = UserId::parse("audit-owner-secret").unwrap();
+    let this_month = Period::containing(at);
+    let last_month = Period::containing(this_month.starts_at() - chrono::Duration::days(1));
+    let tally = |period, charged_ran: i64| Tally {
+        period,
+        by_cause: [
+            (
+                Cause::Charged,
+                CauseFigures {
+                    conversations: 4,
+                    ran_minutes: charged_ran,
+                    charged_minutes: 40,
+                },
+            ),
+            (
+                Cause::Orphan,
+                CauseFigures {
+                    conversations: 1,
+                    ran_minutes: 7,
+                    charged_minutes: 0,
+                },
+            ),
+        ]
+        .into_iter()
+        .collect(),
+    };
+    AuditReport {
+        checks: Check::ALL
+            .iter()
+            .map(|&check| CheckResult {
+                check,
+                checked: 10,
+                findings: if check == Check::MissingObjects {
+                    vec![
+                        Finding::MissingObject {
+                            user: owner.clone(),
+                            session: SessionId::new_at(at),
+                            key: "recordings/c-secret/a.mp4".into(),
+                        };
+                        2
+                    ]
+                } else {
+                    Vec::new()
+                },
+                complete: check != Check::AccountFigures,
+            })
+            .collect(),
+        tallies: vec![tally(last_month, 1000), tally(this_month, 38)],
+        fixed: Vec::new(),
+        at,
+    }
+}
+
+#[test]
+fn an_audit_counts_each_check_its_incomplete_checks_and_this_months_minutes_by_cause() {
+    let report = audit_report(Utc::now());
+    let (_, lines) = lines_of(|| record_audit(&report));
+    for line in &lines {
+        assert!(
+            !line.contains("audit-owner-secret") && !line.contains("c-secret"),
+            "ids are no metric: {line}"
+        );
+    }
+    let documents = documents(&lines);
+    let per_check: Vec<(&str, i64, i64)> = documents
+        .iter()
+        .filter(|d| d.get("Check").is_some())
+        .map(|d| {
+            (
+                d["Check"].as_str().unwrap(),
+                d["AuditChecked"].as_i64().unwrap(),
+                d["AuditFindings"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(&str, i64, i64)> = Check::ALL
+        .iter()
+        .map(|c| {
+            let findings = if *c == Check::MissingObjects { 2 } else { 0 };
+            (c.as_str(), 10, findings)
+        })
+        .collect();
+    assert_eq!(per_check, expected, "every check, zero findings included");
+    // This month's tally only, every cause (those with nothing as zero); uncharged is ran less
+    // charged, whatever its sign.
+    let per_cause: Vec<(&str, i64, i64)> = documents
+        .iter()
+        .filter(|d| d.get("Cause").is_some())
+        .map(|d| {
+            (
+                d["Cause"].as_str().unwrap(),
+                d["TavusRanMinutes"].as_i64().unwrap(),
+                d["UnchargedMinutes"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(&str, i64, i64)> = Cause::ALL
+        .iter()
+        .map(|c| match c {
+            Cause::Charged => (c.as_str(), 38, -2),
+            Cause::Orphan => (c.as_str(), 7, 7),
+            _ => (c.as_str(), 0, 0),
+        })
+        .collect();
+    assert_eq!(per_cause, expected);
+    let last = documents.last().unwrap();
+    assert_eq!(last["AuditIncomplete"], json!(1), "{last}");
+
+    let mut published_sets = BTreeSet::new();
+    for d in &documents {
+        published_sets.extend(published(d));
+    }
+    let mut expected = sets("AuditFindings", AUDIT_FINDINGS.dimension_sets);
+    expected.extend(sets("AuditChecked", AUDIT_CHECKED.dimension_sets));
+    expected.extend(sets("AuditIncomplete", AUDIT_INCOMPLETE.dimension_sets));
+    expected.extend(sets("TavusRanMinutes", TAVUS_RAN_MINUTES.dimension_sets));
+    expected.extend(sets("UnchargedMinutes", UNCHARGED_MINUTES.dimension_sets));
+    assert_eq!(published_sets, expected);
+
+    // A tally the ledger could not read: no minutes, the checks as before.
+    let mut unread = audit_report(Utc::now());
+    unread.tallies.clear();
+    let documents = written(|| record_audit(&unread));
+    assert_eq!(documents.len(), Check::ALL.len() + 1);
+    assert!(documents.iter().all(|d| d.get("Cause").is_none()));
+}
+
 #[test]
 fn every_declared_metric_is_written_by_some_record_call() {
     let mut seen = BTreeSet::new();
@@ -392,6 +526,7 @@ fn every_declared_metric_is_written_by_some_record_call() {
         emit::callback_handled(Handled::Settled.as_str());
         sweep_finished(&SweepReport::default());
         emit::reset_finished(ResetReport::default().figures());
+        record_audit(&audit_report(Utc::now()));
     });
     for d in &documents {
         seen.extend(published(d).into_iter().map(|(name, _)| name));

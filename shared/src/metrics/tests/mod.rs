@@ -1,6 +1,6 @@
 //! The metrics' tests, by what they hold against what: the builder's lines against the
 //! format's rules ([`format`]), the catalogue and what each call site writes ([`emitted`]), and
-//! the dashboard and alarm in template.yaml against the metrics the code declares
+//! the dashboard and alarms in template.yaml against the metrics the code declares
 //! ([`dashboard`]). Here: capturing the lines a thread writes.
 
 use std::cell::RefCell;
@@ -13,9 +13,12 @@ use serde_json::{Value, json};
 use super::emit::{self, ClosedBy, TavusOperation, TavusOutcome};
 use super::*;
 use crate::LedgerError;
+use crate::domain::cost::{Cause, CauseFigures, Tally};
 use crate::domain::{
     EndReason, Period, PlanId, Session, SessionId, SessionStatus, SessionType, UserId,
 };
+use crate::jobs::audit::record_metrics as record_audit;
+use crate::service::audit::{AuditReport, Check, CheckResult, Finding};
 use crate::service::callbacks::Handled;
 use crate::service::create::{create_failure, refusal};
 use crate::service::reset::ResetReport;

@@ -31,19 +31,19 @@ const ATTEMPTS: u32 = 3;
 /// still be on its way into a session.
 const ORPHAN_MIN_AGE: chrono::Duration = chrono::Duration::seconds(60);
 
-/// The stack `make test` started, as the tests reach it.
-struct Stack {
-    ledger: DynamoLedger,
+/// The stack `make test` started, as the tests reach it (audit.rs sets its scenes with it too).
+pub(crate) struct Stack {
+    pub(crate) ledger: DynamoLedger,
     keys: test_support::Keys,
-    http: reqwest::Client,
-    tavus: String,
-    tavus_key: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) tavus: String,
+    pub(crate) tavus_key: String,
     moto: String,
     bucket: String,
 }
 
 impl Stack {
-    fn new() -> Stack {
+    pub(crate) fn new() -> Stack {
         e2e_tests::watch_the_stack();
         let dynamodb = aws_sdk_dynamodb::Client::new(&local_sdk(&env("DYNAMODB_ENDPOINT")));
         let secrets = aws_sdk_secretsmanager::Client::new(&local_sdk(&env("MOTO_ENDPOINT")));
@@ -59,7 +59,7 @@ impl Stack {
     }
 
     /// Invokes `function` with its sample event from `events/`, as its schedule does; its report.
-    async fn invoke(&self, function: &str) -> Value {
+    pub(crate) async fn invoke(&self, function: &str) -> Value {
         let path = test_support::workspace_root()
             .join("events")
             .join(format!("{function}.json"));
@@ -67,6 +67,17 @@ impl Stack {
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let event: Value =
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let (status, report) = self.invoke_with(function, &event).await;
+        assert!(
+            status == 200 && report.get("errorType").is_none(),
+            "{function} failed: {status} {report}"
+        );
+        report
+    }
+
+    /// Invokes `function` with `event`; the emulator's status and the answer (a function's error
+    /// is a JSON body with `errorType`).
+    pub(crate) async fn invoke_with(&self, function: &str, event: &Value) -> (u16, Value) {
         let url = format!(
             "{}/2015-03-31/functions/{function}/invocations",
             env("FUNCTIONS_URL")
@@ -76,7 +87,7 @@ impl Stack {
         // idempotent, and the tests judge what the table holds, not one report alone).
         let give_up = std::time::Instant::now() + std::time::Duration::from_secs(60);
         let answer = loop {
-            match self.http.post(&url).json(&event).send().await {
+            match self.http.post(&url).json(event).send().await {
                 Ok(answer) => break answer,
                 Err(e) if std::time::Instant::now() < give_up => {
                     eprintln!("{function}: no answer ({e}); invoking again");
@@ -91,15 +102,11 @@ impl Stack {
             .json()
             .await
             .unwrap_or_else(|e| panic!("{function}: an answer that is not JSON: {e}"));
-        assert!(
-            status == 200 && report.get("errorType").is_none(),
-            "{function} failed: {status} {report}"
-        );
-        report
+        (status, report)
     }
 
     /// A pending session of `owner` reserved at `now`.
-    async fn reserve(
+    pub(crate) async fn reserve(
         &self,
         owner: &UserId,
         minutes: u32,
@@ -121,7 +128,11 @@ impl Stack {
         }
     }
 
-    async fn activate(&self, pending: &Session, conversation: &(String, String)) -> Session {
+    pub(crate) async fn activate(
+        &self,
+        pending: &Session,
+        conversation: &(String, String),
+    ) -> Session {
         self.ledger
             .activate(
                 pending,
@@ -135,7 +146,7 @@ impl Stack {
             .unwrap()
     }
 
-    async fn session(&self, session: &Session) -> Result<Session, LedgerError> {
+    pub(crate) async fn session(&self, session: &Session) -> Result<Session, LedgerError> {
         self.ledger
             .get_session(&session.owner_id, session.session_id)
             .await
@@ -145,7 +156,7 @@ impl Stack {
     /// A conversation created at the stack's simulator with its API key, as create-session
     /// creates one; its id and room URL. Without a callback URL nothing is sent anywhere, and the
     /// sweep's search for orphans does not take it for one of ours.
-    async fn conversation(&self, callback_url: Option<&str>) -> (String, String) {
+    pub(crate) async fn conversation(&self, callback_url: Option<&str>) -> (String, String) {
         let mut body = json!({ "persona_id": "p-sim-reflect", "conversation_name": "scheduled e2e",
                                "conversational_context": "a scheduled-functions test" });
         if let Some(url) = callback_url {
@@ -171,7 +182,7 @@ impl Stack {
     }
 
     /// Everything the simulator knows of a conversation (deleted ones included).
-    async fn sim_record(&self, conversation_id: &str) -> Value {
+    pub(crate) async fn sim_record(&self, conversation_id: &str) -> Value {
         self.http
             .get(format!(
                 "{}/_sim/conversations/{conversation_id}",
@@ -224,7 +235,7 @@ impl Stack {
     /// style, as the simulator writes it). moto refuses an anonymous write over an existing
     /// object, and never checks a signature: the request names the local stack's placeholder
     /// credentials (`local`), as every client of the stack does.
-    async fn put_object(&self, key: &str, bytes: &[u8]) {
+    pub(crate) async fn put_object(&self, key: &str, bytes: &[u8]) {
         let day = Utc::now().format("%Y%m%d");
         let authorization = format!(
             "AWS4-HMAC-SHA256 Credential=local/{day}/us-east-1/s3/aws4_request, \
@@ -247,7 +258,7 @@ impl Stack {
     }
 
     /// How many versions and delete markers of exactly `key` the bucket holds.
-    async fn versions(&self, key: &str) -> usize {
+    pub(crate) async fn versions(&self, key: &str) -> usize {
         assert!(
             key.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b)),
@@ -312,7 +323,7 @@ impl Stack {
 
     /// A callback URL signed with the stack's webhook key for `claims`, leading nowhere (port
     /// 9), as create-session gives Tavus one: the sweep tells our conversations by it.
-    async fn callback_url(&self, claims: &CallbackClaims) -> String {
+    pub(crate) async fn callback_url(&self, claims: &CallbackClaims) -> String {
         let key = self.keys.webhook_key().await.unwrap();
         format!(
             "http://127.0.0.1:9/webhooks/tavus/{}",
@@ -321,7 +332,7 @@ impl Stack {
     }
 }
 
-fn user(name: &str) -> UserId {
+pub(crate) fn user(name: &str) -> UserId {
     UserId::parse(&e2e_tests::Api::user(name)).unwrap()
 }
 
