@@ -12,7 +12,7 @@ export CARGO_TARGET_DIR
 # command line counts.
 USER_ID = $(if $(filter command line,$(origin USER)),$(USER),)
 
-.PHONY: help install test unit lint fmt dev dev-up dev-down token set-plan audit bench-reset validate build bench fuzz chaos target-dir
+.PHONY: help install test unit lint fmt dev dev-up dev-down token set-plan audit bench-reset bench-audit validate build bench fuzz chaos target-dir
 
 help:
 	@echo "make test      every test (starts and stops DynamoDB Local and moto on its own)"
@@ -22,6 +22,7 @@ help:
 	@echo "make build     cargo lambda build --release of every function; prints bootstrap sizes"
 	@echo "make bench     init vs a hello world, latency, sizes, reset throughput (prints a table)"
 	@echo "make bench-reset   monthly reset throughput on DynamoDB Local (ACCOUNTS=100000 RUNS=3)"
+	@echo "make bench-audit   the audit's accounts check on DynamoDB Local: accounts/s, read units (ACCOUNTS=5000 SESSIONS=12 RUNS=3)"
 	@echo "make fuzz      property tests of every parser, 120,000 cases each (over a million)"
 	@echo "make chaos     the fault campaign and its reconciliation (SEED= SESSIONS=3000)"
 	@echo "make install   fetch DynamoDB Local, moto and cargo-lambda into $(AWAKNOW_CACHE); Chromium (apt)"
@@ -34,7 +35,7 @@ help:
 
 # What builds first records this checkout in its build directory and removes the build
 # directories of checkouts that no longer exist.
-test unit lint build bench fuzz bench-reset chaos dev dev-up audit: target-dir
+test unit lint build bench fuzz bench-reset bench-audit chaos dev dev-up audit: target-dir
 target-dir:
 	@scripts/target-dir.sh prepare
 
@@ -67,6 +68,9 @@ fuzz:
 
 bench-reset:
 	scripts/bench-reset.sh
+
+bench-audit:
+	scripts/bench-audit.sh
 
 chaos:
 	scripts/chaos.sh

@@ -88,6 +88,6 @@ pub fn audit_job(sdk: &SdkConfig, config: &crate::config::AuditConfig) -> crate:
         ledger: ledger(sdk, &config.ledger),
         tavus: tavus(sdk, &config.tavus),
         recordings: config.recordings.as_ref().map(|r| recordings(sdk, r)),
-        settling_time: config.settling_time,
+        options: config.options.clone(),
     }
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use crate::api::identity::AuthMode;
 use crate::api::routes::Function;
-use crate::service::audit::SETTLING_TIME;
+use crate::service::audit::{AuditOptions, SETTLING_TIME};
 use crate::service::reset::ResetOptions;
 use crate::service::sweep::SweepOptions;
 use crate::tavus::TavusConfig;
@@ -216,10 +216,15 @@ pub struct AuditConfig {
     pub tavus: TavusSettings,
     /// The objects of the recordings bucket are audited when there is one.
     pub recordings: Option<RecordingsConfig>,
-    /// `AUDIT_SETTLING_SECONDS` (default [`SETTLING_TIME`], an hour): conversations and objects
-    /// younger than this are not judged yet. The local test stack sets a few seconds, so that a
-    /// test need not wait an hour for an object to be judged.
-    pub settling_time: chrono::Duration,
+    /// What the checks allow for:
+    /// - `AUDIT_SETTLING_SECONDS` (default [`SETTLING_TIME`], an hour): conversations and
+    ///   objects younger than this are not judged yet. The local test stack sets none, so that
+    ///   a test need not wait an hour for an object to be judged.
+    /// - `TAVUS_DELETE_AFTER_CALL` (default true): whether Tavus's copies are deleted, so an
+    ///   ended one Tavus keeps is a finding.
+    /// - `RECORDING_RETENTION_DAYS` (default none): the bucket's lifecycle expiry, after which
+    ///   a recording a session names is gone as meant.
+    pub options: AuditOptions,
 }
 
 impl AuditConfig {
@@ -238,11 +243,24 @@ impl AuditConfig {
             default,
             "must be whole, non-negative seconds",
         )?;
+        let retention_days: u32 = whole(
+            lookup,
+            "RECORDING_RETENTION_DAYS",
+            0,
+            "must be a whole number of days",
+        )?;
+        let options = AuditOptions {
+            settling_time: chrono::Duration::seconds(settling.into()),
+            tavus_copies_deleted: tavus.client.delete_after_call,
+            recording_retention: (retention_days > 0)
+                .then(|| chrono::Duration::days(retention_days.into())),
+            ..AuditOptions::default()
+        };
         Ok(AuditConfig {
             ledger,
             tavus,
             recordings,
-            settling_time: chrono::Duration::seconds(settling.into()),
+            options,
         })
     }
 }

@@ -116,7 +116,12 @@ fn the_audit_reads_the_ledger_tavus_and_the_bucket_and_its_settling_time() {
     assert_eq!(audit.ledger.table_name, "t");
     assert_eq!(audit.tavus.secret.secret_id, "s");
     assert!(audit.recordings.is_none(), "no bucket: nothing recorded");
-    assert_eq!(audit.settling_time, crate::service::audit::SETTLING_TIME);
+    assert_eq!(
+        audit.options.settling_time,
+        crate::service::audit::SETTLING_TIME
+    );
+    assert!(audit.options.tavus_copies_deleted);
+    assert_eq!(audit.options.recording_retention, None);
 
     let audit = AuditConfig::from_lookup(&vars(&[
         ("TABLE_NAME", "t"),
@@ -125,11 +130,18 @@ fn the_audit_reads_the_ledger_tavus_and_the_bucket_and_its_settling_time() {
         ("TAVUS_RECORDING_ROLE_ARN", "arn:aws:iam::1:role/r"),
         ("AWS_REGION", "eu-west-1"),
         ("AUDIT_SETTLING_SECONDS", "5"),
+        ("TAVUS_DELETE_AFTER_CALL", "false"),
+        ("RECORDING_RETENTION_DAYS", "365"),
     ]))
     .unwrap();
     let bucket = audit.recordings.expect("the recordings bucket");
     assert_eq!(bucket.target.bucket, "rec");
-    assert_eq!(audit.settling_time, chrono::Duration::seconds(5));
+    assert_eq!(audit.options.settling_time, chrono::Duration::seconds(5));
+    assert!(!audit.options.tavus_copies_deleted);
+    assert_eq!(
+        audit.options.recording_retention,
+        Some(chrono::Duration::days(365))
+    );
 
     type Vars = &'static [(&'static str, &'static str)];
     let cases: [(Vars, &str); 4] = [

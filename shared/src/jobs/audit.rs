@@ -27,8 +27,9 @@ pub struct AuditJob {
     pub tavus: Tavus,
     /// `None`: this deployment records nothing, and its sessions reference no object.
     pub recordings: Option<Recordings>,
-    /// Conversations and objects younger than this are not judged yet.
-    pub settling_time: chrono::Duration,
+    /// What the checks allow for (the configuration's); each run names its accounts and
+    /// whether it fixes.
+    pub options: AuditOptions,
 }
 
 impl AuditJob {
@@ -46,8 +47,7 @@ impl AuditJob {
             options: AuditOptions {
                 accounts,
                 fix,
-                settling_time: self.settling_time,
-                ..AuditOptions::default()
+                ..self.options.clone()
             },
         }
     }

@@ -1,4 +1,4 @@
-//! `audit-cli [--fix] [--shards 3,4]` (`make audit`): the audit the `audit` function runs
+//! `audit-cli [--fix] [--shards 3,4] [--ahead HOURS]` (`make audit`): the audit the `audit` function runs
 //! daily, run once against the stack this process's environment names, with the function's own
 //! configuration (`AuditConfig`: `make audit` passes the local stack's, the variables
 //! `scripts/dev.sh` gives the functions). Prints the report's table: each check, every finding
@@ -7,6 +7,9 @@
 //! Every shard's accounts by default (the function reads one shard a day); `--shards` narrows.
 //! `--fix` mends what is safe to mend (the audit's `fix` module says what), prints what it did,
 //! then audits again and prints that table too: the exit status is the second run's.
+//! `--ahead 3` judges as if the run were three hours from now: what a check waits for (an hour
+//! for a callback, say) has passed, so drift made a moment ago shows as tomorrow's daily run
+//! will report it (the audit's own tests, and a demonstration on a local stack, use it).
 //!
 //! Exit status: 0 nothing found; 1 findings; 2 a check could not finish (its reason is on
 //! stderr), whatever it found; 3 the arguments or the configuration were refused.
@@ -21,7 +24,11 @@ use awaknow_core::jobs::shard_sample;
 use awaknow_core::service::audit::{AccountSample, AuditReport};
 use awaknow_core::startup::{self, Startup};
 
-const USAGE: &str = "usage: audit-cli [--fix] [--shards N,N,...]   (make audit ARGS=... or FIX=1)";
+const USAGE: &str =
+    "usage: audit-cli [--fix] [--shards N,N,...] [--ahead HOURS]   (make audit ARGS=... or FIX=1)";
+
+/// Far enough for every wait the checks know (a day, for an object nobody references).
+const MAX_AHEAD_HOURS: u32 = 48;
 
 /// How long one run may take: no Lambda timeout here, but a Tavus or DynamoDB that stopped
 /// answering must not hold the terminal for ever.
@@ -31,6 +38,8 @@ const RUN_BUDGET: Duration = Duration::from_secs(30 * 60);
 struct Args {
     fix: bool,
     accounts: AccountSample,
+    /// Judge as if this many hours from now.
+    ahead_hours: u32,
 }
 
 /// `--fix`, `--shards 3,4` (or `--shards=3,4`); `Err` with what is wrong.
@@ -38,6 +47,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
     let mut parsed = Args {
         fix: false,
         accounts: AccountSample::All,
+        ahead_hours: 0,
     };
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
@@ -58,6 +68,19 @@ fn parse(args: &[String]) -> Result<Args, String> {
                     .map_err(|_| format!("--shards {list}: whole numbers, comma-separated"))?;
                 parsed.accounts =
                     shard_sample(shards).map_err(|e| format!("--shards {list}: {e}"))?;
+            }
+            "--ahead" => {
+                let hours = inline
+                    .or_else(|| rest.next().cloned())
+                    .ok_or("--ahead needs a number of hours, e.g. --ahead 3")?;
+                parsed.ahead_hours = hours
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|h| *h <= MAX_AHEAD_HOURS)
+                    .ok_or(format!(
+                        "--ahead {hours}: whole hours, 0 to {MAX_AHEAD_HOURS}"
+                    ))?;
             }
             _ => return Err(format!("unknown argument {arg}")),
         }
@@ -123,9 +146,13 @@ fn main() -> ExitCode {
             _ => "every shard".to_owned(),
         }
     );
+    let at = || chrono::Utc::now() + chrono::Duration::hours(args.ahead_hours.into());
+    if args.ahead_hours > 0 {
+        println!("judged as at {}", at().to_rfc3339());
+    }
     let first = runtime.block_on(
         job.audit(args.accounts.clone(), args.fix)
-            .run(chrono::Utc::now(), Instant::now() + RUN_BUDGET),
+            .run(at(), Instant::now() + RUN_BUDGET),
     );
     println!("\n{}", first.table());
     if !args.fix {
@@ -136,8 +163,8 @@ fn main() -> ExitCode {
     }
     println!("\nthe audit again, after the fixes:\n");
     let second = runtime.block_on(
-        job.audit(args.accounts, false)
-            .run(chrono::Utc::now(), Instant::now() + RUN_BUDGET),
+        job.audit(args.accounts.clone(), false)
+            .run(at(), Instant::now() + RUN_BUDGET),
     );
     println!("{}", second.table());
     ExitCode::from(status(&second))
@@ -157,20 +184,23 @@ mod tests {
             args(&[]),
             Ok(Args {
                 fix: false,
-                accounts: AccountSample::All
+                accounts: AccountSample::All,
+                ahead_hours: 0,
             })
         );
         assert_eq!(
             args(&["--fix", "--shards", "3,4"]),
             Ok(Args {
                 fix: true,
-                accounts: AccountSample::Shards(vec![3, 4])
+                accounts: AccountSample::Shards(vec![3, 4]),
+                ahead_hours: 0,
             })
         );
         assert_eq!(
             args(&["--shards=7"]).map(|a| a.accounts),
             Ok(AccountSample::Shards(vec![7]))
         );
+        assert_eq!(args(&["--ahead", "3"]).map(|a| a.ahead_hours), Ok(3));
     }
 
     #[test]
@@ -181,6 +211,9 @@ mod tests {
             (&["--shards", "32"][..], "no shard 32"),
             (&["--fix=yes"][..], "unknown argument"),
             (&["--all"][..], "unknown argument"),
+            (&["--ahead"][..], "needs a number"),
+            (&["--ahead", "49"][..], "0 to 48"),
+            (&["--ahead=-1"][..], "0 to 48"),
         ] {
             let err = args(bad).unwrap_err();
             assert!(err.contains(says), "{bad:?}: {err}");

@@ -15,41 +15,19 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use super::figures::{Disagreement, disagreements};
-use super::{AuditOptions, Check, CheckResult, Finding};
+use super::finding::{Check, CheckResult, Finding};
+use super::options::AuditOptions;
 use crate::LedgerError;
 use crate::domain::{SessionId, UserId};
 use crate::store::DynamoLedger;
-use crate::store::keys::INDEX_SHARDS;
-
-/// Which accounts a run reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AccountSample {
-    /// The shard numbered by the day since the epoch, modulo 32: each account once in 32 days.
-    ShardOfTheDay,
-    /// These shards.
-    Shards(Vec<u32>),
-    /// Every shard.
-    All,
-}
-
-impl AccountSample {
-    pub fn shards(&self, now: DateTime<Utc>) -> Vec<u32> {
-        match self {
-            AccountSample::ShardOfTheDay => {
-                let day = now.timestamp().div_euclid(86_400);
-                vec![u32::try_from(day.rem_euclid(i64::from(INDEX_SHARDS))).unwrap_or(0)]
-            }
-            AccountSample::Shards(shards) => shards.clone(),
-            AccountSample::All => (0..INDEX_SHARDS).collect(),
-        }
-    }
-}
 
 /// An object key a session of a checked account references, for the bucket check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReferencedKey {
     pub user: UserId,
     pub session: SessionId,
+    /// When the session was created: its recordings were written after.
+    pub session_created_at: DateTime<Utc>,
     pub key: String,
 }
 
@@ -137,6 +115,7 @@ async fn check_account(ledger: &DynamoLedger, user: UserId) -> Result<Checked, L
                 .map(|key| ReferencedKey {
                     user: user.clone(),
                     session: session.session_id,
+                    session_created_at: session.created_at,
                     key,
                 })
         })

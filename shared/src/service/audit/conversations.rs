@@ -12,12 +12,14 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{Audit, Check, CheckResult, ENDED_AT_TAVUS_AFTER, Finding, STUCK_AFTER};
+use super::finding::{Check, CheckResult, ENDED_AT_TAVUS_AFTER, Finding, STUCK_AFTER};
+use super::options::AuditOptions;
 use crate::domain::{Session, SessionStatus, minutes::TAVUS_MAX_CALL_MINUTES};
 use crate::secrets::Secret;
 use crate::service::callback_token::CallbackClaims;
 use crate::service::sweep::{Holder, holder, ours};
-use crate::tavus::{Conversation, LIST_PAGE_SIZE};
+use crate::store::DynamoLedger;
+use crate::tavus::{Conversation, LIST_PAGE_SIZE, Tavus};
 
 /// Pages of one status the audit reads at most (100 conversations each).
 const MAX_PAGES: u32 = 1_000;
@@ -35,11 +37,26 @@ impl ConversationChecks {
     }
 }
 
+/// What the three checks read.
+#[derive(Clone, Copy)]
+struct Parts<'a> {
+    ledger: &'a DynamoLedger,
+    tavus: &'a Tavus,
+    options: &'a AuditOptions,
+}
+
 pub(super) async fn check(
-    audit: &Audit<'_>,
+    ledger: &DynamoLedger,
+    tavus: &Tavus,
+    options: &AuditOptions,
     now: DateTime<Utc>,
     deadline: Instant,
 ) -> ConversationChecks {
+    let audit = &Parts {
+        ledger,
+        tavus,
+        options,
+    };
     let mut checks = ConversationChecks {
         unheld: CheckResult::new(Check::UnheldConversations),
         ended: CheckResult::new(Check::EndedNotDeleted),
@@ -63,7 +80,7 @@ pub(super) async fn check(
 /// URL carries our signature, with the session it names. A listing cut short marks `result`
 /// incomplete.
 async fn ours_with_status(
-    audit: &Audit<'_>,
+    audit: &Parts<'_>,
     key: &Secret,
     status: &str,
     deadline: Instant,
@@ -97,14 +114,14 @@ async fn ours_with_status(
 
 /// Conversations too young to judge: a create may still be on its way into its session, and a
 /// call just ended may still be settling.
-fn settled_down(conversation: &Conversation, audit: &Audit<'_>, now: DateTime<Utc>) -> bool {
+fn settled_down(conversation: &Conversation, audit: &Parts<'_>, now: DateTime<Utc>) -> bool {
     conversation
         .created_at
         .is_some_and(|t| now - t >= audit.options.settling_time)
 }
 
 async fn active_conversations(
-    audit: &Audit<'_>,
+    audit: &Parts<'_>,
     key: &Secret,
     now: DateTime<Utc>,
     deadline: Instant,
@@ -131,7 +148,7 @@ async fn active_conversations(
 
 /// Who holds `conversation`; `None` (and the check incomplete) when the ledger cannot say.
 async fn held(
-    audit: &Audit<'_>,
+    audit: &Parts<'_>,
     claims: &CallbackClaims,
     conversation: &Conversation,
     result: &mut CheckResult,
@@ -155,7 +172,7 @@ fn ended_long_ago(conversation: &Conversation, now: DateTime<Utc>) -> bool {
 }
 
 async fn ended_conversations(
-    audit: &Audit<'_>,
+    audit: &Parts<'_>,
     key: &Secret,
     now: DateTime<Utc>,
     deadline: Instant,
@@ -163,7 +180,8 @@ async fn ended_conversations(
 ) {
     for (conversation, claims) in ours_with_status(audit, key, "ended", deadline, result).await {
         result.checked += 1;
-        if !ended_long_ago(&conversation, now) {
+        // A deployment that keeps Tavus's copies (`TAVUS_DELETE_AFTER_CALL=false`) keeps them.
+        if !audit.options.tavus_copies_deleted || !ended_long_ago(&conversation, now) {
             continue;
         }
         let Some(holder) = held(audit, &claims, &conversation, result).await else {
@@ -181,7 +199,7 @@ async fn ended_conversations(
 
 /// The ledger's active sessions, each asked of Tavus.
 async fn active_sessions(
-    audit: &Audit<'_>,
+    audit: &Parts<'_>,
     now: DateTime<Utc>,
     deadline: Instant,
     result: &mut CheckResult,

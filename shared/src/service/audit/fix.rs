@@ -14,8 +14,11 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
-use super::{Audit, AuditReport, DELETE_UNREFERENCED_AFTER, Finding};
+use super::finding::{CheckResult, DELETE_UNREFERENCED_AFTER, Finding};
+use crate::recording_bucket::Recordings;
 use crate::service::erase::finish_erasures;
+use crate::store::DynamoLedger;
+use crate::tavus::Tavus;
 
 /// One mend.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,15 +48,23 @@ impl Fixed {
     }
 }
 
+/// What the mends write with: the operator's clients, never the function's read-only role.
+pub(super) struct Parts<'a> {
+    pub ledger: &'a DynamoLedger,
+    pub tavus: &'a Tavus,
+    pub recordings: Option<&'a Recordings>,
+}
+
+/// Mends what `checks` found that is safe to mend, in order; returns each mend made.
 pub(super) async fn mend(
-    audit: &Audit<'_>,
-    report: &AuditReport,
+    audit: &Parts<'_>,
+    checks: &[CheckResult],
     now: DateTime<Utc>,
     deadline: Instant,
 ) -> Vec<Fixed> {
     let mut fixed = Vec::new();
     let mut erasures_stuck = false;
-    for finding in report.checks.iter().flat_map(|c| &c.findings) {
+    for finding in checks.iter().flat_map(|c| &c.findings) {
         let mended = match finding {
             Finding::UnheldConversation {
                 conversation,
@@ -110,7 +121,7 @@ pub(super) async fn mend(
 }
 
 async fn end_unheld(
-    audit: &Audit<'_>,
+    audit: &Parts<'_>,
     conversation: &str,
     user: &crate::domain::UserId,
     closed: bool,
@@ -138,7 +149,7 @@ async fn end_unheld(
     })
 }
 
-async fn delete_conversation(audit: &Audit<'_>, conversation: &str, deadline: Instant) -> bool {
+async fn delete_conversation(audit: &Parts<'_>, conversation: &str, deadline: Instant) -> bool {
     match audit
         .tavus
         .delete_conversation(conversation, deadline)
@@ -152,7 +163,7 @@ async fn delete_conversation(audit: &Audit<'_>, conversation: &str, deadline: In
     }
 }
 
-async fn delete_object(audit: &Audit<'_>, key: &str) -> Option<Fixed> {
+async fn delete_object(audit: &Parts<'_>, key: &str) -> Option<Fixed> {
     let recordings = audit.recordings?;
     match recordings.delete(key).await {
         Ok(()) => Some(Fixed::ObjectDeleted {

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Check, CheckResult, Finding, stuck_before};
+use super::finding::{Check, CheckResult, Finding, stuck_before};
 use crate::LedgerError;
 use crate::domain::Session;
 use crate::store::DynamoLedger;

@@ -3,7 +3,8 @@
 //!   comes within minutes of the file): each object's reference item, written with the key on
 //!   its session and removed with it, says whether a session holds it;
 //! - keys a session of the checked accounts references that the bucket does not hold (seen
-//!   missing from the listing, then confirmed by a HEAD of the key).
+//!   missing from the listing, then confirmed by a HEAD of the key), unless the bucket's
+//!   lifecycle has expired them already.
 //!
 //! The audit is the only reader that lists the bucket.
 
@@ -12,25 +13,29 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 
 use super::accounts::ReferencedKey;
-use super::{Audit, Check, CheckResult, Finding};
-use crate::recording_bucket::Recordings;
+use super::finding::{Check, CheckResult, Finding};
+use super::options::AuditOptions;
+use crate::recording_bucket::{Recordings, StoredObject};
+use crate::store::DynamoLedger;
 
 /// Keys asked of the ledger at once.
 const REFERENCE_BATCH: usize = 1_000;
 
 pub(super) async fn check(
-    audit: &Audit<'_>,
+    ledger: &DynamoLedger,
+    recordings: Option<&Recordings>,
+    options: &AuditOptions,
     referenced: &[ReferencedKey],
     now: DateTime<Utc>,
 ) -> Vec<CheckResult> {
     let mut unreferenced = CheckResult::new(Check::UnreferencedObjects);
     let mut missing = CheckResult::new(Check::MissingObjects);
-    match audit.recordings {
+    match recordings {
         Some(recordings) => match recordings.objects().await {
             Ok(objects) => {
-                unreferenced_objects(audit, &objects, now, &mut unreferenced).await;
+                unreferenced_objects(ledger, options, &objects, now, &mut unreferenced).await;
                 let listed: HashSet<&str> = objects.iter().map(|o| o.key.as_str()).collect();
-                missing_objects(recordings, referenced, &listed, &mut missing).await;
+                missing_objects(recordings, options, referenced, &listed, now, &mut missing).await;
             }
             Err(e) => {
                 unreferenced.incomplete(&e);
@@ -53,19 +58,20 @@ pub(super) async fn check(
 }
 
 async fn unreferenced_objects(
-    audit: &Audit<'_>,
-    objects: &[crate::recording_bucket::StoredObject],
+    ledger: &DynamoLedger,
+    options: &AuditOptions,
+    objects: &[StoredObject],
     now: DateTime<Utc>,
     result: &mut CheckResult,
 ) {
     result.checked = objects.len() as u64;
     let old: Vec<_> = objects
         .iter()
-        .filter(|o| now - o.last_modified >= audit.options.settling_time)
+        .filter(|o| now - o.last_modified >= options.settling_time)
         .collect();
     for batch in old.chunks(REFERENCE_BATCH) {
         let keys: Vec<String> = batch.iter().map(|o| o.key.clone()).collect();
-        let references = match audit.ledger.recording_references(&keys).await {
+        let references = match ledger.recording_references(&keys).await {
             Ok(references) => references,
             Err(e) => {
                 result.incomplete(&e);
@@ -86,13 +92,19 @@ async fn unreferenced_objects(
 
 async fn missing_objects(
     recordings: &Recordings,
+    options: &AuditOptions,
     referenced: &[ReferencedKey],
     listed: &HashSet<&str>,
+    now: DateTime<Utc>,
     result: &mut CheckResult,
 ) {
     result.checked = referenced.len() as u64;
     for reference in referenced {
-        if listed.contains(reference.key.as_str()) {
+        // The bucket's lifecycle expires recordings after the retention: gone as meant.
+        let expired = options
+            .recording_retention
+            .is_some_and(|kept| now - reference.session_created_at >= kept);
+        if expired || listed.contains(reference.key.as_str()) {
             continue;
         }
         // Written since the listing, perhaps: only a HEAD that finds nothing makes it missing.

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::AuditReport;
+use super::run::AuditReport;
 use crate::domain::cost::{Cause, Tally};
 
 impl AuditReport {
