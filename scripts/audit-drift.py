@@ -94,14 +94,19 @@ class Stack:
         return http("POST", f"{self.env['GATEWAY_URL']}/sessions", body, headers)
 
     def end_at_tavus(self, conversation, shutdown_event, recorded=False):
+        # Without a shutdown event there is no transcript either (Tavus sends it after the end).
         body = {
             "duration_seconds": 120,
             "shutdown_reason": "participant_left_timeout",
             "shutdown_event": shutdown_event,
-            "transcript": False,
+            "transcript": shutdown_event,
             "recorded": recorded,
         }
         http("POST", f"{self.env['TAVUS_URL']}/_sim/conversations/{conversation}/end", body)
+
+    def end(self, user, session_id):
+        headers = {"authorization": f"Bearer {self.token(user)}"}
+        http("POST", f"{self.env['GATEWAY_URL']}/sessions/{session_id}/end", {}, headers)
 
     def key(self, user, sk):
         return {"pk": {"S": f"USER#{user}"}, "sk": {"S": sk}}
@@ -174,8 +179,15 @@ def shard_of(user):
 def stuck_erasure(stack):
     user = fresh_user("erasure")
     session = stack.create(user)
-    headers = {"authorization": f"Bearer {stack.token(user)}"}
-    http("POST", f"{stack.env['GATEWAY_URL']}/sessions/{session['session_id']}/end", {}, headers)
+    stack.end(user, session["session_id"])
+    # An erasure deletes Tavus's copy before its mark: wait until the transcript's callback has
+    # had it deleted (the session leaves the sweeper's index).
+    for _ in range(100):
+        if "open_shard" not in stack.session_item(user, session["session_id"]):
+            break
+        time.sleep(0.1)
+    else:
+        die("Tavus's copy was not deleted within 10 s")
     now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
     # What an erasure cut short after its first step leaves: the mark, in the erasures' shard.
     stack.ddb.update_item(
@@ -193,7 +205,8 @@ def stuck_erasure(stack):
 
 def figures(stack):
     user = fresh_user("figures")
-    stack.create(user)
+    session = stack.create(user)
+    stack.end(user, session["session_id"])
     stack.ddb.update_item(
         TableName=stack.table,
         Key=stack.key(user, "ACCOUNT"),

@@ -291,7 +291,11 @@ async fn a_conversation_nobody_holds_is_reported_then_ended_and_deleted_by_fix()
         .by_cause
         .get(&Cause::Orphan)
         .copied();
-    assert_eq!(orphans.map(|o| o.conversations), Some(1));
+    // What ran is booked (a minute or so), not the hours ahead the run judged as.
+    assert!(
+        orphans.is_some_and(|o| o.conversations == 1 && (1..=2).contains(&o.ran_minutes)),
+        "{orphans:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

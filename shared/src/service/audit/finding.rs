@@ -178,7 +178,7 @@ impl Finding {
                 session,
                 held,
             } => format!(
-                "conversation={conversation} user={user} session={session} held_by_closed_session={held}"
+                "conversation={conversation} user={user} session={session} held_by_session={held}"
             ),
             Finding::EndedAtTavus {
                 user,

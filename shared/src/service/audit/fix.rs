@@ -72,18 +72,7 @@ pub(super) async fn mend(
                 closed,
                 created_at,
                 ..
-            } => {
-                end_unheld(
-                    audit,
-                    conversation,
-                    user,
-                    *closed,
-                    *created_at,
-                    now,
-                    deadline,
-                )
-                .await
-            }
+            } => end_unheld(audit, conversation, user, *closed, *created_at, deadline).await,
             Finding::EndedNotDeleted {
                 conversation,
                 held: false,
@@ -126,7 +115,6 @@ async fn end_unheld(
     user: &crate::domain::UserId,
     closed: bool,
     created_at: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
     deadline: Instant,
 ) -> Option<Fixed> {
     match audit.tavus.end_conversation(conversation, deadline).await {
@@ -137,8 +125,13 @@ async fn end_unheld(
             return None;
         }
     }
+    // Ended now, whatever time the run judges as (`--ahead`): the tally books what Tavus ran.
+    let ended_at = Utc::now();
     if let Some(created_at) = created_at
-        && let Err(e) = audit.ledger.record_orphan_end(user, created_at, now).await
+        && let Err(e) = audit
+            .ledger
+            .record_orphan_end(user, created_at, ended_at)
+            .await
     {
         tracing::warn!(conversation_id = conversation, error = %e, "audit: the ended orphan's minutes were not tallied");
     }
