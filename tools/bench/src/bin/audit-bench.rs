@@ -11,7 +11,8 @@
 //! request returns, rounded up, and at least one. The audit makes four such reads per account
 //! (the account item, and Queries of its history, its sessions and its erased records); the
 //! bench reads a sample of the seeded partitions the same way, asking DynamoDB Local for the
-//! consumed capacity of each. Prints each run, the medians, and the JSON line
+//! consumed capacity of each. Also the CPU this process spends per account (the SDK's work: what
+//! a Lambda pays for, whatever the database). Prints each run, the medians, and the JSON line
 //! `{"audit_accounts_per_second": ..., "read_units_per_account": ...}` last.
 
 use std::time::{Duration, Instant};
@@ -182,13 +183,16 @@ async fn main() {
         options.concurrency
     );
     let now = Utc::now();
-    let (mut rates, mut units) = (Vec::new(), Vec::new());
+    let (mut rates, mut units, mut cpu) = (Vec::new(), Vec::new(), Vec::new());
     for run in 1..=runs {
         let (ledger, users, seeded_in) = seeded(&client, &definition, n, sessions, now).await;
+        let cpu_before = bench::cpu_seconds(None).unwrap_or(f64::NAN);
         let started = Instant::now();
         let deadline = started + Duration::from_secs(24 * 3600);
         let (result, _) = accounts::check(&ledger, &options, now, deadline).await;
         let seconds = started.elapsed().as_secs_f64();
+        let cpu_ms =
+            (bench::cpu_seconds(None).unwrap_or(f64::NAN) - cpu_before) * 1000.0 / n as f64;
         if result.checked != n as u64 || !result.findings.is_empty() || !result.complete {
             fail(format!(
                 "the check read {} of {n} accounts, {} findings, complete {}",
@@ -203,15 +207,17 @@ async fn main() {
         drop_table(&client, &ledger).await;
         let rate = n as f64 / seconds;
         println!(
-            "run {run}: seeded in {:.1} s; checked {n} accounts in {seconds:.1} s, {rate:.0} accounts/s",
+            "run {run}: seeded in {:.1} s; checked {n} accounts in {seconds:.1} s, {rate:.0} accounts/s; client CPU {cpu_ms:.3} ms per account",
             seeded_in.as_secs_f64()
         );
         rates.push(rate);
+        cpu.push(cpu_ms);
     }
     let rate = median(&mut rates);
     let per_account = median(&mut units);
+    let cpu_ms = median(&mut cpu);
     println!(
-        "median: {rate:.0} accounts/s on DynamoDB Local; {per_account:.1} read units per account ({sessions} sessions)"
+        "median: {rate:.0} accounts/s on DynamoDB Local; {per_account:.1} read units per account ({sessions} sessions); client CPU {cpu_ms:.3} ms per account"
     );
     println!(
         "{}",
@@ -222,6 +228,7 @@ async fn main() {
             "concurrency": options.concurrency,
             "audit_accounts_per_second": rate.round(),
             "read_units_per_account": per_account,
+            "client_cpu_ms_per_account": cpu_ms,
         })
     );
 }
