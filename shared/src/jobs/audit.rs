@@ -153,11 +153,11 @@ pub(crate) fn record_metrics(report: &AuditReport) {
             Cause::ALL
                 .iter()
                 .map(|cause| {
-                    let figures = tally.by_cause.get(cause).copied().unwrap_or_default();
+                    let figures = tally.figures(*cause);
                     (
                         cause.as_str(),
                         figures.ran_minutes,
-                        figures.ran_minutes - figures.charged_minutes,
+                        figures.uncharged_minutes(),
                     )
                 })
                 .collect()

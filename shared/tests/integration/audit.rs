@@ -237,11 +237,7 @@ async fn a_stack_whose_paths_did_their_work_reports_nothing() {
     assert_eq!(checked(&report, Check::MissingObjects), 1);
     // The owner's end and the settled recording are in this month's tally.
     let tally = report.tallies.last().unwrap();
-    let charged = tally
-        .by_cause
-        .get(&Cause::Charged)
-        .copied()
-        .unwrap_or_default();
+    let charged = tally.figures(Cause::Charged);
     assert_eq!(charged.conversations, 2, "{}", report.table());
 }
 

@@ -14,13 +14,13 @@ use awaknow_core::store::dynamo::playback::RecordingWrite;
 use awaknow_core::store::items::RecordingReferenceItem;
 use awaknow_core::store::keys;
 use awaknow_core::store::{
-    ACCOUNT_PAGE, Activation, Closed, Closing, DynamoLedger, IdempotencyKey, NotesKey,
-    RecordingReference, ReservationRequest, Reserved,
+    ACCOUNT_PAGE, Closed, Closing, DynamoLedger, IdempotencyKey, NotesKey, RecordingReference,
+    ReservationRequest, Reserved,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 
-use crate::support::{at, fresh_ledger, fresh_ledger_with_cap, reread, user};
+use crate::support::{activated, at, fresh_ledger, fresh_ledger_with_cap, reread, user};
 
 const NOW: &str = "2026-11-24T10:00:00Z";
 
@@ -58,18 +58,7 @@ async fn active(
     now: DateTime<Utc>,
 ) -> Session {
     let session = pending(ledger, owner, partners, now).await;
-    let conversation_id = format!("c-{}", session.session_id);
-    ledger
-        .activate(
-            &session,
-            Activation {
-                conversation_id: &conversation_id,
-                conversation_url: Some("https://tavus.daily.co/room"),
-                meeting_token: None,
-            },
-        )
-        .await
-        .unwrap()
+    activated(ledger, &session).await
 }
 
 /// Settled with `charged` minutes, `minutes` after its creation.
@@ -200,51 +189,6 @@ async fn an_erasure_keeps_the_session_s_figures_only_with_its_delete() {
     assert!(ledger.books(&partner).await.unwrap().erased.is_empty());
 }
 
-/// Keeps the body of every TransactWriteItems request a client sends.
-#[derive(Debug, Clone, Default)]
-struct Transactions(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
-
-impl aws_sdk_dynamodb::config::Intercept for Transactions {
-    fn name(&self) -> &'static str {
-        "Transactions"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
-        _: &aws_sdk_dynamodb::config::RuntimeComponents,
-        _: &mut aws_sdk_dynamodb::config::ConfigBag,
-    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        let request = context.request();
-        let target = request.headers().get("x-amz-target");
-        if target.is_some_and(|t| t.ends_with(".TransactWriteItems")) {
-            let body = request.body().bytes().unwrap_or_default();
-            self.0
-                .lock()
-                .unwrap()
-                .push(String::from_utf8_lossy(body).into_owned());
-        }
-        Ok(())
-    }
-}
-
-/// `ledger` with every transaction it sends kept in the answer.
-fn watched(ledger: &DynamoLedger) -> (DynamoLedger, Transactions) {
-    let seen = Transactions::default();
-    let config = ledger
-        .client()
-        .config()
-        .to_builder()
-        .interceptor(seen.clone())
-        .build();
-    let watched = DynamoLedger::new(
-        aws_sdk_dynamodb::Client::from_conf(config),
-        ledger.table().to_owned(),
-        ledger.plans().clone(),
-    );
-    (watched, seen)
-}
-
 #[tokio::test]
 async fn a_released_session_erased_among_many_items_keeps_its_record() {
     let ledger = fresh_ledger().await;
@@ -274,11 +218,11 @@ async fn a_released_session_erased_among_many_items_keeps_its_record() {
             .await
             .unwrap();
     }
-    let (watching, transactions) = watched(&ledger);
+    let (watching, transactions) = test_support::watched(&ledger);
     let erased = watching.erase_session(&session, now).await.unwrap();
     assert_eq!((erased.notes, erased.participations), (98, 1));
     // The record is put in the very transaction that deletes the session item.
-    let sent = transactions.0.lock().unwrap().clone();
+    let sent = transactions.bodies();
     assert_eq!(sent.len(), 2, "99 deletes, then the record and the session");
     let record_sk = keys::erased_session_sk(session.session_id);
     let session_sk = keys::session_sk(session.session_id);

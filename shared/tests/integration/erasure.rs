@@ -12,11 +12,11 @@ use awaknow_core::domain::{
 use awaknow_core::service::{ServiceError, erase};
 use awaknow_core::store::DynamoLedger;
 use awaknow_core::store::keys;
-use awaknow_core::store::{Activation, Closing, Erased, NotesKey, ReservationRequest, Reserved};
+use awaknow_core::store::{Closing, Erased, NotesKey, ReservationRequest, Reserved};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
-use crate::support::{at, fresh_ledger, user};
+use crate::support::{activated, at, fresh_ledger, user};
 
 const NOW: &str = "2026-11-24T10:00:00Z";
 
@@ -34,18 +34,7 @@ async fn active_session(ledger: &DynamoLedger, owner: &UserId, partner: &UserId)
     let Reserved::New(pending) = ledger.reserve(request).await.unwrap() else {
         panic!("a new session")
     };
-    let conversation_id = format!("c-{}", pending.session_id);
-    ledger
-        .activate(
-            &pending,
-            Activation {
-                conversation_id: &conversation_id,
-                conversation_url: Some("https://tavus.daily.co/room"),
-                meeting_token: None,
-            },
-        )
-        .await
-        .unwrap()
+    activated(ledger, &pending).await
 }
 
 /// Settled as a shutdown callback does: still in the open-sessions index until Tavus's copy is

@@ -16,12 +16,12 @@ use awaknow_core::service::callbacks::{self, CallbackContext, Handled};
 use awaknow_core::service::create::{CreateContext, CreateSessionRequest, create_session};
 use awaknow_core::service::{ServiceError, callback_token, erase, playback};
 use awaknow_core::store::keys;
-use awaknow_core::store::{Activation, Closing, DynamoLedger, ReservationRequest, Reserved};
+use awaknow_core::store::{Closing, DynamoLedger, ReservationRequest, Reserved};
 use awaknow_core::tavus::TavusClient;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::support::{MOTO_VAR, at, fresh_ledger, reread, user};
+use crate::support::{MOTO_VAR, activated, at, fresh_ledger, reread, user};
 
 const NOW: &str = "2026-11-24T10:00:00Z";
 const ROLE: &str = "arn:aws:iam::123456789012:role/tavus-recordings";
@@ -113,18 +113,7 @@ async fn session(ledger: &DynamoLedger, owner: &UserId, partner: &UserId, record
         panic!("a new session")
     };
     assert_eq!(pending.playback.record, record);
-    let conversation_id = format!("c-{}", pending.session_id);
-    ledger
-        .activate(
-            &pending,
-            Activation {
-                conversation_id: &conversation_id,
-                conversation_url: Some("https://tavus.daily.co/c"),
-                meeting_token: None,
-            },
-        )
-        .await
-        .unwrap()
+    activated(ledger, &pending).await
 }
 
 /// An object key Tavus could name for a file of `session`'s conversation.

@@ -116,3 +116,21 @@ pub async fn reread(ledger: &DynamoLedger, session: &Session) -> Session {
         .expect("read the session back")
         .0
 }
+
+/// `pending` made active on the conversation `c-<session id>`, as a create does with Tavus's
+/// answer.
+pub async fn activated(ledger: &DynamoLedger, pending: &Session) -> Session {
+    let conversation_id = format!("c-{}", pending.session_id);
+    let url = format!("https://tavus.daily.co/{conversation_id}");
+    ledger
+        .activate(
+            pending,
+            awaknow_core::store::Activation {
+                conversation_id: &conversation_id,
+                conversation_url: Some(&url),
+                meeting_token: None,
+            },
+        )
+        .await
+        .expect("activate the session")
+}

@@ -2,6 +2,37 @@
 
 pub mod runtime_api;
 
+use awaknow_core::domain::PlanCatalog;
+use awaknow_core::store::DynamoLedger;
+
+/// A ledger on a new table named `<prefix>-<ulid>`, created from template.yaml's definition.
+pub async fn new_table(
+    client: &aws_sdk_dynamodb::Client,
+    definition: &local_stack::TableDefinition,
+    prefix: &str,
+) -> Result<DynamoLedger, String> {
+    let table = format!("{prefix}-{}", ulid::Ulid::new().to_string().to_lowercase());
+    definition
+        .create(client, &table)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(DynamoLedger::new(
+        client.clone(),
+        table,
+        PlanCatalog::default(),
+    ))
+}
+
+/// Drops a table once measured, so every run meets DynamoDB Local as the first did.
+pub async fn drop_table(ledger: &DynamoLedger) {
+    let _ = ledger
+        .client()
+        .delete_table()
+        .table_name(ledger.table())
+        .send()
+        .await;
+}
+
 /// The median of some measurements (the mean of the middle two for an even count).
 pub fn median(values: &mut [f64]) -> f64 {
     if values.is_empty() {

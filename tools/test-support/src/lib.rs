@@ -6,7 +6,7 @@
 //! Only test crates (and the bench tools) depend on this crate; the core's normal build and the
 //! functions never do.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use awaknow_core::secrets::{SecretCache, SecretsManagerSource};
@@ -165,6 +165,14 @@ impl std::io::Write for CapturedLogs {
     }
 }
 
+/// Whether the request being sent is a TransactWriteItems.
+fn is_transaction(
+    context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+) -> bool {
+    let target = context.request().headers().get("x-amz-target");
+    target.is_some_and(|t| t.ends_with(".TransactWriteItems"))
+}
+
 /// Refuses every DynamoDB transaction, as a function stopped right before it (a timeout, a
 /// crash) leaves its work: what it wrote before, an erasure's mark say, stays.
 #[derive(Debug)]
@@ -181,9 +189,41 @@ impl aws_sdk_dynamodb::config::Intercept for StopsBeforeTransactions {
         _: &aws_sdk_dynamodb::config::RuntimeComponents,
         _: &mut aws_sdk_dynamodb::config::ConfigBag,
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        let target = context.request().headers().get("x-amz-target");
-        if target.is_some_and(|t| t.ends_with(".TransactWriteItems")) {
+        if is_transaction(context) {
             return Err("the function stopped here".into());
+        }
+        Ok(())
+    }
+}
+
+/// Keeps the body of every DynamoDB transaction a client sends, and lets it through.
+#[derive(Debug, Clone, Default)]
+pub struct RecordsTransactions(Arc<Mutex<Vec<String>>>);
+
+impl RecordsTransactions {
+    /// The bodies sent so far, in order.
+    pub fn bodies(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for RecordsTransactions {
+    fn name(&self) -> &'static str {
+        "RecordsTransactions"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        if is_transaction(context) {
+            let body = context.request().body().bytes().unwrap_or_default();
+            self.0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(String::from_utf8_lossy(body).into_owned());
         }
         Ok(())
     }
@@ -191,11 +231,27 @@ impl aws_sdk_dynamodb::config::Intercept for StopsBeforeTransactions {
 
 /// `ledger` (its table, client settings and plans) with every transaction refused.
 pub fn cut_short(ledger: &awaknow_core::store::DynamoLedger) -> awaknow_core::store::DynamoLedger {
+    intercepted(ledger, StopsBeforeTransactions)
+}
+
+/// `ledger` with every transaction it sends kept in the recorder returned.
+pub fn watched(
+    ledger: &awaknow_core::store::DynamoLedger,
+) -> (awaknow_core::store::DynamoLedger, RecordsTransactions) {
+    let seen = RecordsTransactions::default();
+    (intercepted(ledger, seen.clone()), seen)
+}
+
+/// `ledger` (its table, client settings, plans and cap) with `interceptor` on its client.
+fn intercepted(
+    ledger: &awaknow_core::store::DynamoLedger,
+    interceptor: impl aws_sdk_dynamodb::config::Intercept + 'static,
+) -> awaknow_core::store::DynamoLedger {
     let config = ledger
         .client()
         .config()
         .to_builder()
-        .interceptor(StopsBeforeTransactions)
+        .interceptor(interceptor)
         .build();
     awaknow_core::store::DynamoLedger::new(
         aws_sdk_dynamodb::Client::from_conf(config),

@@ -61,12 +61,12 @@ fn minutes_table(tally: &Tally, out: &mut String) {
     );
     let mut total = [0i64; 4];
     for cause in Cause::ALL {
-        let figures = tally.by_cause.get(&cause).copied().unwrap_or_default();
+        let figures = tally.figures(cause);
         let row = [
             figures.conversations,
             figures.ran_minutes,
             figures.charged_minutes,
-            figures.ran_minutes - figures.charged_minutes,
+            figures.uncharged_minutes(),
         ];
         for (sum, value) in total.iter_mut().zip(row) {
             *sum += value;

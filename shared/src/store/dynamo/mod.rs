@@ -12,6 +12,7 @@ use crate::LedgerError;
 use crate::domain::session::DEFAULT_MAX_OPEN_SESSIONS;
 use crate::domain::{CreatePace, PlanCatalog};
 
+mod batch;
 mod close;
 mod erase;
 mod errors;

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
 };
 use chrono::{DateTime, Utc};
 
@@ -40,9 +40,6 @@ const RECORDING_CONDITION: &str = "attribute_exists(pk) AND conversation_id = :c
 
 /// Position of the session's update in the store transaction (the reference's put follows).
 const SESSION_UPDATE: usize = 0;
-
-/// DynamoDB's limit of keys in one BatchGetItem.
-const MAX_BATCH_KEYS: usize = 100;
 
 /// What a recording callback did to its session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -337,75 +334,29 @@ impl DynamoLedger {
         &self,
         object_keys: &[String],
     ) -> Result<HashMap<String, RecordingReference>, LedgerError> {
-        let mut found = HashMap::new();
         let mut unique: Vec<&String> = object_keys.iter().collect();
         // BatchGetItem refuses a request that names one key twice.
         unique.sort();
         unique.dedup();
-        for chunk in unique.chunks(MAX_BATCH_KEYS) {
-            for item in self.references_batch(chunk).await? {
-                let reference: RecordingReferenceItem = from_item(item)?;
-                let Some(object_key) = reference.pk.strip_prefix(keys::RECORDING_PK_PREFIX) else {
-                    continue;
-                };
-                found.insert(
-                    object_key.to_owned(),
-                    RecordingReference {
-                        owner: reference.owner_id,
-                        session_id: reference.session_id,
-                    },
-                );
-            }
+        let item_keys = unique
+            .into_iter()
+            .map(|k| key(keys::recording_pk(k), keys::RECORDING_SK))
+            .collect();
+        let mut found = HashMap::new();
+        for item in self.batch_get(item_keys, false).await? {
+            let reference: RecordingReferenceItem = from_item(item)?;
+            let Some(object_key) = reference.pk.strip_prefix(keys::RECORDING_PK_PREFIX) else {
+                continue;
+            };
+            found.insert(
+                object_key.to_owned(),
+                RecordingReference {
+                    owner: reference.owner_id,
+                    session_id: reference.session_id,
+                },
+            );
         }
         Ok(found)
-    }
-
-    /// The reference items of at most [`MAX_BATCH_KEYS`] object keys, in one BatchGetItem
-    /// repeated for the keys DynamoDB leaves unprocessed.
-    async fn references_batch(&self, object_keys: &[&String]) -> Result<Vec<Item>, LedgerError> {
-        let mut pending = Some(
-            KeysAndAttributes::builder()
-                .set_keys(Some(
-                    object_keys
-                        .iter()
-                        .map(|k| key(keys::recording_pk(k), keys::RECORDING_SK))
-                        .collect(),
-                ))
-                .build()
-                .map_err(bad_request)?,
-        );
-        let mut items = Vec::new();
-        for attempt in 0..MAX_ATTEMPTS {
-            let Some(request) = pending.take() else {
-                return Ok(items);
-            };
-            let output = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(|e| unavailable(&e))?;
-            items.extend(
-                output
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default(),
-            );
-            pending = output
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.table))
-                .filter(|k| !k.keys().is_empty());
-            if pending.is_some() {
-                backoff(attempt).await;
-            }
-        }
-        match pending {
-            None => Ok(items),
-            Some(_) => Err(LedgerError::Unavailable(
-                "DynamoDB kept keys unprocessed".into(),
-            )),
-        }
     }
 }
 

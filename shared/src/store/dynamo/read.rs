@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::query::QueryOutput;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
-use super::errors::{bad_request, unavailable};
+use super::errors::unavailable;
 use super::{DynamoLedger, Item, from_item, key, s};
 use crate::LedgerError;
 use crate::domain::{Account, Period, PlanId, Role, Session, SessionId, Usage, UserId};
@@ -72,52 +72,14 @@ impl DynamoLedger {
         &self,
         participations: &[ParticipationItem],
     ) -> Result<HashMap<SessionId, Session>, LedgerError> {
+        let item_keys = participations
+            .iter()
+            .map(|p| key(keys::user_pk(&p.owner_id), keys::session_sk(p.session_id)))
+            .collect();
         let mut found = HashMap::new();
-        for chunk in participations.chunks(100) {
-            let mut pending = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(
-                        chunk
-                            .iter()
-                            .map(|p| {
-                                key(keys::user_pk(&p.owner_id), keys::session_sk(p.session_id))
-                            })
-                            .collect(),
-                    ))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(bad_request)?,
-            );
-            for attempt in 0..super::MAX_ATTEMPTS {
-                let Some(request) = pending.take() else { break };
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(|e| unavailable(&e))?;
-                for item in output
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default()
-                {
-                    let session = from_item::<SessionItem>(item)?.session;
-                    found.insert(session.session_id, session);
-                }
-                pending = output
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .filter(|k| !k.keys().is_empty());
-                if pending.is_some() {
-                    super::backoff(attempt).await;
-                }
-            }
-            if pending.is_some() {
-                return Err(LedgerError::Unavailable(
-                    "DynamoDB kept keys unprocessed".into(),
-                ));
-            }
+        for item in self.batch_get(item_keys, true).await? {
+            let session = from_item::<SessionItem>(item)?.session;
+            found.insert(session.session_id, session);
         }
         Ok(found)
     }

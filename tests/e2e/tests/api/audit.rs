@@ -217,20 +217,5 @@ async fn the_audit_function_counts_every_check_and_finds_what_the_bucket_lacks_a
     }
 
     // Done with the call: ended at Tavus and settled, as its owner's end does.
-    let ended = stack
-        .http
-        .post(format!(
-            "{}/v2/conversations/{}/end",
-            stack.tavus, conversation.0
-        ))
-        .header("x-api-key", &stack.tavus_key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ended.status().as_u16(), 200);
-    stack
-        .ledger
-        .close(Closing::settle(&held, 1, EndReason::UserEnded, Utc::now()))
-        .await
-        .unwrap();
+    stack.end_and_settle(&conversation.0, &held, 1).await;
 }

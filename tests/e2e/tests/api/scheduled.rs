@@ -181,6 +181,31 @@ impl Stack {
         (text("conversation_id"), text("conversation_url"))
     }
 
+    /// Ends a test's call at Tavus and settles its session with `charged` minutes, as the
+    /// owner's end does, so that it leaves nothing running.
+    pub(crate) async fn end_and_settle(&self, conversation_id: &str, held: &Session, charged: u32) {
+        let ended = self
+            .http
+            .post(format!(
+                "{}/v2/conversations/{conversation_id}/end",
+                self.tavus
+            ))
+            .header("x-api-key", &self.tavus_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ended.status().as_u16(), 200);
+        self.ledger
+            .close(Closing::settle(
+                held,
+                charged,
+                EndReason::UserEnded,
+                Utc::now(),
+            ))
+            .await
+            .unwrap();
+    }
+
     /// Everything the simulator knows of a conversation (deleted ones included).
     pub(crate) async fn sim_record(&self, conversation_id: &str) -> Value {
         self.http
@@ -873,22 +898,7 @@ async fn the_sweep_ends_and_deletes_our_conversations_that_no_session_holds() {
         assert_eq!(report["complete"], true, "{report}");
 
         // Done with the held call: ended at Tavus and settled, as its owner's end does.
-        let ended = stack
-            .http
-            .post(format!(
-                "{}/v2/conversations/{}/end",
-                stack.tavus, conversation.0
-            ))
-            .header("x-api-key", &stack.tavus_key)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(ended.status().as_u16(), 200);
-        stack
-            .ledger
-            .close(Closing::settle(&held, 2, EndReason::UserEnded, Utc::now()))
-            .await
-            .unwrap();
+        stack.end_and_settle(&conversation.0, &held, 2).await;
 
         if count(&report, "orphans_ended") >= 1 && count(&report, "orphans_deleted") >= 1 {
             return;

@@ -78,14 +78,9 @@ async fn seeded(
     sessions: usize,
     now: DateTime<Utc>,
 ) -> (DynamoLedger, Vec<UserId>, Duration) {
-    let table = format!(
-        "audit-bench-{}",
-        ulid::Ulid::new().to_string().to_lowercase()
-    );
-    if let Err(e) = definition.create(client, &table).await {
-        fail(e.to_string());
-    }
-    let ledger = DynamoLedger::new(client.clone(), table, PlanCatalog::default());
+    let ledger = bench::new_table(client, definition, "audit-bench")
+        .await
+        .unwrap_or_else(|e| fail(e));
     let started = Instant::now();
     let seeds: Vec<(Account, Vec<Session>)> = (0..n)
         .map(|i| account_with_sessions(i, sessions, now))
@@ -153,14 +148,6 @@ async fn read_units(ledger: &DynamoLedger, user: &UserId) -> f64 {
     units
 }
 
-async fn drop_table(client: &aws_sdk_dynamodb::Client, ledger: &DynamoLedger) {
-    let _ = client
-        .delete_table()
-        .table_name(ledger.table())
-        .send()
-        .await;
-}
-
 #[tokio::main]
 async fn main() {
     let Ok(endpoint) = std::env::var("DYNAMODB_ENDPOINT") else {
@@ -204,7 +191,7 @@ async fn main() {
         for user in users.iter().step_by((n / 100).max(1)) {
             units.push(read_units(&ledger, user).await);
         }
-        drop_table(&client, &ledger).await;
+        bench::drop_table(&ledger).await;
         let rate = n as f64 / seconds;
         println!(
             "run {run}: seeded in {:.1} s; checked {n} accounts in {seconds:.1} s, {rate:.0} accounts/s; client CPU {cpu_ms:.3} ms per account",

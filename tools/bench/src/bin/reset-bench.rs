@@ -59,11 +59,9 @@ async fn seeded(
     definition: &local_stack::TableDefinition,
     n: usize,
 ) -> (DynamoLedger, Vec<UserId>, Duration) {
-    let table = format!("bench-{}", ulid::Ulid::new().to_string().to_lowercase());
-    if let Err(e) = definition.create(client, &table).await {
-        fail(e.to_string());
-    }
-    let ledger = DynamoLedger::new(client.clone(), table, PlanCatalog::default());
+    let ledger = bench::new_table(client, definition, "bench")
+        .await
+        .unwrap_or_else(|e| fail(e));
     let accounts = stale_accounts(n);
     let seeding = Instant::now();
     let chunks: Vec<&[Account]> = accounts.chunks(n.div_ceil(8).max(1)).collect();
@@ -73,15 +71,6 @@ async fn seeded(
     }
     let users = accounts.into_iter().map(|a| a.user_id).collect();
     (ledger, users, seeding.elapsed())
-}
-
-/// Drops a table once measured, so every run meets DynamoDB Local as the first did.
-async fn drop_table(client: &aws_sdk_dynamodb::Client, ledger: &DynamoLedger) {
-    let _ = client
-        .delete_table()
-        .table_name(ledger.table())
-        .send()
-        .await;
 }
 
 /// One measurement: accounts rolled per second, and the CPU ms per account of the client and of
@@ -218,7 +207,7 @@ async fn main() {
             } else {
                 ("floor", run_floor(&ledger, users, now, in_flight).await)
             };
-            drop_table(&client, &ledger).await;
+            bench::drop_table(&ledger).await;
             println!(
                 "run {run} {what}: seeded in {:.1} s; {:.0} accounts/s; CPU per account: client {:.3} ms, DynamoDB Local {:.3} ms",
                 seeded_in.as_secs_f64(),
