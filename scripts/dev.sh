@@ -18,8 +18,9 @@
 # Real Tavus: set TAVUS_BASE_URL (e.g. https://tavusapi.com) and TAVUS_API_KEY; the key is stored
 # in the local Secrets Manager secret and the simulator is not started. Ports: GATEWAY_PORT
 # (3000), FUNCTIONS_PORT (9000), TAVUS_SIM_PORT (4010), DDB_PORT (8000), MOTO_PORT (5050).
-# MAX_OPEN_SESSIONS_PER_USER, CREATES_PER_USER_PER_MINUTE and AUDIT_SETTLING_SECONDS, when set,
-# are passed to the functions (defaults there: 2 open sessions, 10 creates a minute, an hour).
+# MAX_OPEN_SESSIONS_PER_USER, CREATES_PER_USER_PER_MINUTE, AUDIT_SETTLING_SECONDS and
+# EXPORT_INLINE_LIMIT_BYTES, when set, are passed to the functions (defaults there: 2 open
+# sessions, 10 creates a minute, an hour, 6,000,000 bytes).
 # Recordings: with the simulator, moto's S3 holds a bucket awaknow-$AWAKNOW_ENV-recordings that
 # the functions use (RECORDINGS_BUCKET) and the simulator writes recorded calls into;
 # RECORDINGS=0 leaves it out (a stack that records nothing: "record": true is a 400).
@@ -173,6 +174,9 @@ ENV
   fi
   if [ -n "${AUDIT_SETTLING_SECONDS:-}" ]; then
     echo "AUDIT_SETTLING_SECONDS=$AUDIT_SETTLING_SECONDS" >>"$state/functions.env"
+  fi
+  if [ -n "${EXPORT_INLINE_LIMIT_BYTES:-}" ]; then
+    echo "EXPORT_INLINE_LIMIT_BYTES=$EXPORT_INLINE_LIMIT_BYTES" >>"$state/functions.env"
   fi
   # make test records every AWS call the functions make, for its IAM check (scripts/iam-check.py).
   if [ -n "${AWAKNOW_AWS_CALL_LOG:-}" ]; then

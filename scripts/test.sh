@@ -30,6 +30,9 @@ export CREATES_PER_USER_PER_MINUTE=60000
 # still be on its way); the end-to-end test of the audit function (tests/e2e audit.rs) judges
 # the object it has just written, so here nothing waits.
 export AUDIT_SETTLING_SECONDS=0
+# An account export larger than this is handed over through the bucket (6 MB when deployed):
+# the end-to-end test of that way (tests/e2e account.rs) needs no 6 MB of data.
+export EXPORT_INLINE_LIMIT_BYTES=200000
 # Every AWS call the functions make is recorded, for the IAM check at the end (given to the
 # functions only: the tests' own clients are not a function's).
 aws_calls=$root/.local/$AWAKNOW_ENV/aws-calls.jsonl

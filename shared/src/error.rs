@@ -32,6 +32,10 @@ pub enum LedgerError {
         creates_per_minute: u32,
     },
 
+    /// The account is being deleted (`DELETE /me`): no new session is started in it.
+    #[error("the account is being deleted")]
+    AccountBeingDeleted,
+
     /// No such session for this user (another user's session is reported the same way).
     #[error("no such session")]
     SessionNotFound,

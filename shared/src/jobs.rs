@@ -12,7 +12,9 @@ use serde_json::Value;
 use crate::LedgerError;
 use crate::deadline::deadline;
 use crate::domain::{Account, PlanId, UserId};
+use crate::metrics::emit;
 use crate::recording_bucket::Recordings;
+use crate::service::account_deletion::{DeletionContext, finish_deletions};
 use crate::service::erase::finish_erasures;
 use crate::service::reset::{ResetOptions, ResetReport, reset};
 use crate::service::sweep::{SweepOptions, SweepReport, sweep};
@@ -24,7 +26,8 @@ pub(crate) mod audit;
 pub use audit::{AuditJob, AuditSummary, CheckSummary, shard_sample};
 
 /// sweep-sessions: every 15 minutes, the sweep, then the erasures waiting for their
-/// recordings; the schedule's event carries nothing it uses.
+/// recordings, then the account deletions cut short; the schedule's event carries nothing it
+/// uses.
 pub struct SweepJob {
     pub ledger: DynamoLedger,
     pub tavus: Tavus,
@@ -56,6 +59,26 @@ impl SweepJob {
                 "erasures waiting for recordings"
             );
         }
+        let cx = DeletionContext {
+            ledger: &self.ledger,
+            tavus: &self.tavus,
+            recordings,
+            now,
+            deadline,
+        };
+        let deletions = finish_deletions(cx).await;
+        report.account_deletions_finished = deletions.finished;
+        report.failed += deletions.unfinished;
+        report.complete &= deletions.complete;
+        if deletions.finished + deletions.unfinished > 0 {
+            tracing::info!(
+                finished = deletions.finished,
+                unfinished = deletions.unfinished,
+                "account deletions cut short"
+            );
+        }
+        // Counted once everything is done: the erasures and deletions are in it too.
+        emit::sweep_finished(&report.outcomes(), report.orphans_ended, report.complete);
         Ok(report)
     }
 }

@@ -40,6 +40,7 @@ pub enum Unit {
     Count,
     Milliseconds,
     Seconds,
+    Bytes,
     /// A flag (1 or 0).
     None,
 }
@@ -50,6 +51,7 @@ impl Unit {
             Unit::Count => "Count",
             Unit::Milliseconds => "Milliseconds",
             Unit::Seconds => "Seconds",
+            Unit::Bytes => "Bytes",
             Unit::None => "None",
         }
     }
@@ -81,6 +83,7 @@ pub const KIND: &str = "Kind";
 pub const OUTCOME: &str = "Outcome";
 pub const CHECK: &str = "Check";
 pub const CAUSE: &str = "Cause";
+pub const DELIVERY: &str = "Delivery";
 
 pub static DIMENSIONS: &[Dimension] = &[
     Dimension {
@@ -143,8 +146,17 @@ pub static DIMENSIONS: &[Dimension] = &[
             "tavus_copy_deleted",
             "transcript_recovered",
             "recording_erasure_finished",
+            "account_deletion_finished",
             "failed",
+            // Account deletions (a pass of `DELETE /me` or of the sweeper).
+            "deleted",
+            "in_progress",
         ],
+    },
+    // How an account export reached its user.
+    Dimension {
+        name: DELIVERY,
+        values: &["inline", "download"],
     },
     // The audit's checks (`service::audit::Check::as_str`).
     Dimension {
@@ -309,6 +321,38 @@ pub static UNCHARGED_MINUTES: Metric = Metric {
     dimension_sets: &[&[CAUSE]],
 };
 
+// Account exports and deletions.
+pub static ACCOUNT_EXPORTS: Metric = Metric {
+    name: "AccountExports",
+    unit: Unit::Count,
+    dimension_sets: &[&[], &[DELIVERY]],
+};
+pub static ACCOUNT_EXPORT_DURATION: Metric = Metric {
+    name: "AccountExportDuration",
+    unit: Unit::Milliseconds,
+    dimension_sets: &[&[]],
+};
+pub static ACCOUNT_EXPORT_SIZE: Metric = Metric {
+    name: "AccountExportSize",
+    unit: Unit::Bytes,
+    dimension_sets: &[&[]],
+};
+pub static ACCOUNT_DELETIONS: Metric = Metric {
+    name: "AccountDeletions",
+    unit: Unit::Count,
+    dimension_sets: &[&[OUTCOME]],
+};
+pub static ACCOUNT_DELETION_DURATION: Metric = Metric {
+    name: "AccountDeletionDuration",
+    unit: Unit::Milliseconds,
+    dimension_sets: &[&[]],
+};
+pub static ACCOUNT_DELETION_SESSIONS_ERASED: Metric = Metric {
+    name: "AccountDeletionSessionsErased",
+    unit: Unit::Count,
+    dimension_sets: &[&[]],
+};
+
 /// Every metric the code emits.
 pub static METRICS: &[&Metric] = &[
     &SESSIONS_CREATED,
@@ -336,6 +380,12 @@ pub static METRICS: &[&Metric] = &[
     &AUDIT_INCOMPLETE,
     &TAVUS_RAN_MINUTES,
     &UNCHARGED_MINUTES,
+    &ACCOUNT_EXPORTS,
+    &ACCOUNT_EXPORT_DURATION,
+    &ACCOUNT_EXPORT_SIZE,
+    &ACCOUNT_DELETIONS,
+    &ACCOUNT_DELETION_DURATION,
+    &ACCOUNT_DELETION_SESSIONS_ERASED,
 ];
 
 /// The declaration of a metric by name.

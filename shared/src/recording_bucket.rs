@@ -1,5 +1,7 @@
 //! The operator's recordings bucket on S3: where Tavus writes recorded calls (through a role it
-//! assumes), short-lived playback links to them, and their deletion with the session.
+//! assumes), short-lived playback links to them, and their deletion with the session. Account
+//! exports too large for a response are handed over from it as well (under [`EXPORTS_PREFIX`],
+//! which its lifecycle empties after a day).
 //!
 //! A presigned URL is a credential for as long as it lives: its type never prints it, and no log
 //! line carries one.
@@ -12,6 +14,9 @@ use aws_types::SdkConfig;
 
 /// The longest a playback link lives.
 pub const MAX_PLAYBACK_LINK: Duration = Duration::from_secs(300);
+
+/// Where account exports too large for a response are put, apart from Tavus's recordings.
+pub const EXPORTS_PREFIX: &str = "exports/";
 
 /// Where Tavus records to: the bucket, its region, and the role Tavus assumes to write into it
 /// (`RECORDINGS_BUCKET`, `RECORDINGS_BUCKET_REGION`, `TAVUS_RECORDING_ROLE_ARN`; see
@@ -92,6 +97,21 @@ impl Recordings {
             // The error names the operation, never the signed URL.
             .map_err(|e| RecordingError::Presign(DisplayErrorContext(&e).to_string()))?;
         Ok(PlaybackLink(request.uri().to_owned()))
+    }
+
+    /// Puts an account export (JSON) under `key`, encrypted at rest like every object of the
+    /// bucket.
+    pub async fn put_export(&self, key: &str, document: Vec<u8>) -> Result<(), RecordingError> {
+        self.client
+            .put_object()
+            .bucket(&self.target.bucket)
+            .key(key)
+            .content_type("application/json")
+            .body(document.into())
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     /// Deletes `key` for good: every version and delete marker of it, each by its version id. A

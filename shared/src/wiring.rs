@@ -54,6 +54,7 @@ pub fn http_app(sdk: &SdkConfig, config: &HttpConfig) -> App {
         tavus,
         public_url: config.public_url.clone(),
         recordings: config.recordings.as_ref().map(|r| recordings(sdk, r)),
+        export_inline_limit: config.export_inline_limit,
     }
 }
 

@@ -20,6 +20,21 @@ export type Notes = Json<"getNotes", 200>;
 export type Recording = Json<"getRecording", 200>;
 export type UsageHistory = Json<"getUsageHistory", 200>;
 export type UsageHistoryQuery = NonNullable<operations["getUsageHistory"]["parameters"]["query"]>;
+/** `GET /me/export` as answered: the document itself, or a short-lived link to it. */
+export type AccountExportAnswer = Json<"exportAccount", 200>;
+/** A copy of everything kept about the caller, in their own view of each session. */
+export type AccountExport = Extract<AccountExportAnswer, { kind: "document" }>;
+/** A link to the export (too large for a response): a presigned GET valid until `expires_at`. */
+export type ExportDownload = Extract<AccountExportAnswer, { kind: "download" }>;
+/** Where `DELETE /me` stands: `deleted` (204: nothing is kept), or `in_progress` (202) with
+ *  the seconds after which asking again is worth it (its Retry-After). */
+export type AccountDeletion =
+  | { status: "deleted" }
+  | (Json<"deleteAccount", 202> & { retryAfterSeconds: number });
+export interface DeleteAccountWaitOptions {
+  /** How long to keep asking (default 60,000 ms); then the last `in_progress` is returned. */
+  maxWaitMs?: number;
+}
 /** Notes and their entity tag: send `etag` back to `saveNotes`, so a write never silently
  *  replaces one made elsewhere (another tab) since this one was read. */
 export interface TaggedNotes {
@@ -31,8 +46,8 @@ export type Problem = Schemas["Problem"];
 export type MinutesExhausted = Schemas["MinutesExhausted"];
 /** A problem's `code` (`rate_limited`: this user's pace of creates, with `retryAfterSeconds`);
  *  `throttled` is also API Gateway's own 429 and `gateway_error` its 5xx, which carry no body
- *  of ours. */
-export type ErrorCode = Problem["code"] | "gateway_error";
+ *  of ours; `download_failed`: the link of an export answered with an error (S3's `status`). */
+export type ErrorCode = Problem["code"] | "gateway_error" | "download_failed";
 
 /** Any answer that is not a success: `code`, `status` and `detail` say what went wrong. */
 export class ApiError extends Error {
@@ -84,7 +99,12 @@ export function newIdempotencyKey(): string {
   return globalThis.crypto.randomUUID();
 }
 
+/** Seconds to wait after a 202 of `DELETE /me` without a usable Retry-After. */
+const DELETION_RETRY_SECONDS = 5;
+
 export function createAwakNowClient(options: ClientOptions) {
+  // Called unbound, as openapi-fetch calls it (a browser's fetch refuses another `this`).
+  const fetchImpl = options.fetch ?? globalThis.fetch;
   const client = createClient<paths>({
     baseUrl: options.baseUrl.replace(/\/+$/, ""),
     ...(options.fetch ? { fetch: options.fetch } : {}),
@@ -113,6 +133,41 @@ export function createAwakNowClient(options: ClientOptions) {
   async function done(call: Promise<{ error?: unknown; response: Response }>): Promise<void> {
     const { error, response } = await call;
     if (!response.ok) throw ApiError.from(response, error);
+  }
+
+  async function exportAccountAnswer(): Promise<AccountExportAnswer> {
+    return unwrap(client.GET("/me/export"));
+  }
+
+  async function exportAccount(): Promise<AccountExport> {
+    const answer = await exportAccountAnswer();
+    if (answer.kind === "document") return answer;
+    // A presigned S3 URL: it carries its own credential, so no Authorization header.
+    const response = await fetchImpl(answer.url);
+    if (!response.ok) {
+      const detail = `the export's link answered ${response.status}`;
+      throw new ApiError(response.status, "download_failed", detail, undefined, undefined);
+    }
+    return (await response.json()) as AccountExport;
+  }
+
+  async function deleteAccount(): Promise<AccountDeletion> {
+    const { data, error, response } = await client.DELETE("/me");
+    if (response.status === 204) return { status: "deleted" };
+    if (response.status !== 202 || data === undefined) throw ApiError.from(response, error);
+    const retryAfter = Number(response.headers.get("Retry-After"));
+    return { ...data, retryAfterSeconds: retryAfter > 0 ? retryAfter : DELETION_RETRY_SECONDS };
+  }
+
+  async function deleteAccountAndWait({ maxWaitMs = 60_000 }: DeleteAccountWaitOptions = {}): Promise<AccountDeletion> {
+    const deadline = Date.now() + maxWaitMs;
+    for (;;) {
+      const deletion = await deleteAccount();
+      if (deletion.status === "deleted") return deletion;
+      const wait = Math.min(deletion.retryAfterSeconds * 1000, deadline - Date.now());
+      if (wait <= 0) return deletion;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
   }
 
   return {
@@ -146,6 +201,22 @@ export function createAwakNowClient(options: ClientOptions) {
     eraseSession: (id: string) => done(client.DELETE("/sessions/{id}", { params: { path: { id } } })),
     /** Usage by period, newest first, the current period included. */
     usageHistory: (query: UsageHistoryQuery = {}) => unwrap(client.GET("/usage/history", { params: { query } })),
+    /** Everything kept about the caller, as one document: the account, its history, every
+     *  session they own or take part in with the transcript, their own notes and the
+     *  recording as a link (expiring within 5 minutes: export again for new ones). A document
+     *  too large for a response is fetched from its link here, so this is always the document;
+     *  413 `export_too_large` when the deployment cannot hand it over. */
+    exportAccount,
+    /** `GET /me/export` as answered: `kind: "document"`, or `kind: "download"` with a `url`
+     *  valid until `expires_at` (at most 5 minutes), for a caller that fetches it itself. */
+    exportAccountAnswer,
+    /** Deletes the caller's account and everything kept about them: `{ status: "deleted" }`
+     *  (204), or `{ status: "in_progress", retryAfterSeconds }` (202: it finishes on its own
+     *  within minutes; calling again is safe). Meanwhile a create is 409 `account_being_deleted`. */
+    deleteAccount,
+    /** `deleteAccount`, asked again after each Retry-After until `deleted` or `maxWaitMs`
+     *  (default 60 s) has passed; then the last `in_progress`. Errors are thrown as they come. */
+    deleteAccountAndWait,
   };
 }
 

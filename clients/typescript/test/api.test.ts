@@ -276,3 +276,27 @@ test("a recorded session plays back through a short-lived link; others get 404",
   await api.eraseSession(created.session_id);
   assert.equal((await fetch(recording.url)).status, 404, "erased with the session");
 });
+
+test("an account exports as one document, then is deleted, and starts afresh", async () => {
+  const user = freshUser("leaving");
+  const api = clientFor(user);
+  const { session_id } = await api.createSession(reflect(3));
+  await api.endSession(session_id);
+  await api.saveNotes(session_id, "what I want to keep");
+
+  assert.equal((await api.exportAccountAnswer()).kind, "document", "a small export comes in the answer");
+  const exported = await api.exportAccount();
+  assert.deepEqual([exported.kind, exported.user_id, exported.usage.used_minutes], ["document", user, 1]);
+  assert.deepEqual(
+    exported.sessions.map((s) => [s.session_id, s.role, s.status, s.notes?.text]),
+    [[session_id, "owner", "ended", "what I want to keep"]],
+  );
+
+  assert.deepEqual(await api.deleteAccountAndWait({ maxWaitMs: 60_000 }), { status: "deleted" });
+  const gone = await apiError(api.getSession(session_id));
+  assert.deepEqual([gone.status, gone.code], [404, "not_found"]);
+  const afresh = await api.exportAccount();
+  assert.deepEqual(afresh.sessions, []);
+  assert.deepEqual([afresh.usage.plan, afresh.usage.used_minutes], ["free", 0]);
+  assert.deepEqual(await api.deleteAccount(), { status: "deleted" }, "deleting again is safe");
+});

@@ -35,6 +35,20 @@ export async function typesArePrecise(api: AwakNowClient, error: ApiError): Prom
   const unavailable: ErrorCode = "recording_unavailable";
   void [written, sessions, left, recorded, status, playback, unavailable];
 
+  const exported = await api.exportAccount();
+  const kind: "document" = exported.kind;
+  const notesText: string | undefined = exported.sessions[0]?.notes?.text;
+  const answer = await api.exportAccountAnswer();
+  // @ts-expect-error the answer may be a download, without sessions
+  void answer.sessions;
+  const link: string | undefined = answer.kind === "download" ? answer.url : undefined;
+  const deletion = await api.deleteAccountAndWait({ maxWaitMs: 1000 });
+  // @ts-expect-error only an unfinished deletion says when to ask again
+  void deletion.retryAfterSeconds;
+  const again: number | undefined = deletion.status === "in_progress" ? deletion.retryAfterSeconds : undefined;
+  const deleting: ErrorCode = "account_being_deleted";
+  void [kind, notesText, link, again, deleting];
+
   const code: ErrorCode = error.code;
   // @ts-expect-error codes are a closed set
   const wrong: typeof code = "teapot";

@@ -20,6 +20,9 @@ pub struct App {
     pub public_url: Option<String>,
     /// The recordings bucket (`None`: this deployment records nothing).
     pub recordings: Option<Recordings>,
+    /// The largest account export answered in the response (as it travels to Lambda); a
+    /// larger one is handed over through the bucket.
+    pub export_inline_limit: usize,
 }
 
 impl App {
@@ -32,6 +35,7 @@ impl App {
             tavus: None,
             public_url: None,
             recordings: None,
+            export_inline_limit: crate::config::EXPORT_INLINE_LIMIT,
         }
     }
 

@@ -135,6 +135,19 @@ pub fn problem_of(error: &ServiceError) -> (Problem, Option<u32>) {
                 .with_detail("this service does not record calls; create the session without \"record\": true"),
             None,
         ),
+        ServiceError::AccountBeingDeleted => (
+            Problem::new(409, "account_being_deleted", "The account is being deleted")
+                .with_detail("this account is being deleted (DELETE /me); nothing was reserved"),
+            None,
+        ),
+        ServiceError::ExportTooLarge { bytes } => (
+            Problem::new(413, "export_too_large", "The export is too large")
+                .with_detail(format!(
+                    "the export is {bytes} bytes, more than a response can carry, and this service keeps no \
+                     bucket to hand it over from; read it by parts (GET /sessions, then each session's transcript)"
+                )),
+            None,
+        ),
         ServiceError::RecordingKept(_) => (
             Problem::new(503, "dependency_unavailable", "A service we depend on is unavailable")
                 .with_detail("the recording could not be deleted yet; the erasure finishes on its own shortly, or try again"),
@@ -254,6 +267,16 @@ mod tests {
                 ApiError::from(ServiceError::RecordingUnavailable),
                 400,
                 "recording_unavailable",
+            ),
+            (
+                ApiError::from(LedgerError::AccountBeingDeleted),
+                409,
+                "account_being_deleted",
+            ),
+            (
+                ApiError::from(ServiceError::ExportTooLarge { bytes: 7_000_000 }),
+                413,
+                "export_too_large",
             ),
             (
                 ApiError::from(ServiceError::RecordingKept("s3 at 10.0.0.1".into())),

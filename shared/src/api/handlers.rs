@@ -6,16 +6,18 @@ use http::Response;
 
 use super::api_request::ApiRequest;
 use super::request;
-use super::response::{json, json_tagged, no_content};
+use super::response::{json, json_retry_after, json_tagged, json_text, no_content, size_in_answer};
 use super::views::{
-    CreatedView, NotesView, RecordingView, SessionListView, SessionView, TranscriptView,
-    UsageHistoryView, UsageView,
+    AccountDeletionView, AccountExportView, CreatedView, ExportDownloadView, NotesView,
+    RecordingView, SessionListView, SessionView, TranscriptView, UsageHistoryView, UsageView,
 };
 use super::{ApiError, App};
 use crate::domain::{Role, UserId};
 use crate::recording_bucket::Recordings;
+use crate::service::account_deletion::{self, Deletion, DeletionContext};
 use crate::service::callbacks::{self, CallbackContext};
 use crate::service::create::{self, CreateContext, CreateSessionRequest};
+use crate::service::export::{self, Delivery};
 use crate::service::{ServiceError, erase, playback, settle};
 use crate::store::NotesKey;
 
@@ -140,6 +142,57 @@ pub(super) async fn get_recording(app: &App, user: &UserId, request: &ApiRequest
     let recordings = app.recordings.as_ref();
     let access = playback::playback(&app.ledger, recordings, user, id, request.now).await?;
     Ok(json(200, &RecordingView::from(access)))
+}
+
+/// Seconds a client is asked to wait before asking again about a deletion still at work.
+const DELETION_RETRY_AFTER: u32 = 5;
+
+/// `DELETE /me`: 204 once nothing is kept about the caller; 202 while something is still to
+/// finish (it finishes on its own; asking again is safe).
+pub(super) async fn delete_account(app: &App, user: &UserId, request: &ApiRequest) -> Answer {
+    let cx = DeletionContext {
+        ledger: &app.ledger,
+        tavus: app.tavus()?,
+        recordings: app.recordings.as_ref(),
+        now: request.now,
+        deadline: request.deadline,
+    };
+    match account_deletion::delete_account(cx, user).await? {
+        Deletion::Deleted(_) => Ok(no_content()),
+        Deletion::InProgress { why, .. } => Ok(json_retry_after(
+            202,
+            &AccountDeletionView::in_progress(why),
+            DELETION_RETRY_AFTER,
+        )),
+    }
+}
+
+/// `GET /me/export`: the document itself when a response can carry it, else a short-lived link
+/// to it in the bucket.
+pub(super) async fn export_account(app: &App, user: &UserId, request: &ApiRequest) -> Answer {
+    let started = std::time::Instant::now();
+    let recordings = app.recordings.as_ref();
+    let data = export::gather(&app.ledger, recordings, user, request.now).await?;
+    let document = serde_json::to_string(&AccountExportView::new(data))
+        .map_err(|e| ApiError::internal(format!("cannot encode the export: {e}")))?;
+    if size_in_answer(&document) <= app.export_inline_limit {
+        export::count(Delivery::Inline, document.len(), started);
+        return Ok(json_text(200, document));
+    }
+    let download = export::hand_over(
+        &app.ledger,
+        recordings,
+        user,
+        document.into_bytes(),
+        request.now,
+    )
+    .await?;
+    export::count(Delivery::Download, download.bytes, started);
+    tracing::info!(
+        bytes = download.bytes,
+        "export handed over through the bucket"
+    );
+    Ok(json(200, &ExportDownloadView::from(download)))
 }
 
 pub(super) async fn tavus_callback(app: &App, request: &ApiRequest) -> Answer {

@@ -83,6 +83,12 @@ pub const ROUTES: &[Route] = &[
         Function::CreateSession,
         |a, u, r| Box::pin(handlers::put_notes(a, u, r)),
     ),
+    user("DELETE /me", Function::CreateSession, |a, u, r| {
+        Box::pin(handlers::delete_account(a, u, r))
+    }),
+    user("GET /me/export", Function::GetUsage, |a, u, r| {
+        Box::pin(handlers::export_account(a, u, r))
+    }),
     user("GET /usage", Function::GetUsage, |a, u, r| {
         Box::pin(handlers::usage(a, u, r))
     }),

@@ -9,6 +9,7 @@ use crate::domain::{
     SessionType, Transcript, Usage, UserId,
 };
 use crate::service::create::Created;
+use crate::service::export::{AccountData, Download, ExportedSession};
 use crate::service::playback::RecordingAccess;
 use crate::store::SessionPage;
 
@@ -315,6 +316,145 @@ impl From<RecordingAccess> for RecordingView {
             url,
             expires_at,
             duration_seconds: access.duration_seconds,
+        }
+    }
+}
+
+/// `GET /me/export` as a document: everything kept about the caller (openapi.yaml's
+/// `AccountExport`). No `Debug`: it holds what people said and wrote.
+#[derive(Serialize)]
+pub struct AccountExportView {
+    kind: &'static str,
+    format_version: u32,
+    #[serde(serialize_with = "rfc3339")]
+    exported_at: DateTime<Utc>,
+    user_id: UserId,
+    usage: UsageView,
+    usage_history: Vec<PeriodView>,
+    sessions: Vec<ExportedSessionView>,
+    erased_sessions: Vec<ErasedSessionView>,
+    idempotency_keys: Vec<IdempotencyKeyView>,
+}
+
+/// A session in its member's view, with what is kept with it for them.
+#[derive(Serialize)]
+struct ExportedSessionView {
+    #[serde(flatten)]
+    session: SessionView,
+    notes: Option<ExportedNotesView>,
+    transcript: Option<Vec<crate::domain::Turn>>,
+    recording: RecordingView,
+}
+
+#[derive(Serialize)]
+struct ExportedNotesView {
+    text: String,
+    #[serde(serialize_with = "rfc3339_opt")]
+    updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize)]
+struct ErasedSessionView {
+    session_id: String,
+    period: String,
+    status: SessionStatus,
+    reserved_minutes: u32,
+    charged_minutes: u32,
+    #[serde(serialize_with = "rfc3339")]
+    erased_at: DateTime<Utc>,
+}
+
+#[derive(Serialize)]
+struct IdempotencyKeyView {
+    key: String,
+    session_id: String,
+    #[serde(serialize_with = "rfc3339")]
+    expires_at: DateTime<Utc>,
+}
+
+impl AccountExportView {
+    /// The document's format: raised when a field changes meaning or goes away.
+    const FORMAT_VERSION: u32 = 1;
+
+    pub fn new(data: AccountData) -> AccountExportView {
+        AccountExportView {
+            kind: "document",
+            format_version: Self::FORMAT_VERSION,
+            exported_at: data.exported_at,
+            user_id: data.user,
+            usage: data.usage.into(),
+            usage_history: data.history.into_iter().map(Into::into).collect(),
+            sessions: data.sessions.into_iter().map(exported_session).collect(),
+            erased_sessions: data
+                .erased
+                .into_iter()
+                .map(|e| ErasedSessionView {
+                    session_id: e.session_id.to_string(),
+                    period: e.period.to_string(),
+                    status: e.status,
+                    reserved_minutes: e.reserved_minutes,
+                    charged_minutes: e.charged_minutes,
+                    erased_at: e.erased_at,
+                })
+                .collect(),
+            idempotency_keys: data
+                .idempotency
+                .into_iter()
+                .map(|r| IdempotencyKeyView {
+                    key: r.key,
+                    session_id: r.session_id.to_string(),
+                    expires_at: r.expires_at,
+                })
+                .collect(),
+        }
+    }
+}
+
+fn exported_session(exported: ExportedSession) -> ExportedSessionView {
+    ExportedSessionView {
+        session: SessionView::new(exported.session, exported.role),
+        notes: exported.notes.map(|n| ExportedNotesView {
+            text: n.text,
+            updated_at: n.updated_at,
+        }),
+        transcript: exported.transcript.map(|t| t.turns),
+        recording: exported.recording.into(),
+    }
+}
+
+/// `GET /me/export` handed over through the bucket (openapi.yaml's `ExportDownload`).
+#[derive(Serialize)]
+pub struct ExportDownloadView {
+    kind: &'static str,
+    url: String,
+    #[serde(serialize_with = "rfc3339")]
+    expires_at: DateTime<Utc>,
+    size_bytes: usize,
+}
+
+impl From<Download> for ExportDownloadView {
+    fn from(download: Download) -> ExportDownloadView {
+        ExportDownloadView {
+            kind: "download",
+            url: download.link.expose().to_owned(),
+            expires_at: download.expires_at,
+            size_bytes: download.bytes,
+        }
+    }
+}
+
+/// `DELETE /me` while it is not finished (openapi.yaml's `AccountDeletion`).
+#[derive(Debug, Serialize)]
+pub struct AccountDeletionView {
+    status: &'static str,
+    detail: &'static str,
+}
+
+impl AccountDeletionView {
+    pub fn in_progress(why: &'static str) -> AccountDeletionView {
+        AccountDeletionView {
+            status: "in_progress",
+            detail: why,
         }
     }
 }

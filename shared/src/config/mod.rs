@@ -94,7 +94,14 @@ pub struct HttpConfig {
     /// `PUBLIC_API_URL`: the API's base URL as Tavus reaches it. Optional in AWS (taken from the
     /// request's domain), set locally where the gateway is plain HTTP.
     pub public_url: Option<String>,
+    /// `EXPORT_INLINE_LIMIT_BYTES` (default and most [`EXPORT_INLINE_LIMIT`]): the largest
+    /// account export answered in the response; tests lower it to reach the bucket's way.
+    pub export_inline_limit: usize,
 }
+
+/// The largest account export a response carries: Lambda's answer holds at most 6 MB
+/// (6,291,456 bytes), the headers and the envelope included.
+pub const EXPORT_INLINE_LIMIT: usize = 6_000_000;
 
 impl HttpConfig {
     pub fn from_env(function: Function) -> Result<HttpConfig, ConfigError> {
@@ -127,8 +134,19 @@ impl HttpConfig {
             tavus,
             recordings: RecordingsConfig::from_lookup(lookup)?,
             public_url: value(lookup, "PUBLIC_API_URL").map(|u| u.trim_end_matches('/').to_owned()),
+            export_inline_limit: export_inline_limit(lookup)?,
         })
     }
+}
+
+fn export_inline_limit(lookup: Lookup<'_>) -> Result<usize, ConfigError> {
+    let var = "EXPORT_INLINE_LIMIT_BYTES";
+    let reason = "must be whole bytes, at most 6000000 (a Lambda response's room)";
+    let limit = whole(lookup, var, EXPORT_INLINE_LIMIT, reason)?;
+    if limit > EXPORT_INLINE_LIMIT {
+        return Err(ConfigError::Invalid { var, reason });
+    }
+    Ok(limit)
 }
 
 /// sweep-sessions.

@@ -24,6 +24,10 @@ fn each_http_function_reads_what_its_routes_need() {
     assert_eq!(create.public_url.as_deref(), Some("http://127.0.0.1:3000"));
     let usage = HttpConfig::from_lookup(Function::GetUsage, &vars(&[("TABLE_NAME", "t")])).unwrap();
     assert!(usage.auth.is_some() && usage.tavus.is_none());
+    assert_eq!(usage.export_inline_limit, EXPORT_INLINE_LIMIT);
+    let lowered = &[("TABLE_NAME", "t"), ("EXPORT_INLINE_LIMIT_BYTES", "200000")];
+    let usage = HttpConfig::from_lookup(Function::GetUsage, &vars(lowered)).unwrap();
+    assert_eq!(usage.export_inline_limit, 200_000);
     let webhook = HttpConfig::from_lookup(
         Function::TavusWebhook,
         &vars(&[("TABLE_NAME", "t"), ("TAVUS_SECRET_ID", "s")]),
@@ -35,8 +39,21 @@ fn each_http_function_reads_what_its_routes_need() {
 #[test]
 fn errors_name_the_variable() {
     type Vars = &'static [(&'static str, &'static str)];
-    let cases: [(Function, Vars, &str); 4] = [
+    let cases: [(Function, Vars, &str); 6] = [
         (Function::GetUsage, &[], "TABLE_NAME"),
+        (
+            Function::GetUsage,
+            &[
+                ("TABLE_NAME", "t"),
+                ("EXPORT_INLINE_LIMIT_BYTES", "6000001"),
+            ],
+            "EXPORT_INLINE_LIMIT_BYTES",
+        ),
+        (
+            Function::GetUsage,
+            &[("TABLE_NAME", "t"), ("EXPORT_INLINE_LIMIT_BYTES", "big")],
+            "EXPORT_INLINE_LIMIT_BYTES",
+        ),
         (
             Function::TavusWebhook,
             &[("TABLE_NAME", "t")],

@@ -6,12 +6,14 @@
 use std::time::Duration;
 
 use super::{
-    AUDIT_CHECKED, AUDIT_FINDINGS, AUDIT_INCOMPLETE, CALLBACKS_HANDLED, CALLBACKS_RECEIVED, CAUSE,
-    CHECK, CLOSED_BY, CREATES_FAILED, CREATES_REFUSED, KIND, Line, MINUTES_CHARGED,
-    MINUTES_RELEASED, MINUTES_RESERVED, OPERATION, ORPHANS_ENDED, OUTCOME, PLAN, REASON,
-    RESET_ACCOUNTS_ROLLED, RESET_ALREADY_CURRENT, RESET_COMPLETE, RESET_CONFLICTS_RETRIED,
-    RESET_FAILED, RESET_SECONDS, SESSION_TYPE, SESSIONS_CREATED, SWEEP_COMPLETE, SWEPT_SESSIONS,
-    TAVUS_ERRORS, TAVUS_LATENCY, TAVUS_RAN_MINUTES, TAVUS_REQUESTS, UNCHARGED_MINUTES,
+    ACCOUNT_DELETION_DURATION, ACCOUNT_DELETION_SESSIONS_ERASED, ACCOUNT_DELETIONS,
+    ACCOUNT_EXPORT_DURATION, ACCOUNT_EXPORT_SIZE, ACCOUNT_EXPORTS, AUDIT_CHECKED, AUDIT_FINDINGS,
+    AUDIT_INCOMPLETE, CALLBACKS_HANDLED, CALLBACKS_RECEIVED, CAUSE, CHECK, CLOSED_BY,
+    CREATES_FAILED, CREATES_REFUSED, DELIVERY, KIND, Line, MINUTES_CHARGED, MINUTES_RELEASED,
+    MINUTES_RESERVED, OPERATION, ORPHANS_ENDED, OUTCOME, PLAN, REASON, RESET_ACCOUNTS_ROLLED,
+    RESET_ALREADY_CURRENT, RESET_COMPLETE, RESET_CONFLICTS_RETRIED, RESET_FAILED, RESET_SECONDS,
+    SESSION_TYPE, SESSIONS_CREATED, SWEEP_COMPLETE, SWEPT_SESSIONS, TAVUS_ERRORS, TAVUS_LATENCY,
+    TAVUS_RAN_MINUTES, TAVUS_REQUESTS, UNCHARGED_MINUTES,
 };
 
 /// Minutes were reserved for a new session of `session_type` (before Tavus is asked; a failed
@@ -224,12 +226,10 @@ impl TavusOutcome {
 /// One HTTP request to Tavus (each attempt of a retried call counts): its latency, and its
 /// error's kind if it failed.
 pub(crate) fn tavus_request(operation: TavusOperation, elapsed: Duration, outcome: TavusOutcome) {
-    // Milliseconds to the microsecond.
-    let millis = (elapsed.as_secs_f64() * 1_000_000.0).round() / 1000.0;
     let line = Line::new()
         .dimension(OPERATION, operation.as_str())
         .value(&TAVUS_REQUESTS, 1.0)
-        .value(&TAVUS_LATENCY, millis);
+        .value(&TAVUS_LATENCY, millis(elapsed));
     match outcome.kind() {
         Some(kind) => line.dimension(KIND, kind).value(&TAVUS_ERRORS, 1.0),
         None => line,
@@ -318,6 +318,33 @@ pub(crate) fn audit_finished(
         .emit();
 }
 
+/// Milliseconds to the microsecond.
+fn millis(elapsed: Duration) -> f64 {
+    (elapsed.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
 fn flag(on: bool) -> f64 {
     if on { 1.0 } else { 0.0 }
+}
+
+/// An account export was answered, `inline` or as a `download` link: its size and how long it
+/// took to gather and hand over.
+pub(crate) fn account_export(delivery: &'static str, bytes: usize, elapsed: Duration) {
+    Line::new()
+        .dimension(DELIVERY, delivery)
+        .value(&ACCOUNT_EXPORTS, 1.0)
+        .value(&ACCOUNT_EXPORT_SIZE, bytes as f64)
+        .value(&ACCOUNT_EXPORT_DURATION, millis(elapsed))
+        .emit();
+}
+
+/// A pass of an account deletion ended: `deleted`, `in_progress` (it carries on later) or
+/// `failed`; the sessions it erased and how long it took.
+pub(crate) fn account_deletion(outcome: &'static str, sessions_erased: u64, elapsed: Duration) {
+    Line::new()
+        .dimension(OUTCOME, outcome)
+        .value(&ACCOUNT_DELETIONS, 1.0)
+        .value(&ACCOUNT_DELETION_SESSIONS_ERASED, sessions_erased as f64)
+        .value(&ACCOUNT_DELETION_DURATION, millis(elapsed))
+        .emit();
 }

@@ -60,6 +60,12 @@ pub enum ServiceError {
     /// Erasure: a recording object could not be deleted yet; the sweeper finishes the erasure.
     #[error("a recording was not deleted: {0}")]
     RecordingKept(String),
+    /// `POST /sessions` while the account is being deleted.
+    #[error("the account is being deleted")]
+    AccountBeingDeleted,
+    /// `GET /me/export`: larger than a response can carry, and no bucket to hand it over from.
+    #[error("the export is too large for a response ({bytes} bytes)")]
+    ExportTooLarge { bytes: usize },
     /// A bug or corrupt data: retrying cannot help, so no `Retry-After`. The cause is logged
     /// with the request id; the body says nothing of it.
     #[error("internal error: {0}")]
@@ -91,6 +97,7 @@ impl From<LedgerError> for ServiceError {
                 resets_at,
             },
             LedgerError::SessionNotFound => ServiceError::NotFound,
+            LedgerError::AccountBeingDeleted => ServiceError::AccountBeingDeleted,
             LedgerError::SessionOpen => ServiceError::SessionActive,
             LedgerError::PreconditionFailed => ServiceError::PreconditionFailed,
             LedgerError::IdempotencyConflict => ServiceError::IdempotencyConflict,

@@ -17,13 +17,17 @@
 //! | [`reset`] | the monthly reset of every account |
 //! | [`callback_token`] | the signed token in a callback URL |
 //! | [`audit`] | what the ledger, Tavus and the bucket hold, compared (read-only) |
+//! | [`export`] | `GET /me/export`: everything kept about a user, as they may see it |
+//! | [`account_deletion`] | `DELETE /me`: a user's account and everything kept about them, deleted |
 
+pub mod account_deletion;
 pub mod audit;
 pub mod callback_token;
 pub mod callbacks;
 pub mod create;
 pub mod erase;
 mod error;
+pub mod export;
 pub mod playback;
 pub mod reset;
 pub mod settle;

@@ -53,10 +53,25 @@ pub async fn playback(
     now: DateTime<Utc>,
 ) -> Result<RecordingAccess, ServiceError> {
     let (session, role) = ledger.get_session(user, session_id).await?;
+    let access = recording_access(recordings, &session, now).await?;
+    if access.link.is_some() {
+        tracing::info!(session_id = %session.session_id, role = ?role, "playback link issued");
+    }
+    Ok(access)
+}
+
+/// What a member of `session` may see of its recording at `now`: for a ready one, a link
+/// valid for [`PLAYBACK_LINK_TTL`] (for playback and for the account's export alike).
+pub async fn recording_access(
+    recordings: Option<&Recordings>,
+    session: &crate::domain::Session,
+    now: DateTime<Utc>,
+) -> Result<RecordingAccess, ServiceError> {
     let status = session.playback.status();
     let Some(file) = session
         .playback
         .recording
+        .as_ref()
         .filter(|_| status == RecordingStatus::Ready)
     else {
         return Ok(RecordingAccess {
@@ -74,7 +89,6 @@ pub async fn playback(
         .playback_link(&file.key, PLAYBACK_LINK_TTL)
         .await?;
     let ttl = chrono::Duration::from_std(PLAYBACK_LINK_TTL).unwrap_or(chrono::Duration::zero());
-    tracing::info!(session_id = %session.session_id, role = ?role, "playback link issued");
     Ok(RecordingAccess {
         status,
         link: Some((link, now + ttl)),

@@ -24,7 +24,6 @@ use super::tavus_copy::delete_tavus_copy;
 use crate::LedgerError;
 use crate::domain::minutes::{settled_minutes, shutdown_charge};
 use crate::domain::{EndReason, Session, SessionStatus, Transcript};
-use crate::metrics::emit;
 use crate::secrets::Secrets;
 use crate::store::DynamoLedger;
 use crate::store::keys::INDEX_SHARDS;
@@ -84,6 +83,9 @@ pub struct SweepReport {
     /// Erasures whose recordings could not be deleted at first, finished
     /// ([`super::erase::finish_erasures`], run by the sweep-sessions function).
     pub recording_erasures_finished: u64,
+    /// Account deletions (`DELETE /me`) cut short, finished
+    /// ([`super::account_deletion::finish_deletions`], run by the sweep-sessions function).
+    pub account_deletions_finished: u64,
     pub failed: u64,
     /// False when the deadline stopped the sweep; the next run continues.
     pub complete: bool,
@@ -91,7 +93,7 @@ pub struct SweepReport {
 
 impl SweepReport {
     /// The counts by outcome, as the `SweptSessions` metric publishes them.
-    pub fn outcomes(&self) -> [(&'static str, u64); 8] {
+    pub fn outcomes(&self) -> [(&'static str, u64); 9] {
         [
             ("released", self.released),
             ("settled_from_tavus", self.settled_from_tavus),
@@ -103,6 +105,7 @@ impl SweepReport {
                 "recording_erasure_finished",
                 self.recording_erasures_finished,
             ),
+            ("account_deletion_finished", self.account_deletions_finished),
             ("failed", self.failed),
         ]
     }
@@ -149,7 +152,6 @@ pub async fn sweep(
         report.complete = false;
     }
     tracing::info!(?report, "sweep finished");
-    emit::sweep_finished(&report.outcomes(), report.orphans_ended, report.complete);
     report
 }
 

@@ -299,3 +299,16 @@ pub struct IdempotencyItem {
     /// TTL attribute (epoch seconds): keys are remembered for a day.
     pub expires_at: i64,
 }
+
+/// An account export handed over through the bucket (too large for a response): the object's
+/// key, under the user, so deleting the account finds and deletes the object. DynamoDB's TTL
+/// removes the item when the bucket's lifecycle has removed the object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportItem {
+    pub pk: String,
+    pub sk: String,
+    pub object_key: String,
+    pub created_at: DateTime<Utc>,
+    /// TTL attribute (epoch seconds).
+    pub expires_at: i64,
+}

@@ -29,6 +29,11 @@ pub const OPEN_UNTIL: &str = "open_until";
 /// conditioned on its absence, so none lands after the erasure has looked for what to remove.
 pub const ERASING: &str = "erasing";
 
+/// Set on an account item while the account is being deleted (`DELETE /me`): a reservation is
+/// conditioned on its absence, and the account, deleted last, is where the sweeper finds a
+/// deletion cut short (under the open-sessions index's [`deletion_shard_key`]).
+pub const DELETING: &str = "deleting";
+
 /// How many partitions each sparse index is spread over. Fixed: it is part of stored data.
 pub const INDEX_SHARDS: u32 = 32;
 
@@ -112,8 +117,18 @@ pub fn tally_sk(shard: u32) -> String {
 
 pub const TALLY_SK_PREFIX: &str = "SHARD#";
 
+/// An account export handed over through the bucket: the object's key, so that deleting the
+/// account deletes the object too (the bucket's lifecycle removes it after a day anyway).
+pub fn export_sk(object_key: &str) -> String {
+    format!("{EXPORT_SK_PREFIX}{object_key}")
+}
+
+pub const EXPORT_SK_PREFIX: &str = "EXPORT#";
+
+pub const IDEMPOTENCY_SK_PREFIX: &str = "IDEMPOTENCY#";
+
 pub fn idempotency_sk(key: &str) -> String {
-    format!("IDEMPOTENCY#{key}")
+    format!("{IDEMPOTENCY_SK_PREFIX}{key}")
 }
 
 /// A stable shard for a user: FNV-1a of the id, so the same user always lands in the same shard
@@ -133,6 +148,11 @@ pub fn account_shard_key(shard: u32) -> String {
 
 pub fn open_shard_key(shard: u32) -> String {
     format!("OPEN#{shard:02}")
+}
+
+/// The open-sessions index shard key of accounts being deleted (beside `OPEN#nn` and `ERASE#nn`).
+pub fn deletion_shard_key(shard: u32) -> String {
+    format!("DELETE#{shard:02}")
 }
 
 /// A timestamp whose text sorts in time order (fixed width, millisecond precision, `Z`).

@@ -282,3 +282,41 @@ pub struct Books {
     pub sessions: Vec<Session>,
     pub erased: Vec<ErasedSession>,
 }
+
+/// Everything kept under a user's own partition, read consistently and sorted by kind: what an
+/// export shows and what deleting the account removes. What the user wrote on others' sessions
+/// lives under those owners and is reached through `joined`.
+#[derive(Debug, Clone, Default)]
+pub struct Holdings {
+    /// `None` for a user who never had an account.
+    pub account: Option<crate::domain::Account>,
+    /// The account is marked as being deleted.
+    pub deleting: bool,
+    pub history: Vec<PeriodHistory>,
+    /// The sessions the user owns, newest first.
+    pub owned: Vec<Session>,
+    /// The sessions of others the user takes part in, newest first.
+    pub joined: Vec<Joined>,
+    pub erased: Vec<ErasedSession>,
+    pub idempotency: Vec<IdempotencyRecord>,
+    /// The object keys of exports handed over through the bucket and not yet expired.
+    pub exports: Vec<String>,
+    /// The keys of every item but the account and the session and participation items
+    /// (history, erased records, idempotency and export records, transcripts, notes).
+    pub other_keys: Vec<dynamo::Item>,
+}
+
+/// A session of another owner that the user takes part in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    pub owner: UserId,
+    pub session_id: SessionId,
+}
+
+/// A create's Idempotency-Key as remembered (for a day).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub key: String,
+    pub session_id: SessionId,
+    pub expires_at: DateTime<Utc>,
+}

@@ -4,6 +4,7 @@
 //! services (`DYNAMODB_ENDPOINT`, `MOTO_ENDPOINT` unset) the binary says so in one line and runs
 //! nothing: `make test` starts them.
 
+mod account;
 mod audit;
 mod audit_store;
 mod concurrency;

@@ -303,7 +303,8 @@ fn the_recordings_bucket_and_tavus_s_role_are_as_tavus_documents_them() {
     ];
     for (function, expected) in [
         ("CreateSessionFunction", erasing.clone()),
-        ("GetUsageFunction", vec!["s3:GetObject"]),
+        // It signs playback links, and puts an export too large for a response (exports/ only).
+        ("GetUsageFunction", vec!["s3:GetObject", "s3:PutObject"]),
         ("SweepSessionsFunction", erasing.clone()),
         ("TavusWebhookFunction", erasing),
         ("MonthlyResetFunction", vec![]),
@@ -318,6 +319,12 @@ fn the_recordings_bucket_and_tavus_s_role_are_as_tavus_documents_them() {
             assert!(
                 line.contains("${RecordingsBucket}"),
                 "{function}: the recordings bucket only: {line}"
+            );
+        }
+        if function == "GetUsageFunction" {
+            assert!(
+                policies.contains("${RecordingsBucket}/exports/*"),
+                "{function}: puts under exports/ only"
             );
         }
     }

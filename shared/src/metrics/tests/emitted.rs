@@ -316,6 +316,7 @@ fn a_sweep_and_a_reset_report_their_counts() {
         orphans_ended: 5,
         orphans_deleted: 2,
         recording_erasures_finished: 2,
+        account_deletions_finished: 1,
         failed: 1,
         complete: true,
     };
@@ -340,6 +341,7 @@ fn a_sweep_and_a_reset_report_their_counts() {
             ("tavus_copy_deleted", 4),
             ("transcript_recovered", 1),
             ("recording_erasure_finished", 2),
+            ("account_deletion_finished", 1),
             ("failed", 1),
         ]
     );
@@ -506,6 +508,45 @@ fn an_audit_counts_each_check_its_incomplete_checks_and_this_months_minutes_by_c
 }
 
 #[test]
+fn exports_and_deletions_are_counted_with_their_size_and_time() {
+    let documents = written(|| {
+        emit::account_export("download", 7_000_000, Duration::from_micros(2_345_678));
+        emit::account_deletion("in_progress", 4, Duration::from_millis(29_000));
+    });
+    assert_eq!(documents.len(), 2);
+    let export = &documents[0];
+    assert_eq!(
+        (
+            &export["Delivery"],
+            &export["AccountExports"],
+            &export["AccountExportSize"],
+            &export["AccountExportDuration"]
+        ),
+        (
+            &json!("download"),
+            &json!(1),
+            &json!(7_000_000),
+            &json!(2345.678)
+        )
+    );
+    let deletion = &documents[1];
+    assert_eq!(
+        (
+            &deletion["Outcome"],
+            &deletion["AccountDeletions"],
+            &deletion["AccountDeletionSessionsErased"],
+            &deletion["AccountDeletionDuration"]
+        ),
+        (&json!("in_progress"), &json!(1), &json!(4), &json!(29000))
+    );
+    // Nothing of the person: the dimensions and values above, the function, the directive.
+    for d in &documents {
+        let members: BTreeSet<&str> = d.as_object().unwrap().keys().map(String::as_str).collect();
+        assert!(members.len() <= 7, "{d}");
+    }
+}
+
+#[test]
 fn every_declared_metric_is_written_by_some_record_call() {
     let mut seen = BTreeSet::new();
     let documents = written(|| {
@@ -527,6 +568,8 @@ fn every_declared_metric_is_written_by_some_record_call() {
         sweep_finished(&SweepReport::default());
         emit::reset_finished(ResetReport::default().figures());
         record_audit(&audit_report(Utc::now()));
+        emit::account_export("inline", 1200, Duration::from_millis(40));
+        emit::account_deletion("deleted", 3, Duration::from_millis(900));
     });
     for d in &documents {
         seen.extend(published(d).into_iter().map(|(name, _)| name));

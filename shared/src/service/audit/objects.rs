@@ -1,7 +1,9 @@
 //! The recordings bucket against the sessions' keys, both ways:
 //! - objects no session references, written more than an hour ago (a recording's callback
 //!   comes within minutes of the file): each object's reference item, written with the key on
-//!   its session and removed with it, says whether a session holds it;
+//!   its session and removed with it, says whether a session holds it. An account export
+//!   handed over through the bucket is held by its record for as long as it is remembered;
+//!   the bucket's lifecycle deletes it after a day, so an older one is a finding too;
 //! - keys a session of the checked accounts references that the bucket does not hold (seen
 //!   missing from the listing, then confirmed by a HEAD of the key), unless the bucket's
 //!   lifecycle has expired them already.
@@ -15,8 +17,9 @@ use chrono::{DateTime, Utc};
 use super::accounts::ReferencedKey;
 use super::finding::{Check, CheckResult, Finding};
 use super::options::AuditOptions;
-use crate::recording_bucket::{Recordings, StoredObject};
+use crate::recording_bucket::{EXPORTS_PREFIX, Recordings, StoredObject};
 use crate::store::DynamoLedger;
+use crate::store::dynamo::EXPORT_MEMORY;
 
 /// Keys asked of the ledger at once.
 const REFERENCE_BATCH: usize = 1_000;
@@ -68,6 +71,7 @@ async fn unreferenced_objects(
     let old: Vec<_> = objects
         .iter()
         .filter(|o| now - o.last_modified >= options.settling_time)
+        .filter(|o| !(o.key.starts_with(EXPORTS_PREFIX) && now - o.last_modified < EXPORT_MEMORY))
         .collect();
     for batch in old.chunks(REFERENCE_BATCH) {
         let keys: Vec<String> = batch.iter().map(|o| o.key.clone()).collect();

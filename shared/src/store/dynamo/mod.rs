@@ -12,11 +12,14 @@ use crate::LedgerError;
 use crate::domain::session::DEFAULT_MAX_OPEN_SESSIONS;
 use crate::domain::{CreatePace, PlanCatalog};
 
+mod account_deletion;
+pub use account_deletion::{DeletionsDue, EXPORT_MEMORY};
 mod batch;
 mod close;
 mod erase;
 mod errors;
 mod history;
+mod holdings;
 // Seeding many accounts for tests and benchmarks: no request path may overwrite accounts.
 #[cfg(feature = "test-support")]
 mod import;

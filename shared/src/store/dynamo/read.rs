@@ -15,7 +15,7 @@ use crate::store::items::{
     PeriodHistoryItem, SessionItem,
 };
 use crate::store::keys;
-use crate::store::{Books, SessionPage};
+use crate::store::{Books, Joined, SessionPage};
 
 /// The most sessions one page returns.
 pub const MAX_PAGE: u32 = 100;
@@ -72,9 +72,25 @@ impl DynamoLedger {
         &self,
         participations: &[ParticipationItem],
     ) -> Result<HashMap<SessionId, Session>, LedgerError> {
-        let item_keys = participations
+        let joined: Vec<Joined> = participations
             .iter()
-            .map(|p| key(keys::user_pk(&p.owner_id), keys::session_sk(p.session_id)))
+            .map(|p| Joined {
+                owner: p.owner_id.clone(),
+                session_id: p.session_id,
+            })
+            .collect();
+        self.joined_sessions(&joined).await
+    }
+
+    /// The owners' session items of sessions a user takes part in, by session id, read
+    /// consistently (one BatchGetItem per 100 keys); a session gone is absent.
+    pub async fn joined_sessions(
+        &self,
+        joined: &[Joined],
+    ) -> Result<HashMap<SessionId, Session>, LedgerError> {
+        let item_keys = joined
+            .iter()
+            .map(|j| key(keys::user_pk(&j.owner), keys::session_sk(j.session_id)))
             .collect();
         let mut found = HashMap::new();
         for item in self.batch_get(item_keys, true).await? {

@@ -136,6 +136,10 @@ impl DynamoLedger {
             let fresh = self.ensure_account(&request.owner, request.now).await?;
             return Ok((Some(fresh), PaceState::Idle));
         };
+        if item.contains_key(keys::DELETING) {
+            // The account is being deleted (`DELETE /me`): nothing new is started in it.
+            return Err(LedgerError::AccountBeingDeleted);
+        }
         let stored = from_item::<AccountItem>(item.clone())?;
         let pace = self.pace_state(stored.creates_paced_until, request.now);
         let account = stored.account;
@@ -278,8 +282,9 @@ impl DynamoLedger {
                  sessions = if_not_exists(sessions, :zero) + :one, updated_at = :now{pace_set}"
             ))
             .condition_expression(format!(
-                "period = :p AND available_minutes >= :m \
-                 AND (attribute_not_exists(open_sessions) OR open_sessions < :cap){pace_condition}"
+                "period = :p AND available_minutes >= :m AND attribute_not_exists({deleting}) \
+                 AND (attribute_not_exists(open_sessions) OR open_sessions < :cap){pace_condition}",
+                deleting = keys::DELETING
             ))
             .expression_attribute_values(":m", n(minutes))
             .expression_attribute_values(":zero", n(0))

@@ -2,6 +2,7 @@
 //! `cargo lambda watch`, DynamoDB Local, moto and the Tavus simulator (all started by
 //! `make test`); plus in-process checks of the functions' round trips.
 
+mod account;
 mod audit;
 mod burst;
 mod events;

@@ -100,6 +100,7 @@ async fn the_happy_create_and_usage_paths_make_the_fewest_round_trips() {
         auth: Some(Authenticator::new(AuthMode::Authorizer)),
         public_url: Some("http://127.0.0.1:9".into()),
         recordings: None,
+        export_inline_limit: awaknow_core::config::EXPORT_INLINE_LIMIT,
     };
     let user = e2e_tests::Api::user("trips");
 
@@ -156,6 +157,7 @@ async fn the_happy_create_and_usage_paths_make_the_fewest_round_trips() {
         public_url: None,
         tavus: None,
         recordings: None,
+        export_inline_limit: awaknow_core::config::EXPORT_INLINE_LIMIT,
     };
     let usage = awaknow_core::api::shell::handle(
         &usage_app,
@@ -182,6 +184,7 @@ async fn an_event_without_verified_claims_is_401_from_the_function_itself() {
         public_url: None,
         tavus: None,
         recordings: None,
+        export_inline_limit: awaknow_core::config::EXPORT_INLINE_LIMIT,
     };
     let mut value: Value = serde_json::from_str(&event("get-usage.json", "someone", None)).unwrap();
     value["requestContext"]
@@ -223,6 +226,7 @@ async fn a_forged_callback_token_is_refused_without_a_dynamodb_call() {
         auth: None,
         public_url: None,
         recordings: None,
+        export_inline_limit: awaknow_core::config::EXPORT_INLINE_LIMIT,
     };
     // The sample event's token (`v1.TOKEN.MAC`) was signed by nobody.
     let path = test_support::workspace_root().join("events/tavus-webhook.json");

@@ -67,6 +67,7 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
         )),
         public_url: Some("http://127.0.0.1:9".into()),
         recordings: None,
+        export_inline_limit: awaknow_core::config::EXPORT_INLINE_LIMIT,
     };
     let body = json!({ "session_type": "reflect_alone", "prompt": "x", "max_minutes": 10 });
     let response = awaknow_core::api::shell::handle(
@@ -185,6 +186,7 @@ async fn the_sweeper_recovers_crashes_and_missing_callbacks_and_late_callbacks_c
         auth: None,
         public_url: None,
         recordings: None,
+        export_inline_limit: awaknow_core::config::EXPORT_INLINE_LIMIT,
     };
     let late = json!({
         "properties": { "shutdown_reason": "participant_left_timeout" }, "conversation_id": conversation_id,
@@ -289,6 +291,7 @@ impl Rig {
             )),
             public_url: Some("http://127.0.0.1:9".into()),
             recordings: None,
+            export_inline_limit: awaknow_core::config::EXPORT_INLINE_LIMIT,
         };
         let body =
             json!({ "session_type": "reflect_alone", "prompt": "x", "max_minutes": minutes });
