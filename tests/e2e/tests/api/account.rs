@@ -280,7 +280,8 @@ async fn an_export_is_the_users_own_view_and_deleting_the_account_leaves_nothing
         "the leaver's notes are in the partner's export"
     );
 
-    // The leaver goes.
+    // The leaver goes (the table held plenty of theirs until now).
+    assert!(items_naming(&stack, &leaver).await.len() >= 10);
     let statuses = delete_me(&api, &leaver).await;
     eprintln!("DELETE /me answered {statuses:?}");
     assert_eq!(items_naming(&stack, &leaver).await, Vec::<String>::new());
