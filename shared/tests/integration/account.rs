@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use awaknow_core::LedgerError;
 use awaknow_core::domain::{Precondition, SessionType, UserId};
 use awaknow_core::service::account_deletion::{self, Deletion, DeletionContext, finish_deletions};
-use awaknow_core::service::create::{CreateContext, CreateSessionRequest, create_session};
 use awaknow_core::service::export;
 use awaknow_core::store::{DynamoLedger, Joined, NotesKey, ReservationRequest, Reserved};
 use awaknow_core::tavus::{Tavus, TavusClient};
@@ -16,7 +15,7 @@ use chrono::Utc;
 use tavus_sim::{RunningSim, SimConfig};
 
 use crate::recording::{bucket, exists};
-use crate::support::{activated, alone, fresh_ledger, fresh_ledger_with_cap, user};
+use crate::support::{activated, alone, create_alone, fresh_ledger, fresh_ledger_with_cap, user};
 use crate::tavus_client::{config_for, keys_with};
 
 fn soon() -> Instant {
@@ -129,30 +128,13 @@ impl Stack {
             deadline,
         }
     }
-
-    /// An active session of `owner`, created as `POST /sessions` does.
-    async fn create(&self, owner: &UserId) {
-        let body = br#"{"session_type": "reflect_alone", "prompt": "my week", "max_minutes": 5}"#;
-        let request = CreateSessionRequest::parse(body, owner).unwrap();
-        let cx = CreateContext {
-            owner,
-            idempotency: None,
-            public_url: "http://127.0.0.1:9",
-            now: Utc::now(),
-            deadline: soon(),
-            recording: None,
-        };
-        create_session(&self.ledger, &self.tavus, &self.keys, cx, &request)
-            .await
-            .unwrap();
-    }
 }
 
 #[tokio::test]
 async fn a_deletion_out_of_time_stays_marked_refuses_sessions_and_the_sweeper_finishes_it() {
     let stack = Stack::new().await;
     let leaver = user("out-of-time");
-    stack.create(&leaver).await;
+    create_alone(&stack.ledger, &stack.tavus, &stack.keys, &leaver).await;
     let now = Utc::now();
     let download = export::hand_over(
         &stack.ledger,

@@ -15,7 +15,6 @@ use awaknow_core::service::audit::figures::Figure;
 use awaknow_core::service::audit::{
     self, AccountSample, Audit, AuditOptions, AuditReport, Check, Finding, Fixed,
 };
-use awaknow_core::service::create::{CreateContext, CreateSessionRequest, create_session};
 use awaknow_core::service::settle::end_session;
 use awaknow_core::service::sweep::{SweepOptions, sweep};
 use awaknow_core::store::{Activation, Closing, DynamoLedger, Reserved, keys};
@@ -26,7 +25,7 @@ use tavus_sim::{RunningSim, SimConfig};
 use test_support::{Keys, cut_short};
 
 use crate::recording::{bucket, exists, put};
-use crate::support::{alone, fresh_ledger_with_cap, user};
+use crate::support::{alone, create_alone, fresh_ledger_with_cap, user};
 use crate::tavus_client::{config_for, keys_with};
 
 /// The ledger, the simulator, the client (with the key in moto's Secrets Manager) and a bucket.
@@ -73,21 +72,7 @@ impl Stack {
 
     /// A session created as `POST /sessions` does: reserved, created at the simulator, active.
     async fn create(&self, owner: &UserId) -> Session {
-        let body = br#"{"session_type": "reflect_alone", "prompt": "my week", "max_minutes": 5}"#;
-        let request = CreateSessionRequest::parse(body, owner).unwrap();
-        let cx = CreateContext {
-            owner,
-            idempotency: None,
-            public_url: "http://127.0.0.1:9",
-            now: Utc::now(),
-            deadline: soon(),
-            recording: None,
-        };
-        let created = create_session(&self.ledger, &self.tavus, &self.keys, cx, &request)
-            .await
-            .unwrap();
-        assert_eq!(created.session.status, SessionStatus::Active);
-        created.session
+        create_alone(&self.ledger, &self.tavus, &self.keys, owner).await
     }
 
     /// The owner ends the call, then the sweeper deletes Tavus's copy: the paths as they run.

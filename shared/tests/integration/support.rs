@@ -134,3 +134,32 @@ pub async fn activated(ledger: &DynamoLedger, pending: &Session) -> Session {
         .await
         .expect("activate the session")
 }
+
+/// A reflect_alone session of `owner` created as `POST /sessions` does: reserved, created at
+/// Tavus (the simulator behind `tavus`), active.
+pub async fn create_alone(
+    ledger: &DynamoLedger,
+    tavus: &awaknow_core::tavus::Tavus,
+    keys: &test_support::Keys,
+    owner: &UserId,
+) -> Session {
+    use awaknow_core::service::create::{CreateContext, CreateSessionRequest, create_session};
+    let body = br#"{"session_type": "reflect_alone", "prompt": "my week", "max_minutes": 5}"#;
+    let request = CreateSessionRequest::parse(body, owner).expect("a valid body");
+    let cx = CreateContext {
+        owner,
+        idempotency: None,
+        public_url: "http://127.0.0.1:9",
+        now: chrono::Utc::now(),
+        deadline: std::time::Instant::now() + std::time::Duration::from_secs(30),
+        recording: None,
+    };
+    let created = create_session(ledger, tavus, keys, cx, &request)
+        .await
+        .expect("create the session");
+    assert_eq!(
+        created.session.status,
+        awaknow_core::domain::SessionStatus::Active
+    );
+    created.session
+}

@@ -125,24 +125,7 @@ pub fn parse_history(history: &Value) -> HashMap<String, Ran> {
 
 /// Everything the table holds, read whole (the campaign's own table).
 pub async fn scan(ledger: &DynamoLedger) -> Result<Vec<HashMap<String, AttributeValue>>, String> {
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let page = ledger
-            .client()
-            .scan()
-            .table_name(ledger.table())
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| format!("scan: {e}"))?;
-        items.extend(page.items.unwrap_or_default());
-        match page.last_evaluated_key {
-            Some(next) => start = Some(next),
-            None => return Ok(items),
-        }
-    }
+    test_support::scan_table(ledger).await
 }
 
 /// The user whose partition holds `item` (`None`: an item of no user's, such as an erased

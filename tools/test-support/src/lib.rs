@@ -1,7 +1,8 @@
 //! Test helpers written once, for every test crate and the benches: the functions' own SDK
 //! configuration pointed at local endpoints, the Tavus simulator and its faults, a receiver of
-//! the callbacks it posts, the Tavus key cache, template.yaml read into a YAML value, and a
-//! ledger whose transactions never run (a function stopped after a write's first step).
+//! the callbacks it posts, the Tavus key cache, template.yaml read into a YAML value, a ledger
+//! whose transactions never run (a function stopped after a write's first step), and a table
+//! read whole.
 //!
 //! Only test crates (and the bench tools) depend on this crate; the core's normal build and the
 //! functions never do.
@@ -259,4 +260,28 @@ fn intercepted(
         ledger.plans().clone(),
     )
     .with_max_open_sessions(ledger.max_open_sessions())
+}
+
+/// Everything the ledger's table holds, read whole and consistently, page by page.
+pub async fn scan_table(
+    ledger: &awaknow_core::store::DynamoLedger,
+) -> Result<Vec<awaknow_core::store::items::Item>, String> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = ledger
+            .client()
+            .scan()
+            .table_name(ledger.table())
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| format!("scan: {e}"))?;
+        items.extend(page.items.unwrap_or_default());
+        match page.last_evaluated_key {
+            Some(next) => start = Some(next),
+            None => return Ok(items),
+        }
+    }
 }

@@ -5,8 +5,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
-use super::errors::unavailable;
-use super::{DynamoLedger, Item, from_item, key, s};
+use super::{DynamoLedger, Item, from_item, key};
 use crate::LedgerError;
 use crate::store::items::{
     AccountItem, ErasedSessionItem, ExportItem, IdempotencyItem, PARTICIPANT_ROLE,
@@ -18,37 +17,13 @@ impl DynamoLedger {
     /// What the user's partition holds, sorted by kind ([`Holdings`]).
     pub async fn holdings(&self, user: &crate::domain::UserId) -> Result<Holdings, LedgerError> {
         let mut holdings = Holdings::default();
-        for item in self.partition(&keys::user_pk(user)).await? {
+        for item in self.query_all(&keys::user_pk(user), None, None).await? {
             sort_into(&mut holdings, item)?;
         }
         // Session ids are ULIDs: newest first, as the session list shows them.
         holdings.owned.reverse();
         holdings.joined.reverse();
         Ok(holdings)
-    }
-
-    /// Every item of partition `pk`, read consistently, in sort-key order.
-    async fn partition(&self, pk: &str) -> Result<Vec<Item>, LedgerError> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(pk))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| unavailable(&e))?;
-            found.extend(output.items.unwrap_or_default());
-            match output.last_evaluated_key {
-                Some(next) => start = Some(next),
-                None => return Ok(found),
-            }
-        }
     }
 }
 

@@ -112,6 +112,25 @@ impl DynamoLedger {
         prefix: &str,
         projection: Option<&str>,
     ) -> Result<Vec<Item>, LedgerError> {
+        self.query_all(pk, Some(prefix), projection).await
+    }
+
+    /// Every item of partition `pk` (whose sort key starts with `prefix`, when one is given:
+    /// DynamoDB takes no empty prefix), read consistently and page by page.
+    pub(crate) async fn query_all(
+        &self,
+        pk: &str,
+        prefix: Option<&str>,
+        projection: Option<&str>,
+    ) -> Result<Vec<Item>, LedgerError> {
+        let mut values = HashMap::from([(":pk".to_owned(), s(pk))]);
+        let condition = match prefix {
+            Some(prefix) => {
+                values.insert(":prefix".to_owned(), s(prefix));
+                "pk = :pk AND begins_with(sk, :prefix)"
+            }
+            None => "pk = :pk",
+        };
         let mut found = Vec::new();
         let mut start = None;
         loop {
@@ -119,9 +138,8 @@ impl DynamoLedger {
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(pk))
-                .expression_attribute_values(":prefix", s(prefix))
+                .key_condition_expression(condition)
+                .set_expression_attribute_values(Some(values.clone()))
                 .set_projection_expression(projection.map(str::to_owned))
                 .consistent_read(true)
                 .set_exclusive_start_key(start)

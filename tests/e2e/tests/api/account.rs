@@ -96,29 +96,25 @@ async fn items_naming(stack: &Stack, needle: &str) -> Vec<String> {
             _ => false,
         }
     }
-    let ledger = &stack.ledger;
-    let mut found = Vec::new();
-    let mut start = None;
-    loop {
-        let page = ledger
-            .client()
-            .scan()
-            .table_name(ledger.table())
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .unwrap();
-        for item in page.items() {
-            if item.values().any(|v| names(v, needle)) {
-                found.push(format!("{:?} {:?}", item.get("pk"), item.get("sk")));
-            }
-        }
-        match page.last_evaluated_key {
-            Some(next) => start = Some(next),
-            None => return found,
-        }
-    }
+    test_support::scan_table(&stack.ledger)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|item| item.values().any(|v| names(v, needle)))
+        .map(|item| format!("{:?} {:?}", item.get("pk"), item.get("sk")))
+        .collect()
+}
+
+/// Ends the call at the simulator (`end` as its control route takes it).
+async fn end_at_tavus(api: &Api, conversation: &str, end: Value) {
+    let (status, body) = api
+        .sim(
+            reqwest::Method::POST,
+            &format!("/_sim/conversations/{conversation}/end"),
+            Some(&end),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
 }
 
 fn session<'a>(export: &'a Value, id: &str) -> &'a Value {
@@ -172,15 +168,9 @@ async fn an_export_is_the_users_own_view_and_deleting_the_account_leaves_nothing
     transcript(&api, &mine_call, "the leaver's own words").await;
     write_notes(&api, &leaver, &mine, "leaver on their session").await;
     write_notes(&api, &partner, &mine, "partner on the leaver's session").await;
-    let (status, body) = api
-        .sim(
-            reqwest::Method::POST,
-            &format!("/_sim/conversations/{mine_call}/end"),
-            // No transcript of the simulator's: the one posted above is the session's.
-            Some(&json!({ "duration_seconds": 42.0, "recording_shape": "legacy", "transcript": false })),
-        )
-        .await;
-    assert_eq!(status, 204, "{body}");
+    // No transcript of the simulator's: the one posted above is the session's.
+    let end = json!({ "duration_seconds": 42.0, "recording_shape": "legacy", "transcript": false });
+    end_at_tavus(&api, &mine_call, end).await;
     let recording_url = text(&ready_recording(&api, &leaver, &mine).await, "url").to_owned();
 
     // The partner's session with the leaver, ended at Tavus.
@@ -188,14 +178,8 @@ async fn an_export_is_the_users_own_view_and_deleting_the_account_leaves_nothing
     transcript(&api, &theirs_call, "the partner's words").await;
     write_notes(&api, &leaver, &theirs, "leaver on the partner's session").await;
     write_notes(&api, &partner, &theirs, "partner on their own session").await;
-    let (status, body) = api
-        .sim(
-            reqwest::Method::POST,
-            &format!("/_sim/conversations/{theirs_call}/end"),
-            Some(&json!({ "duration_seconds": 70.0, "transcript": false })),
-        )
-        .await;
-    assert_eq!(status, 204, "{body}");
+    let end = json!({ "duration_seconds": 70.0, "transcript": false });
+    end_at_tavus(&api, &theirs_call, end).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while api.get(&partner, &format!("/sessions/{theirs}")).await.body["status"] != "ended" {
         assert!(
