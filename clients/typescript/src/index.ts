@@ -100,7 +100,7 @@ export function newIdempotencyKey(): string {
 }
 
 /** Seconds to wait after a 202 of `DELETE /me` without a usable Retry-After. */
-const DELETION_RETRY_SECONDS = 5;
+const DELETION_RETRY_SECONDS = 30;
 
 export function createAwakNowClient(options: ClientOptions) {
   // Called unbound, as openapi-fetch calls it (a browser's fetch refuses another `this`).
@@ -162,7 +162,14 @@ export function createAwakNowClient(options: ClientOptions) {
   async function deleteAccountAndWait({ maxWaitMs = 60_000 }: DeleteAccountWaitOptions = {}): Promise<AccountDeletion> {
     const deadline = Date.now() + maxWaitMs;
     for (;;) {
-      const deletion = await deleteAccount();
+      let deletion: AccountDeletion;
+      try {
+        deletion = await deleteAccount();
+      } catch (e) {
+        // The route's throttle (shared by every caller): the deletion is under way regardless.
+        if (!(e instanceof ApiError) || e.status !== 429) throw e;
+        deletion = { status: "in_progress", retryAfterSeconds: e.retryAfterSeconds ?? DELETION_RETRY_SECONDS };
+      }
       if (deletion.status === "deleted") return deletion;
       const wait = Math.min(deletion.retryAfterSeconds * 1000, deadline - Date.now());
       if (wait <= 0) return deletion;

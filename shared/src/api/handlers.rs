@@ -144,8 +144,12 @@ pub(super) async fn get_recording(app: &App, user: &UserId, request: &ApiRequest
     Ok(json(200, &RecordingView::from(access)))
 }
 
-/// Seconds a client is asked to wait before asking again about a deletion still at work.
-const DELETION_RETRY_AFTER: u32 = 5;
+/// Seconds a client is asked to wait before asking again about a deletion still at work (the
+/// sweeper carries it on a minute after it began in any case).
+const DELETION_RETRY_AFTER: u32 = 30;
+/// The most a `DELETE /me` works before it answers 202 and leaves the rest to the next call or
+/// the sweeper: few requests hold create-session's reserved concurrency for long.
+const DELETION_REQUEST_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `DELETE /me`: 204 once nothing is kept about the caller; 202 while something is still to
 /// finish (it finishes on its own; asking again is safe).
@@ -155,7 +159,9 @@ pub(super) async fn delete_account(app: &App, user: &UserId, request: &ApiReques
         tavus: app.tavus()?,
         recordings: app.recordings.as_ref(),
         now: request.now,
-        deadline: request.deadline,
+        deadline: request
+            .deadline
+            .min(std::time::Instant::now() + DELETION_REQUEST_BUDGET),
     };
     match account_deletion::delete_account(cx, user).await? {
         Deletion::Deleted(_) => Ok(no_content()),

@@ -28,6 +28,7 @@ use crate::domain::{Session, UserId};
 use crate::metrics::emit;
 use crate::recording_bucket::Recordings;
 use crate::store::DynamoLedger;
+use crate::store::dynamo::LastStep;
 use crate::store::keys::INDEX_SHARDS;
 use crate::tavus::Tavus;
 
@@ -72,13 +73,17 @@ pub struct DeletionCounts {
     pub exports_deleted: u64,
 }
 
-/// `DELETE /me`: marks the account, then goes as far as the request's time allows.
+/// `DELETE /me`: marks the account, then goes as far as the request's time allows. Once the
+/// mark is down, a failure (Tavus, the bucket or the table unavailable) only leaves it
+/// unfinished: the sweeper carries on.
 pub async fn delete_account(
     cx: DeletionContext<'_>,
     user: &UserId,
 ) -> Result<Deletion, ServiceError> {
     cx.ledger.mark_account_deleting(user, cx.now).await?;
-    carry_on(cx, user).await
+    Ok(carry_on(cx, user)
+        .await
+        .unwrap_or_else(|_| in_progress(DeletionCounts::default(), "a service it needs failed")))
 }
 
 /// One pass over a marked deletion, timed and counted.
@@ -135,8 +140,11 @@ async fn one_pass(cx: DeletionContext<'_>, user: &UserId) -> Result<Deletion, Se
     }
     counts.exports_deleted += delete_exports(cx.recordings, &rest.exports).await?;
     counts.items_deleted = cx.ledger.delete_items(rest.other_keys).await? as u64;
-    cx.ledger.delete_marked_account(user).await?;
-    Ok(Deletion::Deleted(counts))
+    let period = rest.account.map(|account| account.period);
+    match cx.ledger.delete_marked_account(user, period).await? {
+        LastStep::Deleted => Ok(Deletion::Deleted(counts)),
+        LastStep::Changed => Ok(in_progress(counts, "the account changed meanwhile")),
+    }
 }
 
 fn in_progress(counts: DeletionCounts, why: &'static str) -> Deletion {

@@ -25,8 +25,9 @@ use crate::store::{DynamoLedger, ErasedSession, IdempotencyRecord, NotesKey};
 /// How many sessions' notes, transcripts and links are read at once.
 const CONCURRENCY: usize = 8;
 
-/// Everything kept about a user, as they may see it.
-#[derive(Debug, Clone)]
+/// Everything kept about a user, as they may see it. No `Debug`: it holds what people said
+/// and wrote.
+#[derive(Clone)]
 pub struct AccountData {
     pub user: UserId,
     pub exported_at: DateTime<Utc>,
@@ -39,8 +40,8 @@ pub struct AccountData {
     pub idempotency: Vec<IdempotencyRecord>,
 }
 
-/// One session in its member's view.
-#[derive(Debug, Clone)]
+/// One session in its member's view (no `Debug`, as [`AccountData`]).
+#[derive(Clone)]
 pub struct ExportedSession {
     pub session: Session,
     pub role: Role,
@@ -58,6 +59,10 @@ pub async fn gather(
     now: DateTime<Utc>,
 ) -> Result<AccountData, ServiceError> {
     let holdings = ledger.holdings(user).await?;
+    if holdings.deleting {
+        // Nothing is handed out of an account on its way out.
+        return Err(ServiceError::AccountBeingDeleted);
+    }
     let mut joined = ledger.joined_sessions(&holdings.joined).await?;
     // Newest first, owned and joined together, as the session list orders them.
     let mut members: Vec<(Session, Role)> = holdings

@@ -6,9 +6,10 @@
 use std::time::{Duration, Instant};
 
 use awaknow_core::LedgerError;
-use awaknow_core::domain::{Precondition, SessionType, UserId};
+use awaknow_core::domain::{Period, Precondition, SessionType, UserId};
 use awaknow_core::service::account_deletion::{self, Deletion, DeletionContext, finish_deletions};
-use awaknow_core::service::export;
+use awaknow_core::service::{ServiceError, export};
+use awaknow_core::store::dynamo::LastStep;
 use awaknow_core::store::{DynamoLedger, Joined, NotesKey, ReservationRequest, Reserved};
 use awaknow_core::tavus::{Tavus, TavusClient};
 use chrono::Utc;
@@ -88,6 +89,20 @@ async fn leaving_a_session_keeps_it_for_its_owner_and_other_members() {
             .await
             .is_ok()
     );
+    // A notes write that read the session before the leave lands nowhere after it.
+    let late = NotesKey {
+        owner: &owner,
+        session_id: session.session_id,
+        author: &leaver,
+    };
+    let refused = ledger
+        .write_notes(late, "still here?", &Precondition::Any, Utc::now())
+        .await;
+    assert!(
+        matches!(refused, Err(LedgerError::SessionNotFound)),
+        "{refused:?}"
+    );
+    assert!(!notes_written(&ledger, &joined, &leaver).await);
     // Leaving again changes nothing.
     ledger.leave_session(&leaver, &joined).await.unwrap();
     let (again, _) = ledger
@@ -164,6 +179,40 @@ async fn a_deletion_out_of_time_stays_marked_refuses_sessions_and_the_sweeper_fi
     assert!(
         matches!(refused, Err(LedgerError::AccountBeingDeleted)),
         "{refused:?}"
+    );
+    // Nothing is handed out of an account on its way out, nor recorded for it.
+    let gathered = export::gather(&stack.ledger, Some(&stack.recordings), &leaver, now).await;
+    assert!(matches!(gathered, Err(ServiceError::AccountBeingDeleted)));
+    let handed = export::hand_over(
+        &stack.ledger,
+        Some(&stack.recordings),
+        &leaver,
+        b"{}".to_vec(),
+        now,
+    )
+    .await;
+    assert!(matches!(handed, Err(ServiceError::AccountBeingDeleted)));
+    assert_eq!(
+        stack.ledger.holdings(&leaver).await.unwrap().exports.len(),
+        1
+    );
+    // The account's last delete holds only in the period the pass read everything in: a month
+    // rolled over meanwhile leaves it for another pass.
+    let last_month = Period::containing(now - chrono::Duration::days(40));
+    let last = stack
+        .ledger
+        .delete_marked_account(&leaver, Some(last_month))
+        .await
+        .unwrap();
+    assert_eq!(last, LastStep::Changed);
+    assert!(
+        stack
+            .ledger
+            .holdings(&leaver)
+            .await
+            .unwrap()
+            .account
+            .is_some()
     );
 
     // The sweeper's pass, once the request has had its minute.

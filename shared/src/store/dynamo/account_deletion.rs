@@ -11,22 +11,36 @@
 //!    deletion cut short before the end is still marked and found.
 
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
 use chrono::{DateTime, Utc};
 
 use super::errors::{ItemOutcome, TransactFailure, any_conflict, bad_request, unavailable};
 use super::{DynamoLedger, Item, MAX_ATTEMPTS, backoff, from_item, key, s, to_item};
 use crate::LedgerError;
-use crate::domain::UserId;
+use crate::domain::{Period, UserId};
 use crate::store::items::{ExportItem, SessionItem};
 use crate::store::{Joined, keys};
 
 /// DynamoDB's limit of items in one transaction.
 const MAX_TRANSACTION_ITEMS: usize = 100;
 
-/// How long an export handed over through the bucket is remembered (the bucket's lifecycle
-/// deletes the object after a day).
-pub const EXPORT_MEMORY: chrono::Duration = chrono::Duration::days(2);
+/// How long an export handed over through the bucket is remembered: the bucket's lifecycle
+/// expires the object after a day (counted to the next midnight, and in a versioned bucket its
+/// old version goes a day after that), so by then it is gone.
+pub const EXPORT_MEMORY: chrono::Duration = chrono::Duration::days(5);
+
+/// What the last step of a deletion found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LastStep {
+    /// The account is gone (or was gone already).
+    Deleted,
+    /// It changed since the pass read the partition (the monthly rollover archived a period):
+    /// another pass is needed.
+    Changed,
+}
 
 /// A page of accounts whose deletion is due, and where the next page starts.
 #[derive(Debug, Clone)]
@@ -203,31 +217,51 @@ impl DynamoLedger {
         })
     }
 
-    /// The last step: deletes the account, if it is still marked (a repeat finds it gone,
-    /// which is done too).
-    pub async fn delete_marked_account(&self, user: &UserId) -> Result<(), LedgerError> {
-        let result = self
+    /// The last step: deletes the account if it is still marked and still in `period`, the
+    /// period the pass read everything else in (`None`: the pass found no account). A repeat
+    /// finds it gone, which is done too.
+    pub async fn delete_marked_account(
+        &self,
+        user: &UserId,
+        period: Option<Period>,
+    ) -> Result<LastStep, LedgerError> {
+        let mut delete = self
             .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key(keys::user_pk(user), keys::ACCOUNT_SK)))
-            .condition_expression("attribute_not_exists(pk) OR attribute_exists(#deleting)")
             .expression_attribute_names("#deleting", keys::DELETING)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        delete = match period {
+            Some(period) => delete
+                .condition_expression(
+                    "attribute_not_exists(pk) OR (attribute_exists(#deleting) AND period = :period)",
+                )
+                .expression_attribute_values(":period", s(period.to_string())),
+            None => delete
+                .condition_expression("attribute_not_exists(pk) OR attribute_exists(#deleting)"),
+        };
+        match delete.send().await {
+            Ok(_) => Ok(LastStep::Deleted),
             Err(e) => match e.as_service_error() {
-                Some(DeleteItemError::ConditionalCheckFailedException(_)) => Err(
-                    LedgerError::CorruptItem("the account lost its deletion mark".into()),
-                ),
+                Some(DeleteItemError::ConditionalCheckFailedException(failed)) => {
+                    Ok(match failed.item() {
+                        // Rolled over meanwhile (its old month archived after the pass read
+                        // the partition): the next pass deletes that too.
+                        Some(item) if item.contains_key(keys::DELETING) => LastStep::Changed,
+                        // Unmarked: a fresh account of a sign-in after this deletion finished.
+                        _ => LastStep::Deleted,
+                    })
+                }
                 _ => Err(unavailable(&e)),
             },
         }
     }
 
     /// Remembers an export handed over through the bucket under `object_key`, so deleting the
-    /// account deletes the object as well. Written before the object is.
+    /// account deletes the object as well. Written before the object is, and only while the
+    /// account is not being deleted ([`LedgerError::AccountBeingDeleted`]): an export that
+    /// raced a deletion leaves nothing behind it.
     pub async fn record_export(
         &self,
         user: &UserId,
@@ -246,8 +280,38 @@ impl DynamoLedger {
             .set_item(Some(to_item(&record)?))
             .build()
             .map_err(bad_request)?;
-        self.transact_with_retries(vec![TransactWriteItem::builder().put(put).build()])
-            .await
+        let not_deleting = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user_pk(user), keys::ACCOUNT_SK)))
+            .condition_expression("attribute_not_exists(#deleting)")
+            .expression_attribute_names("#deleting", keys::DELETING)
+            .build()
+            .map_err(bad_request)?;
+        let items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder()
+                .condition_check(not_deleting)
+                .build(),
+        ];
+        for attempt in 0..MAX_ATTEMPTS {
+            match self.transact(items.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(TransactFailure::Conflict) => backoff(attempt).await,
+                Err(TransactFailure::Failed(e)) => return Err(e),
+                Err(TransactFailure::Cancelled(outcomes)) => {
+                    if matches!(outcomes.get(1), Some(ItemOutcome::ConditionFailed(_))) {
+                        return Err(LedgerError::AccountBeingDeleted);
+                    }
+                    if !any_conflict(&outcomes) {
+                        return Err(super::errors::unexpected(&outcomes));
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Err(LedgerError::Contention {
+            attempts: MAX_ATTEMPTS,
+        })
     }
 
     /// Up to about `limit` accounts of one index shard whose deletion began before `cutoff`

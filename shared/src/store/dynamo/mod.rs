@@ -13,7 +13,7 @@ use crate::domain::session::DEFAULT_MAX_OPEN_SESSIONS;
 use crate::domain::{CreatePace, PlanCatalog};
 
 mod account_deletion;
-pub use account_deletion::{DeletionsDue, EXPORT_MEMORY};
+pub use account_deletion::{DeletionsDue, EXPORT_MEMORY, LastStep};
 mod batch;
 mod close;
 mod erase;

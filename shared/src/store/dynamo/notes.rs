@@ -43,8 +43,9 @@ impl DynamoLedger {
 
 impl DynamoLedger {
     /// Replaces the author's notes if `precondition` holds for them (else
-    /// [`LedgerError::PreconditionFailed`], nothing written) and the session still exists and is
-    /// not being erased (else [`LedgerError::SessionNotFound`]). Returns the notes written.
+    /// [`LedgerError::PreconditionFailed`], nothing written) and the session still exists, is
+    /// not being erased and still has the author among its members (else
+    /// [`LedgerError::SessionNotFound`]). Returns the notes written.
     pub async fn write_notes(
         &self,
         key: NotesKey<'_>,
@@ -59,7 +60,7 @@ impl DynamoLedger {
             let result = self
                 .client
                 .transact_write_items()
-                .transact_items(self.session_exists_check(key.owner, key.session_id)?)
+                .transact_items(self.member_check(&key)?)
                 .transact_items(self.notes_put(&item, condition.as_ref())?)
                 .send()
                 .await;
@@ -148,6 +149,28 @@ impl DynamoLedger {
             )))
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(#erasing)")
             .expression_attribute_names("#erasing", keys::ERASING)
+            .build()
+            .map_err(bad_request)?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+
+    /// [`Self::session_exists_check`], and for an author who is not the owner, that the session
+    /// still names them: one who left it (deleting their account) writes nothing after.
+    fn member_check(&self, key: &NotesKey<'_>) -> Result<TransactWriteItem, LedgerError> {
+        if key.author == key.owner {
+            return self.session_exists_check(key.owner, key.session_id);
+        }
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(super::key(
+                keys::user_pk(key.owner),
+                keys::session_sk(key.session_id),
+            )))
+            .condition_expression(
+                "attribute_exists(pk) AND attribute_not_exists(#erasing) AND contains(participants, :author)",
+            )
+            .expression_attribute_names("#erasing", keys::ERASING)
+            .expression_attribute_values(":author", super::s(key.author.as_str()))
             .build()
             .map_err(bad_request)?;
         Ok(TransactWriteItem::builder().condition_check(check).build())

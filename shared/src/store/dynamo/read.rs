@@ -53,7 +53,11 @@ impl DynamoLedger {
         }
     }
 
-    async fn read_item(&self, pk: String, sk: String) -> Result<Option<Item>, LedgerError> {
+    pub(super) async fn read_item(
+        &self,
+        pk: String,
+        sk: String,
+    ) -> Result<Option<Item>, LedgerError> {
         let output = self
             .client
             .get_item()

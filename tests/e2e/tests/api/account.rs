@@ -3,7 +3,7 @@
 //! through the bucket, and after `DELETE /me` no item of the table carries their id, no object
 //! of their sessions is left in the bucket and no conversation of theirs at the simulator,
 //! while their partner keeps their own sessions and notes. A deletion cut short is finished by
-//! the sweep-sessions function.
+//! the sweep-sessions function, and while it is marked nothing new starts or leaves.
 
 use std::time::{Duration, Instant};
 
@@ -381,6 +381,13 @@ async fn a_deletion_cut_short_refuses_new_sessions_and_the_sweeper_finishes_it()
         (409, Some("account_being_deleted")),
         "{:?}",
         refused.body
+    );
+    let no_export = api.get(&user, "/me/export").await;
+    assert_eq!(
+        (no_export.status, no_export.body["code"].as_str()),
+        (409, Some("account_being_deleted")),
+        "{:?}",
+        no_export.body
     );
 
     // Another test's sweep may finish it first; either way it ends finished.
