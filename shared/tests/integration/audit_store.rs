@@ -11,7 +11,7 @@ use awaknow_core::domain::{
     RecordingFile, Session, SessionStatus, SessionType, UserId,
 };
 use awaknow_core::store::dynamo::playback::RecordingWrite;
-use awaknow_core::store::items::RecordingReferenceItem;
+use awaknow_core::store::items::{NotesItem, RecordingReferenceItem};
 use awaknow_core::store::keys;
 use awaknow_core::store::{
     ACCOUNT_PAGE, Closed, Closing, DynamoLedger, IdempotencyKey, NotesKey, RecordingReference,
@@ -201,20 +201,24 @@ async fn a_released_session_erased_among_many_items_keeps_its_record() {
         .unwrap();
     let session = reread(&ledger, &session).await;
     // 98 notes and one participation: 99 deletes, so the record and the session's delete
-    // need a transaction of their own.
+    // need a transaction of their own. Notes are written by a session's members only (at most
+    // eight), so these 98 are put as items.
     for i in 0..98 {
         let author = UserId::parse(&format!("author-{i}")).unwrap();
+        let notes = NotesItem::new(
+            &owner,
+            session.session_id,
+            &author,
+            "n",
+            format!("r{i}"),
+            now,
+        );
         ledger
-            .write_notes(
-                NotesKey {
-                    owner: &owner,
-                    session_id: session.session_id,
-                    author: &author,
-                },
-                "n",
-                &Precondition::Any,
-                now,
-            )
+            .client()
+            .put_item()
+            .table_name(ledger.table())
+            .set_item(Some(serde_dynamo::to_item(&notes).unwrap()))
+            .send()
             .await
             .unwrap();
     }
