@@ -97,7 +97,8 @@ pub async fn gather(
     Ok(AccountData {
         user: user.clone(),
         exported_at: now,
-        usage: ledger.usage(user, now).await?,
+        // From the account the holdings read: no second read.
+        usage: ledger.usage_of(user, holdings.account, now),
         history,
         sessions,
         erased: holdings.erased,

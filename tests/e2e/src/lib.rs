@@ -27,6 +27,13 @@ pub struct Answer {
     pub etag: Option<String>,
 }
 
+/// `answer` is the problem `status` with `code`, as a problem document.
+pub fn assert_problem(answer: &Answer, status: u16, code: &str) {
+    assert_eq!(answer.status, status, "{:?}", answer.body);
+    assert_eq!(answer.body["code"], code, "{:?}", answer.body);
+    assert_eq!(answer.content_type, "application/problem+json");
+}
+
 impl Answer {
     async fn read(response: reqwest::Response) -> Answer {
         let status = response.status().as_u16();

@@ -12,20 +12,18 @@
 
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure,
-    TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
 };
 use chrono::{DateTime, Utc};
 
+use super::erase::MAX_TRANSACTION_ITEMS;
 use super::errors::{ItemOutcome, TransactFailure, any_conflict, bad_request, unavailable};
 use super::{DynamoLedger, Item, MAX_ATTEMPTS, backoff, from_item, key, s, to_item};
 use crate::LedgerError;
 use crate::domain::{Period, UserId};
 use crate::store::items::{ExportItem, SessionItem};
 use crate::store::{Joined, keys};
-
-/// DynamoDB's limit of items in one transaction.
-const MAX_TRANSACTION_ITEMS: usize = 100;
 
 /// How long an export handed over through the bucket is remembered: the bucket's lifecycle
 /// expires the object after a day (counted to the next midnight, and in a versioned bucket its
@@ -92,14 +90,17 @@ impl DynamoLedger {
     pub async fn leave_session(&self, user: &UserId, joined: &Joined) -> Result<(), LedgerError> {
         for attempt in 0..MAX_ATTEMPTS {
             let mut items = vec![
-                self.delete_of(key(
-                    keys::user_pk(user),
-                    keys::session_sk(joined.session_id),
-                ))?,
-                self.delete_of(key(
-                    keys::user_pk(&joined.owner),
-                    keys::notes_sk(joined.session_id, user),
-                ))?,
+                self.delete(
+                    key(keys::user_pk(user), keys::session_sk(joined.session_id)),
+                    false,
+                )?,
+                self.delete(
+                    key(
+                        keys::user_pk(&joined.owner),
+                        keys::notes_sk(joined.session_id, user),
+                    ),
+                    false,
+                )?,
             ];
             if let Some(place) = self.place_among_participants(user, joined).await? {
                 items.push(self.remove_participant(user, joined, place)?);
@@ -172,15 +173,6 @@ impl DynamoLedger {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    fn delete_of(&self, item_key: Item) -> Result<TransactWriteItem, LedgerError> {
-        let delete = Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(item_key))
-            .build()
-            .map_err(bad_request)?;
-        Ok(TransactWriteItem::builder().delete(delete).build())
-    }
-
     /// Step 3: deletes these items (unconditionally: each is the user's own), up to 100 per
     /// transaction. Answers how many.
     pub async fn delete_items(&self, item_keys: Vec<Item>) -> Result<usize, LedgerError> {
@@ -188,33 +180,12 @@ impl DynamoLedger {
         for chunk in item_keys.chunks(MAX_TRANSACTION_ITEMS) {
             let group = chunk
                 .iter()
-                .map(|k| self.delete_of(k.clone()))
+                .map(|k| self.delete(k.clone(), false))
                 .collect::<Result<Vec<_>, _>>()?;
-            self.transact_with_retries(group).await?;
+            // Unconditional deletes: the erasure's retrying send serves them as they are.
+            self.delete_group(&group).await?;
         }
         Ok(count)
-    }
-
-    async fn transact_with_retries(
-        &self,
-        group: Vec<TransactWriteItem>,
-    ) -> Result<(), LedgerError> {
-        for attempt in 0..MAX_ATTEMPTS {
-            match self.transact(group.clone()).await {
-                Ok(()) => return Ok(()),
-                Err(TransactFailure::Conflict) => backoff(attempt).await,
-                Err(TransactFailure::Cancelled(outcomes)) if any_conflict(&outcomes) => {
-                    backoff(attempt).await;
-                }
-                Err(TransactFailure::Cancelled(outcomes)) => {
-                    return Err(super::errors::unexpected(&outcomes));
-                }
-                Err(TransactFailure::Failed(e)) => return Err(e),
-            }
-        }
-        Err(LedgerError::Contention {
-            attempts: MAX_ATTEMPTS,
-        })
     }
 
     /// The last step: deletes the account if it is still marked and still in `period`, the

@@ -34,7 +34,7 @@ use crate::store::items::{ErasedSession, ErasedSessionItem, SessionItem};
 use crate::store::keys;
 
 /// DynamoDB's limit of items in one transaction.
-const MAX_TRANSACTION_ITEMS: usize = 100;
+pub(super) const MAX_TRANSACTION_ITEMS: usize = 100;
 
 impl DynamoLedger {
     /// Removes a closed session and everything kept with it in the table: its transcript, every
@@ -188,7 +188,11 @@ impl DynamoLedger {
 
     /// A delete; the session's own is conditioned on its erasure having begun (it is the last
     /// step, and a session that lost the mark was not checked as closed).
-    fn delete(&self, item_key: Item, is_session: bool) -> Result<TransactWriteItem, LedgerError> {
+    pub(super) fn delete(
+        &self,
+        item_key: Item,
+        is_session: bool,
+    ) -> Result<TransactWriteItem, LedgerError> {
         let mut delete = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(item_key));
@@ -218,7 +222,10 @@ impl DynamoLedger {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    async fn delete_group(&self, group: &[TransactWriteItem]) -> Result<(), LedgerError> {
+    pub(super) async fn delete_group(
+        &self,
+        group: &[TransactWriteItem],
+    ) -> Result<(), LedgerError> {
         for attempt in 0..MAX_ATTEMPTS {
             let result = self
                 .client

@@ -112,12 +112,16 @@ fn is_participation(item: &Item) -> bool {
 impl DynamoLedger {
     /// The usage of the current period, in one read.
     pub async fn usage(&self, user: &UserId, now: DateTime<Utc>) -> Result<Usage, LedgerError> {
-        let account = self
-            .read_account(user)
-            .await?
-            // A user who never opened a session has the whole free allowance.
-            .unwrap_or_else(|| Account::fresh(user.clone(), PlanId::Free, &self.plans, now));
-        Ok(account.usage_at(&self.plans, self.max_open_sessions, now))
+        let account = self.read_account(user).await?;
+        Ok(self.usage_of(user, account, now))
+    }
+
+    /// The usage an account as read shows at `now` (no read of its own).
+    pub fn usage_of(&self, user: &UserId, account: Option<Account>, now: DateTime<Utc>) -> Usage {
+        // A user who never opened a session has the whole free allowance.
+        let account =
+            account.unwrap_or_else(|| Account::fresh(user.clone(), PlanId::Free, &self.plans, now));
+        account.usage_at(&self.plans, self.max_open_sessions, now)
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use awaknow_core::domain::UserId;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
-use e2e_tests::{Answer, Api, env};
+use e2e_tests::{Answer, Api, assert_problem, env};
 use serde_json::{Value, json};
 
 use crate::scheduled::Stack;
@@ -103,6 +103,16 @@ async fn items_naming(stack: &Stack, needle: &str) -> Vec<String> {
         .filter(|item| item.values().any(|v| names(v, needle)))
         .map(|item| format!("{:?} {:?}", item.get("pk"), item.get("sk")))
         .collect()
+}
+
+/// The simulator no longer has `conversation` (deleted for good).
+async fn assert_gone_at_tavus(api: &Api, conversation: &str) {
+    let path = format!("/_sim/conversations/{conversation}");
+    let (status, body) = api.sim(reqwest::Method::GET, &path, None).await;
+    assert_eq!(
+        status, 404,
+        "conversation {conversation} is still at Tavus: {body}"
+    );
 }
 
 /// Ends the call at the simulator (`end` as its control route takes it).
@@ -271,14 +281,7 @@ async fn an_export_is_the_users_own_view_and_deleting_the_account_leaves_nothing
     assert_eq!(items_naming(&stack, &leaver).await, Vec::<String>::new());
     assert_eq!(reqwest::get(&recording_url).await.unwrap().status(), 404);
     for call in [&mine_call, &running_call] {
-        let (status, body) = api
-            .sim(
-                reqwest::Method::GET,
-                &format!("/_sim/conversations/{call}"),
-                None,
-            )
-            .await;
-        assert_eq!(status, 404, "conversation {call} is still at Tavus: {body}");
+        assert_gone_at_tavus(&api, call).await;
     }
 
     // The partner keeps their own session, without the leaver, with their notes and its
@@ -376,30 +379,13 @@ async fn a_deletion_cut_short_refuses_new_sessions_and_the_sweeper_finishes_it()
         .await
         .unwrap();
     let refused = api.post(&user, "/sessions", &alone()).await;
-    assert_eq!(
-        (refused.status, refused.body["code"].as_str()),
-        (409, Some("account_being_deleted")),
-        "{:?}",
-        refused.body
-    );
+    assert_problem(&refused, 409, "account_being_deleted");
     let no_export = api.get(&user, "/me/export").await;
-    assert_eq!(
-        (no_export.status, no_export.body["code"].as_str()),
-        (409, Some("account_being_deleted")),
-        "{:?}",
-        no_export.body
-    );
+    assert_problem(&no_export, 409, "account_being_deleted");
 
     // Another test's sweep may finish it first; either way it ends finished.
     let report = stack.invoke("sweep-sessions").await;
     eprintln!("sweep: {report}");
     assert_eq!(items_naming(&stack, &user).await, Vec::<String>::new());
-    let (status, body) = api
-        .sim(
-            reqwest::Method::GET,
-            &format!("/_sim/conversations/{call}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 404, "{body}");
+    assert_gone_at_tavus(&api, &call).await;
 }

@@ -1,17 +1,11 @@
 //! The HTTP contract (openapi.yaml), as a client meets it.
 
-use e2e_tests::Api;
+use e2e_tests::{Api, assert_problem};
 use futures::future::join_all;
 use serde_json::{Value, json};
 
 fn reflect(minutes: u32) -> Value {
     json!({ "session_type": "reflect_alone", "prompt": "I want to reflect on my week", "max_minutes": minutes })
-}
-
-fn assert_problem(answer: &e2e_tests::Answer, status: u16, code: &str) {
-    assert_eq!(answer.status, status, "{:?}", answer.body);
-    assert_eq!(answer.body["code"], code, "{:?}", answer.body);
-    assert_eq!(answer.content_type, "application/problem+json");
 }
 
 #[tokio::test]

@@ -4,17 +4,11 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use e2e_tests::{Answer, Api};
+use e2e_tests::{Answer, Api, assert_problem};
 use serde_json::{Value, json};
 
 fn reflect(minutes: u32) -> Value {
     json!({ "session_type": "reflect_alone", "prompt": "notes and history", "max_minutes": minutes })
-}
-
-fn assert_problem(answer: &Answer, status: u16, code: &str) {
-    assert_eq!(answer.status, status, "{:?}", answer.body);
-    assert_eq!(answer.body["code"], code, "{:?}", answer.body);
-    assert_eq!(answer.content_type, "application/problem+json");
 }
 
 fn time(value: &Value) -> DateTime<Utc> {
